@@ -1,0 +1,1 @@
+"""Lifecycle rebuild, classification and verdicts (later: SLIs, budgets, alerts, API)."""

@@ -1,0 +1,186 @@
+"""What the store knows about one cluster, folded per pod and per node in ClickHouse.
+
+The aggregation runs in SQL (one row per pod); Python only sees compact tuples.
+Duplicated raw rows cannot change an aggregate (min/max/argMax/any), so these queries
+need no FINAL. All times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from podslo.store import Store
+
+_ORDER = "(rv, seen_at)"
+POD_SQL = f"""
+SELECT uid, any(namespace), any(name), toUnixTimestamp64Milli(min(created_at)),
+       argMaxIf(node, {_ORDER}, node != ''), argMax(phase, {_ORDER}),
+       any(owner_kind), any(owner_name), any(restart_policy), any(labels),
+       max(cpu_request_m), max(memory_request_b), max(has_prestop),
+       toUnixTimestamp64Milli(min(scheduled_at)), toUnixTimestamp64Milli(min(sandbox_ready_at)),
+       toUnixTimestamp64Milli(min(ready_at)), toUnixTimestamp64Milli(min(started_at)),
+       minIf(toUnixTimestamp64Milli(deletion_at) - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL),
+       toUnixTimestamp64Milli(max(deletion_at)),
+       argMax(deletion_grace_s, {_ORDER}), argMax(finalizers, {_ORDER}), argMax(ready, {_ORDER}),
+       max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf(seen_at, event_type = 'DELETED')),
+       toUnixTimestamp64Milli(max(seen_at))
+FROM raw_pods WHERE cluster = {{cluster:String}}
+GROUP BY uid
+"""
+SIGNAL_SQL = """
+SELECT uid, s.1, s.2, s.3, toUnixTimestamp64Milli(min(s.4))
+FROM raw_pods ARRAY JOIN signals AS s
+WHERE cluster = {cluster:String}
+GROUP BY uid, s.1, s.2, s.3
+"""
+EVENT_SQL = """
+SELECT object_uid, reason, message, type, source_component,
+       toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
+FROM raw_events
+WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != ''
+GROUP BY object_uid, uid, reason, message, type, source_component
+"""
+NOT_CREATED_SQL = """
+SELECT uid, object_kind, object_namespace, object_name, reason, message,
+       toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
+FROM raw_events
+WHERE cluster = {cluster:String} AND reason = 'FailedCreate' AND object_kind != 'Pod'
+GROUP BY uid, object_kind, object_namespace, object_name, reason, message
+"""
+NODE_SQL = """
+SELECT name, toUnixTimestamp64Milli(seen_at), event_type,
+       arrayMap(c -> (c.1, c.2, c.3, c.4, toUnixTimestamp64Milli(c.5)), conditions),
+       alloc_cpu_m, alloc_memory_b
+FROM raw_nodes WHERE cluster = {cluster:String}
+ORDER BY name, rv, seen_at
+"""
+NOW_SQL = """
+SELECT max(t) FROM (
+  SELECT toUnixTimestamp64Milli(max(seen_at)) AS t FROM raw_pods WHERE cluster = {cluster:String}
+  UNION ALL SELECT toUnixTimestamp64Milli(max(seen_at)) FROM raw_events WHERE cluster = {cluster:String}
+  UNION ALL SELECT toUnixTimestamp64Milli(max(seen_at)) FROM raw_nodes WHERE cluster = {cluster:String})
+"""
+
+
+@dataclass(slots=True)
+class PodFacts:
+    uid: str
+    namespace: str
+    name: str
+    created: int
+    node: str
+    phase: str
+    owner_kind: str
+    owner_name: str
+    restart_policy: str
+    labels: dict
+    cpu_m: int
+    memory_b: int
+    has_prestop: bool
+    scheduled: int | None
+    sandbox_ready: int | None
+    ready: int | None
+    started: int | None
+    deletion_requested: int | None
+    deletion_deadline: int | None  # the latest deletionTimestamp seen
+    last_grace_s: int | None
+    finalizers: list
+    ready_now: str
+    gone: bool
+    gone_at: int | None
+    last_seen: int
+    signals: list = field(default_factory=list)  # (source, reason, message, at)
+    events: list = field(default_factory=list)  # (reason, message, type, component, first, last, count)
+
+
+def _int_or_none(value):
+    return None if value is None else int(value)
+
+
+def load_pods(store: Store, cluster: str) -> dict[str, PodFacts]:
+    pods: dict[str, PodFacts] = {}
+    for r in store.stream(POD_SQL, cluster=cluster):
+        pods[r[0]] = PodFacts(
+            r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], r[8], dict(r[9]), int(r[10]), int(r[11]),
+            bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], list(r[20]), r[21], bool(r[22]),
+            _int_or_none(r[23]) if r[22] else None, int(r[24]))
+    for uid, source, reason, message, at in store.stream(SIGNAL_SQL, cluster=cluster):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.signals.append((source, reason, message, int(at)))
+    for uid, *event in store.stream(EVENT_SQL, cluster=cluster):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.events.append(tuple(event))
+    for pod in pods.values():
+        pod.events.sort(key=lambda e: e[4])
+    return pods
+
+
+def load_not_created(store: Store, cluster: str) -> list[tuple]:
+    """Controller FailedCreate events: pods asked for that never came to exist."""
+    return store.rows(NOT_CREATED_SQL, cluster=cluster)
+
+
+def cluster_now(store: Store, cluster: str) -> int | None:
+    """'Now' for a cluster: the newest timestamp in its input (replays judge by it)."""
+    value = store.scalar(NOW_SQL, cluster=cluster)
+    return int(value) if value else None
+
+
+# -- nodes --------------------------------------------------------------------------------
+BAD_STATUS = {"Ready": ("False", "Unknown"), "MemoryPressure": ("True",), "DiskPressure": ("True",),
+              "PIDPressure": ("True",), "NetworkUnavailable": ("True",)}
+
+
+@dataclass(slots=True)
+class NodeFacts:
+    name: str
+    first_seen: int
+    deleted_at: int | None = None
+    alloc_cpu_m: int = 0
+    alloc_memory_b: int = 0
+    # condition type -> sorted [(since, status, reason, message)]
+    timeline: dict = field(default_factory=lambda: defaultdict(list))
+
+    def status_at(self, ctype: str, at: int) -> tuple | None:
+        """The (since, status, reason, message) in force at `at`, or None if unknown."""
+        current = None
+        for entry in self.timeline.get(ctype, ()):
+            if entry[0] <= at:
+                current = entry
+            else:
+                break
+        return current
+
+    def bad_spans(self, ctype: str, start: int, end: int) -> list[tuple[int, int, tuple]]:
+        """Spans within [start, end] where `ctype` was in a bad status."""
+        spans, entries = [], self.timeline.get(ctype, [])
+        for i, entry in enumerate(entries):
+            until = entries[i + 1][0] if i + 1 < len(entries) else end
+            if entry[1] in BAD_STATUS.get(ctype, ()):
+                lo, hi = max(entry[0], start), min(until, end)
+                if hi > lo:
+                    spans.append((lo, hi, entry))
+        return spans
+
+
+def load_nodes(store: Store, cluster: str) -> dict[str, NodeFacts]:
+    nodes: dict[str, NodeFacts] = {}
+    for name, seen, event_type, conditions, cpu, memory in store.stream(NODE_SQL, cluster=cluster):
+        node = nodes.get(name)
+        if node is None:
+            node = nodes[name] = NodeFacts(name, int(seen))
+        node.alloc_cpu_m, node.alloc_memory_b = int(cpu), int(memory)
+        if event_type == "DELETED":
+            node.deleted_at = int(seen)
+        for ctype, status, reason, message, since in conditions:
+            entries = node.timeline[ctype]
+            moment = int(since) if since else int(seen)
+            if not entries or (entries[-1][1] != status and moment >= entries[-1][0]):
+                entries.append((moment, status, reason, message))
+    for node in nodes.values():
+        for entries in node.timeline.values():
+            entries.sort(key=lambda e: e[0])
+    return nodes

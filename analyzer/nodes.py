@@ -1,0 +1,89 @@
+"""Per-node availability over the window and whether a person must repair it."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from analyzer.facts import BAD_STATUS, NodeFacts, PodFacts
+from podslo.timeutil import iso
+from slo_rules import Rules
+
+# What a bad condition is called in a node verdict's reasons.
+CONDITION_CODES = {("Ready", "False"): "NodeNotReady", ("Ready", "Unknown"): "NodeUnreachable",
+                   ("MemoryPressure", "True"): "MemoryPressure", ("DiskPressure", "True"): "DiskPressure",
+                   ("PIDPressure", "True"): "PIDPressure", ("NetworkUnavailable", "True"): "NetworkUnavailable"}
+VERDICT_INDEX = {"uid": 1, "outcome": 7, "attribution": 8, "node": 12}
+
+
+def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], pods: dict[str, PodFacts], verdict_rows: list,
+                  rules: Rules, now: int, version: int) -> list[list]:
+    spec = rules.spec.nodes
+    window_start = now - int(spec.window_s * 1000)
+    failures = _system_failures(verdict_rows)
+    missing = _missing_daemonsets(nodes, pods, set(spec.critical_daemonsets))
+    rows = []
+    for node in nodes.values():
+        start = max(window_start, node.first_seen)
+        end = min(now, node.deleted_at) if node.deleted_at else now
+        spans, reasons, evidence = [], [], []
+        for ctype in BAD_STATUS:
+            for lo, hi, (since, status, reason, message) in node.bad_spans(ctype, start, end):
+                spans.append((lo, hi))
+                code = CONDITION_CODES[(ctype, status)]
+                if code not in reasons:
+                    reasons.append(code)
+                    evidence.append(f"{ctype}={status} since {iso(since)} ({reason}) {message}".strip())
+        downtime_ms = _union_length(spans)
+        bad_now = [c for c in BAD_STATUS if (node.status_at(c, end) or (0, ""))[1] in BAD_STATUS[c]]
+        if node.name in missing:
+            reasons.append("CriticalDaemonSetMissing")
+            evidence.append("critical DaemonSet pods missing: " + ", ".join(sorted(missing[node.name])))
+        if failures[node.name] >= spec.system_failures_threshold:
+            reasons.append("SystemFailures")
+            evidence.append(f"{failures[node.name]} pods failed by the platform on this node")
+        faulty = bool(bad_now) or node.name in missing or failures[node.name] >= spec.system_failures_threshold
+        bad_since = min((node.status_at(c, end)[0] for c in bad_now), default=None)
+        repair = bad_since is not None and end - bad_since >= spec.manual_repair_after_s * 1000 and not node.deleted_at
+        length = max(end - start, 1)
+        rows.append([cluster, node.name, start, end, round(1 - downtime_ms / length, 6), round(downtime_ms / 1000, 3),
+                     int(faulty), reasons, int(repair), "; ".join(evidence)[:2000], version])
+    return rows
+
+
+def _union_length(spans: list[tuple[int, int]]) -> int:
+    total, reach = 0, None
+    for lo, hi in sorted(spans):
+        if reach is None or lo > reach:
+            total += hi - lo
+            reach = hi
+        elif hi > reach:
+            total += hi - reach
+            reach = hi
+    return total
+
+
+def _system_failures(rows: list) -> Counter:
+    counted = Counter()
+    for row in rows:
+        if row[VERDICT_INDEX["attribution"]] == "system" and row[VERDICT_INDEX["node"]]:
+            counted[row[VERDICT_INDEX["node"]]] += 1
+    return counted
+
+
+def _missing_daemonsets(nodes: dict, pods: dict[str, PodFacts], critical: set[str]) -> dict[str, set]:
+    """Critical DaemonSets running Ready elsewhere but not on a Ready node."""
+    ready_on: dict[str, set] = defaultdict(set)
+    for pod in pods.values():
+        if pod.owner_kind == "DaemonSet" and pod.owner_name in critical and not pod.gone and pod.ready_now == "True":
+            ready_on[pod.owner_name].add(pod.node)
+    missing: dict[str, set] = {}
+    for name, node in nodes.items():
+        if node.deleted_at:
+            continue
+        current = node.status_at("Ready", 2**62)
+        if not current or current[1] != "True":
+            continue  # a NotReady node is already faulty for that
+        lacking = {ds for ds, where in ready_on.items() if name not in where}
+        if lacking:
+            missing[name] = lacking
+    return missing

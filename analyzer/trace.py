@@ -1,0 +1,66 @@
+"""`podslo trace POD`: one pod's story, from its raw rows and its verdict."""
+
+from __future__ import annotations
+
+from analyzer import read
+from podslo.store import Store
+from podslo.timeutil import iso
+
+_SNAPSHOTS = """
+SELECT DISTINCT toUnixTimestamp64Milli(seen_at) AS t, resource_version, event_type, phase, node, ready,
+       toUnixTimestamp64Milli(deletion_at) AS deletion, arrayMap(s -> concat(s.1, ' ', s.2), signals) AS sig
+FROM raw_pods WHERE cluster = {cluster:String} AND uid = {uid:String}
+ORDER BY rv, t
+"""
+_EVENTS = """
+SELECT toUnixTimestamp64Milli(min(first_at)) AS t, toUnixTimestamp64Milli(max(last_at)) AS last,
+       max(count) AS count, type, reason, message, source_component
+FROM raw_events WHERE cluster = {cluster:String} AND object_uid = {uid:String}
+GROUP BY uid, type, reason, message, source_component
+ORDER BY t
+"""
+
+
+def build_trace(store: Store, ref: str, cluster: str | None = None) -> dict:
+    verdict = read.pod(store, ref, cluster)
+    params = {"cluster": verdict["cluster"], "uid": verdict["uid"]}
+    timeline = []
+    previous = None
+    for s in store.dicts(_SNAPSHOTS, **params):
+        state = (s["phase"], s["node"], s["ready"], s["deletion"], tuple(s["sig"]), s["event_type"])
+        if state == previous:
+            continue
+        previous = state
+        text = f"{s['event_type'].lower()} phase={s['phase'] or '-'} node={s['node'] or '-'} ready={s['ready'] or '-'}"
+        if s["deletion"]:
+            text += f" deletionTimestamp={iso(s['deletion'])}"
+        if s["sig"]:
+            text += " [" + "; ".join(s["sig"]) + "]"
+        timeline.append({"at": iso(s["t"]), "what": "status", "text": text})
+    for e in store.dicts(_EVENTS, **params):
+        repeat = f" (x{e['count']} until {iso(e['last'])})" if e["count"] > 1 else ""
+        timeline.append({"at": iso(e["t"]), "what": "event",
+                         "text": f"{e['type']} {e['reason']} from {e['source_component'] or '?'}: {e['message']}{repeat}"})
+    timeline.sort(key=lambda item: item["at"] or "")
+    return {"verdict": verdict, "timeline": timeline}
+
+
+def render_trace(trace: dict) -> str:
+    v = trace["verdict"]
+    lines = [f"pod {v['namespace']}/{v['name']} uid={v['uid']} cluster={v['cluster']}",
+             f"  kind={v['kind']} created={v['created_at']} deadline={v['deadline_s']:g}s node={v['node'] or '-'}",
+             f"  outcome={v['outcome']} attribution={v['attribution'] or '-'} reason={v['reason'] or '-'}"
+             f" delivery={_secs(v['delivery_s'])}",
+             f"  decided by rule {v['rule']}: {v['evidence']}" if v["rule"] else "  no rule needed",
+             "  phases: " + "  ".join(f"{k[:-2]}={_secs(x)}" for k, x in v["phases"].items())]
+    if "deletion" in v:
+        d = v["deletion"]
+        lines.append(f"  deletion: requested={d['requested_at']} gone={d['gone_at'] or '-'} stuck={d['stuck']}"
+                     + (f" reason={d['reason']}: {d['evidence']}" if d["stuck"] else ""))
+    lines.append("timeline:")
+    lines += [f"  {item['at']}  {item['what']:<6} {item['text']}" for item in trace["timeline"]]
+    return "\n".join(lines)
+
+
+def _secs(value) -> str:
+    return "-" if value is None else f"{value:.3f}s"

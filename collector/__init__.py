@@ -1,0 +1,1 @@
+"""Collector: input streams, API watchers and the batching writer into the raw tables."""

@@ -1,0 +1,102 @@
+"""Route one input value to the raw table its kind belongs in.
+
+Accepts what contract 1 allows: a watch event `{type, object}`, a bare object, or a
+`*List` whose items are expanded. Unknown kinds are counted, not errors.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from collector.normalize import ObjectError, audit_row, event_row, node_row, pod_row
+
+WATCH_TYPES = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"}
+Problem = Callable[[int, str], None]
+
+
+@dataclass
+class Tally:
+    """What a stream held: taken rows by kind, skipped values by why."""
+    taken: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    malformed: int = 0
+
+    def summary(self) -> str:
+        taken = ", ".join(f"{n} {k}" for k, n in sorted(self.taken.items())) or "nothing"
+        text = f"taken: {taken}"
+        if self.skipped:
+            text += "; skipped: " + ", ".join(f"{n} {k}" for k, n in sorted(self.skipped.items()))
+        if self.malformed:
+            text += f"; malformed: {self.malformed}"
+        return text
+
+
+class Router:
+    def __init__(self, cluster: str, add: Callable[[str, list], None], tally: Tally, problem: Problem):
+        self.cluster = cluster
+        self.add = add
+        self.tally = tally
+        self.problem = problem
+
+    def route(self, line: int, data, observed: int | None) -> None:
+        if isinstance(data, list):  # a bare JSON array of values
+            for item in data:
+                self.route(line, item, observed)
+            return
+        if not isinstance(data, dict):
+            self._bad(line, f"expected a JSON object, got {type(data).__name__}")
+            return
+        event_type = ""
+        if "object" in data and data.get("type") in WATCH_TYPES:
+            event_type, data = data["type"], data["object"]
+            if event_type == "BOOKMARK":
+                self.tally.skipped["bookmark"] += 1
+                return
+            if event_type == "ERROR":
+                self.tally.skipped["watch error"] += 1
+                return
+            if not isinstance(data, dict):
+                self._bad(line, f"watch event object: expected an object, got {type(data).__name__}")
+                return
+        kind = data.get("kind")
+        api = data.get("apiVersion")
+        if not isinstance(kind, str) or not isinstance(api, str):
+            self._bad(line, "object without string kind/apiVersion")
+            return
+        if kind.endswith("List") and isinstance(data.get("items"), list):
+            for item in data["items"]:
+                self.route(line, item if not event_type else {"type": event_type, "object": item}, observed)
+            return
+        self._one(line, api, kind, data, event_type or "ADDED", observed)
+
+    def _one(self, line: int, api: str, kind: str, obj: dict, event_type: str, observed) -> None:
+        try:
+            if kind == "Pod" and api == "v1":
+                self.add("raw_pods", pod_row(self.cluster, obj, event_type, observed))
+            elif kind == "Node" and api == "v1":
+                self.add("raw_nodes", node_row(self.cluster, obj, event_type, observed))
+            elif kind == "Event" and api.startswith("audit.k8s.io/"):
+                self.add("raw_audit", audit_row(self.cluster, obj, observed))
+                kind = "AuditEvent"
+            elif kind == "Event" and api in ("v1", "events.k8s.io/v1", "events.k8s.io/v1beta1"):
+                self.add("raw_events", event_row(self.cluster, obj, observed))
+            else:
+                self.tally.skipped[f"unknown kind {api}/{kind}"[:80]] += 1
+                return
+        except ObjectError as exc:
+            self._bad(line, f"{kind} {_name(obj)}: {exc}")
+            return
+        self.tally.taken[kind] += 1
+
+    def _bad(self, line: int, message: str) -> None:
+        self.tally.malformed += 1
+        self.problem(line, f"line {line}: {message}")
+
+
+def _name(obj: dict) -> str:
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        return f"{meta.get('namespace') or '-'}/{meta.get('name') or '?'}"[:120]
+    return "?"

@@ -1,0 +1,1 @@
+"""Streamlit board reading the HTTP API (to come)."""

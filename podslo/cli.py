@@ -1,0 +1,190 @@
+"""`podslo`: one thin command line over the library; no SQL or rules in here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import click
+import orjson
+
+from podslo.errors import PodsloError
+
+DSN_HELP = "Store DSN: chdb://DIR (embedded, default ./data/podslo) or http://user:pass@host:8123/db. Env: PODSLO_DSN."
+RULES_HELP = "Rule file (default: slo_rules/default.yaml)."
+
+
+class Cli(click.Group):
+    """Turns PodsloError into a one-line message and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PodsloError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _store(dsn):
+    from podslo.store import Store
+    return Store(dsn)
+
+
+def _rules(path):
+    from slo_rules import load_rules
+    return load_rules(path)
+
+
+def _emit_json(items) -> None:
+    out = sys.stdout.buffer
+    for item in items:
+        out.write(orjson.dumps(item) + b"\n")
+    out.flush()
+
+
+@click.group(cls=Cli)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.version_option(package_name="podslo")
+def main(verbose: bool) -> None:
+    """podslo: pod-delivery SLOs and lifecycle traces for Kubernetes."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option("--cluster", default="default", show_default=True, help="Cluster name stored with every row.")
+@click.option("--dsn", help=DSN_HELP)
+@click.option("--rules", "rules_path", help=RULES_HELP)
+@click.option("--analyze/--no-analyze", default=True, show_default=True, help="Rebuild verdicts afterwards.")
+@click.option("--quiet", is_flag=True, help="No progress or problem lines, only the summary.")
+def replay(source, cluster, dsn, rules_path, analyze, quiet):
+    """Ingest a recorded stream (FILE or - for stdin): watch events, objects, Lists, audit
+    events; JSON lines, pretty-printed JSON or multi-document YAML."""
+    from collector.replay import replay as run_replay
+    rules = _rules(rules_path) if analyze else None
+    store = _store(dsn)
+    started = time.monotonic()
+
+    def problem(line, message):
+        if not quiet:
+            click.echo(f"{getattr(source, 'name', '-')}: {message}", err=True)
+
+    def progress(values, position):
+        if not quiet:
+            click.echo(f"\r{values} values, {position / 1e6:.1f} MB read", err=True, nl=False)
+
+    tally = run_replay(store, source, cluster, problem, progress)
+    if not quiet and tally.taken.total() + tally.malformed > 0:
+        click.echo("", err=True)
+    click.echo(f"replayed into cluster {cluster!r} in {time.monotonic() - started:.1f}s: {tally.summary()}")
+    if analyze:
+        _analyze(store, cluster, rules)
+
+
+def _analyze(store, cluster, rules):
+    from analyzer.verdicts import analyze as run_analyze
+    started = time.monotonic()
+    result = run_analyze(store, cluster, rules)
+    click.echo(f"analyzed cluster {cluster!r}: {result.pods} pod verdicts, {result.nodes} node verdicts "
+               f"in {time.monotonic() - started:.1f}s")
+
+
+@main.command()
+@click.option("--cluster", help="Only this cluster (default: every cluster in the store).")
+@click.option("--dsn", help=DSN_HELP)
+@click.option("--rules", "rules_path", help=RULES_HELP)
+def analyze(cluster, dsn, rules_path):
+    """Rebuild pod and node verdicts from the raw tables."""
+    rules = _rules(rules_path)
+    store = _store(dsn)
+    for name in [cluster] if cluster else store.clusters():
+        _analyze(store, name, rules)
+
+
+@main.command()
+@click.option("--cluster", help="Only this cluster.")
+@click.option("--outcome", type=click.Choice(["success", "failed", "timeout", "cancelled", "pending"]))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--dsn", help=DSN_HELP)
+def pods(cluster, outcome, fmt, dsn):
+    """Per-pod verdicts (contract 2)."""
+    from analyzer import read
+    from podslo.tables import pod_table
+    items = read.pods(_store(dsn), cluster, outcome)
+    if fmt == "json":
+        _emit_json(items)
+    else:
+        click.echo(pod_table(items))
+
+
+@main.command()
+@click.option("--cluster", help="Only this cluster.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--dsn", help=DSN_HELP)
+def nodes(cluster, fmt, dsn):
+    """Per-node availability, faults and repair needs (contract 2)."""
+    from analyzer import read
+    from podslo.tables import node_table
+    items = read.nodes(_store(dsn), cluster)
+    if fmt == "json":
+        _emit_json(items)
+    else:
+        click.echo(node_table(items))
+
+
+@main.command()
+@click.argument("pod")
+@click.option("--cluster", help="Cluster of the pod (needed when names repeat across clusters).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--dsn", help=DSN_HELP)
+def trace(pod, cluster, fmt, dsn):
+    """One pod's timeline: phases, status changes, events, and the rule that decided."""
+    from analyzer.trace import build_trace, render_trace
+    result = build_trace(_store(dsn), pod, cluster)
+    if fmt == "json":
+        _emit_json([result])
+    else:
+        click.echo(render_trace(result))
+
+
+@main.command()
+@click.option("--dsn", help=DSN_HELP)
+def migrate(dsn):
+    """Apply schema migrations (also done at every start) and list them."""
+    store = _store(dsn)
+    for version, name in store.migrations():
+        click.echo(f"{version:4d}  {name}")
+
+
+@main.command("check-rules")
+@click.argument("path", required=False)
+def check_rules(path):
+    """Validate a rule file and print what it holds."""
+    rules = _rules(path)
+    click.echo(f"{rules.source}: ok, {len(rules.spec.codes)} codes, {len(rules.reasons)} reason matchers, "
+               f"{len(rules.stuck)} stuck matchers")
+
+
+@main.group()
+def bench():
+    """Benchmarks that print their figures."""
+
+
+@bench.command("verdicts")
+@click.option("--pods", "count", default=100_000, show_default=True, help="Pods in the generated stream.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench_verdicts(count, seed, fmt):
+    """Replay a generated stream of N pods into a fresh store and time ingest + analysis."""
+    from analyzer.bench import run_verdict_bench
+    result = run_verdict_bench(count, seed)
+    if fmt == "json":
+        _emit_json([result])
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

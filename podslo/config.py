@@ -1,0 +1,43 @@
+"""Where things are: the store DSN and the rule directory."""
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from podslo.errors import ConfigError
+
+DEFAULT_DSN = "chdb://./data/podslo"
+DEFAULT_DATABASE = "podslo"
+
+
+@dataclass(frozen=True)
+class Dsn:
+    engine: str  # "chdb" or "http"
+    path: str | None  # chdb data directory (absolute)
+    url: str | None  # server DSN as given
+    database: str
+
+
+def resolve_dsn(dsn: str | None = None) -> str:
+    """--dsn beats PODSLO_DSN beats the embedded default."""
+    return dsn or os.environ.get("PODSLO_DSN") or DEFAULT_DSN
+
+
+def parse_dsn(dsn: str) -> Dsn:
+    """`chdb://relative/dir`, `chdb:///abs/dir` or `http(s)://user:pass@host:8123/db`.
+
+    chdb paths are ours to read (clickhouse-connect would take `chdb://./x` as host
+    "." and database "x"), so a relative path stays relative to the working directory.
+    """
+    if dsn.startswith("chdb://"):
+        path = dsn[len("chdb://"):].split("?", 1)[0]
+        if not path:
+            raise ConfigError(f"DSN {dsn!r}: a chdb DSN needs a directory, e.g. chdb://./data/podslo")
+        return Dsn("chdb", os.path.abspath(path), None, DEFAULT_DATABASE)
+    parsed = urlparse(dsn)
+    if parsed.scheme in ("http", "https", "clickhouse", "clickhouses"):
+        database = parsed.path.strip("/") or DEFAULT_DATABASE
+        return Dsn("http", None, dsn, database)
+    raise ConfigError(
+        f"DSN {dsn!r}: expected chdb://DIR (embedded) or http(s)://user:pass@host:8123/db (server)"
+    )

@@ -1,0 +1,112 @@
+"""The one storage client: clickhouse-connect over chDB (embedded) or a server.
+
+Every query is parameterised server-side (`{name:Type}`); identifiers never come
+from input. Migrations from podslo.schema are applied once, at open, and recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Sequence
+
+import clickhouse_connect
+
+from podslo.config import parse_dsn, resolve_dsn
+from podslo.errors import StoreError
+from podslo.schema import MIGRATIONS, RAW_TABLES
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = MergeTree ORDER BY version"""
+
+
+class Store:
+    """A connected, migrated podslo database."""
+
+    def __init__(self, dsn: str | None = None):
+        self.dsn = resolve_dsn(dsn)
+        target = parse_dsn(self.dsn)
+        self.database = target.database
+        try:
+            self.client = _connect(target)
+        except Exception as exc:  # the driver raises many kinds; the user needs one line
+            raise StoreError(f"cannot open store {self.dsn}: {exc}") from exc
+        self.migrate()
+
+    # -- schema -----------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply migrations not yet recorded; return the versions applied now."""
+        self.client.command(_MIGRATIONS_DDL)
+        done = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
+        applied = []
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
+            for statement in statements:
+                self.client.command(statement)
+            self.client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
+            applied.append(version)
+            log.info("applied migration %d: %s", version, name)
+        return applied
+
+    def migrations(self) -> list[tuple[int, str]]:
+        return [tuple(r) for r in self.client.query(
+            "SELECT version, name FROM schema_migrations ORDER BY version").result_rows]
+
+    # -- data -------------------------------------------------------------------
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        if rows:
+            self.client.insert(table, rows, column_names=list(columns))
+
+    def rows(self, sql: str, **params: Any) -> list[tuple]:
+        return self.client.query(sql, parameters=params).result_rows
+
+    def dicts(self, sql: str, **params: Any) -> list[dict]:
+        result = self.client.query(sql, parameters=params)
+        names = result.column_names
+        return [dict(zip(names, row)) for row in result.result_rows]
+
+    def stream(self, sql: str, **params: Any) -> Iterable[tuple]:
+        """Rows in blocks, for result sets too large to hold at once."""
+        with self.client.query_row_block_stream(sql, parameters=params) as blocks:
+            for block in blocks:
+                yield from block
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        rows = self.rows(sql, **params)
+        return rows[0][0] if rows else None
+
+    def command(self, sql: str, **params: Any) -> None:
+        self.client.command(sql, parameters=params or None)
+
+    def row_counts(self, cluster: str | None = None) -> dict[str, int]:
+        """Deduplicated row counts of the raw tables (what a replay added)."""
+        where = "WHERE cluster = {cluster:String}" if cluster else ""
+        return {t: int(self.scalar(f"SELECT count() FROM {t} FINAL {where}", cluster=cluster))
+                for t in RAW_TABLES}
+
+    def clusters(self) -> list[str]:
+        return [r[0] for r in self.rows(
+            "SELECT DISTINCT cluster FROM (SELECT cluster FROM raw_pods UNION ALL "
+            "SELECT cluster FROM raw_nodes UNION ALL SELECT cluster FROM raw_events) ORDER BY cluster")]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _connect(target):
+    if target.engine == "chdb":
+        boot = clickhouse_connect.get_client(interface="chdb", path=target.path)
+        boot.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+        return clickhouse_connect.get_client(interface="chdb", path=target.path, database=target.database)
+    boot = clickhouse_connect.get_client(dsn=target.url, database="default")
+    boot.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+    return clickhouse_connect.get_client(dsn=target.url, database=target.database)

@@ -1,0 +1,50 @@
+"""Plain-text tables for a person at a terminal."""
+
+from __future__ import annotations
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list], widths: dict[int, int] | None = None) -> str:
+    widths = widths or {}
+    cells = [[_fmt(c) for c in row] for row in rows]
+    for row in cells:
+        for i, limit in widths.items():
+            if len(row[i]) > limit:
+                row[i] = row[i][: limit - 1] + "…"
+    sizes = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(sizes[i]) for i, h in enumerate(headers))]
+    lines += ["  ".join(c.ljust(sizes[i]) for i, c in enumerate(row)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def pod_table(items: list[dict]) -> str:
+    rows = []
+    for p in items:
+        deletion = p.get("deletion")
+        gone = "-" if not deletion else (f"STUCK {deletion['reason']}" if deletion["stuck"]
+                                        else ("gone" if deletion["gone_at"] else "terminating"))
+        rows.append([f"{p['namespace']}/{p['name']}", p["kind"], p["outcome"], p["attribution"], p["reason"],
+                     p["delivery_s"], p["node"], gone, p["evidence"]])
+    summary = _summary(items)
+    return table(["POD", "KIND", "OUTCOME", "FAULT", "REASON", "DELIVERY_S", "NODE", "DELETION", "EVIDENCE"],
+                 rows, {0: 48, 6: 24, 8: 70}) + f"\n\n{summary}"
+
+
+def _summary(items: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for p in items:
+        counts[p["outcome"]] = counts.get(p["outcome"], 0) + 1
+    return f"{len(items)} pods: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+
+
+def node_table(items: list[dict]) -> str:
+    rows = [[f"{n['name']}", f"{n['availability'] * 100:.2f}%", n["downtime_s"], "yes" if n["faulty"] else "no",
+             "yes" if n["needs_manual_repair"] else "no", ",".join(n["reasons"]) or "-", n["evidence"]] for n in items]
+    return table(["NODE", "AVAILABILITY", "DOWNTIME_S", "FAULTY", "REPAIR", "REASONS", "EVIDENCE"], rows, {6: 80})

@@ -1,0 +1,1 @@
+"""Simulated Kubernetes cluster (objects, API, failure profiles)."""

@@ -1,0 +1,456 @@
+"""Pod stories: one realistic life per outcome, reason code and stuck reason.
+
+Each story plays a pod in a `Scene` using the real message formats of the kubelet,
+scheduler, containerd, CNI plugins and controllers, and declares the verdict it must
+get (`Truth`). Golden cases, the demo and the benchmark are all built from these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from simulator.objects import PodStory, Recorder, node_object, stable_uid, ts
+
+REGISTRY = "registry.example.com"
+
+
+@dataclass(frozen=True)
+class Truth:
+    outcome: str
+    attribution: str | None = None
+    reason: str | None = None
+    stuck: str | None = None  # stuck-Terminating reason, when the story deletes the pod
+
+
+class Scene:
+    """A cluster in miniature: nodes whose state the stories change, and a recorder."""
+
+    def __init__(self, t0: datetime, nodes: int = 3, rec: Recorder | None = None, cpu: str = "8", memory: str = "32Gi"):
+        self.rec = rec or Recorder()
+        self.t0 = t0
+        self.cpu, self.memory = cpu, memory
+        self.nodes = {f"node-{i}": ("True", t0 - timedelta(days=30)) for i in range(1, nodes + 1)}
+        for name in self.nodes:
+            self._node(name, t0 - timedelta(hours=1))
+
+    def _node(self, name: str, moment: datetime) -> None:
+        ready, since = self.nodes[name]
+        self.rec.emit(moment, "MODIFIED", node_object(self.rec, name, moment, ready, since, cpu=self.cpu,
+                                                      memory=self.memory, created=self.t0 - timedelta(days=30)))
+
+    def node_status(self, moment: datetime, name: str, ready: str) -> None:
+        self.nodes[name] = (ready, moment)
+        self._node(name, moment)
+
+    def heartbeat(self, moment: datetime) -> None:
+        """Every node reports at `moment` (this is what moves a replay's 'now')."""
+        for name in self.nodes:
+            self._node(name, moment)
+
+    def controller_event(self, moment: datetime, kind: str, name: str, namespace: str, reason: str,
+                         message: str, type_: str = "Warning", component: str = "replicaset-controller") -> None:
+        obj = {"apiVersion": "v1", "kind": "Event",
+               "metadata": {"name": f"{name}.{stable_uid(reason, message)[:16]}", "namespace": namespace,
+                            "uid": stable_uid("ctrl", kind, name, reason, moment.isoformat()),
+                            "resourceVersion": self.rec.next_rv(), "creationTimestamp": ts(moment)},
+               "involvedObject": {"kind": kind, "namespace": namespace, "name": name,
+                                  "uid": stable_uid(kind, name), "apiVersion": "apps/v1"},
+               "reason": reason, "message": message, "type": type_, "source": {"component": component},
+               "firstTimestamp": ts(moment), "lastTimestamp": ts(moment), "count": 1}
+        self.rec.emit(moment, "ADDED", obj)
+
+
+def _image_failure(pod: PodStory, at: float, error: str) -> None:
+    """What the kubelet shows for a failed pull, then its back-off (kubelet images/puller)."""
+    pod.event(at, "Pulling", f'Pulling image "{pod.image}"')
+    pod.event(at + 1, "Failed", f'Failed to pull image "{pod.image}": {error}', "Warning")
+    pod.event(at + 1, "Failed", "Error: ErrImagePull", "Warning")
+    pod.waiting(at + 1, "ErrImagePull", error)
+    pod.event(at + 2, "BackOff", f'Back-off pulling image "{pod.image}"', count=6, until=at + 55)
+    pod.event(at + 2, "Failed", "Error: ImagePullBackOff", "Warning", count=6, until=at + 55)
+    pod.waiting(at + 2, "ImagePullBackOff", f'Back-off pulling image "{pod.image}"')
+
+
+def _to_running(pod: PodStory, node: str, ready: float | None = 10, pull: float = 4.0) -> None:
+    pod.schedule(1, node)
+    pod.creating(1)
+    pod.sandbox_ready(2)
+    end = pod.pull(2, pull)
+    pod.start(end + 1, ready_at=ready)
+
+
+# -- successes ----------------------------------------------------------------------------------
+def ok_service(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    _to_running(pod, "node-1", ready=10)
+    return pod, Truth("success")
+
+
+def ok_job(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
+    pod.schedule(1, "node-2")
+    pod.creating(1)
+    pod.pull(2, 0, style="present")
+    pod.start(3)
+    pod.terminated(40, 3, "Completed", 0, phase="Succeeded")
+    return pod, Truth("success")
+
+
+def ok_job_app_fails(s: Scene, name: str, t0: datetime):
+    """A job whose app exits 1 in time was still delivered by the platform."""
+    pod = PodStory(s.rec, t0, name, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
+    pod.schedule(1, "node-2")
+    pod.creating(1)
+    pod.pull(2, 0, style="present")
+    pod.start(4)
+    pod.terminated(6, 4, "Error", 1, phase="Failed")
+    return pod, Truth("success")
+
+
+def ok_after_transient_sandbox_error(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(2, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
+              'setup network for sandbox "7c1f0e2b9a": plugin type="calico" failed (add): error adding host side '
+              'routes for interface: calia81b2c, error: route (Ifindex: 31, Dst: 10.244.1.17/32, Scope: link) '
+              'already exists for an interface other than \'calia81b2c\'', "Warning")
+    pod.event(8, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+    pod.sandbox_ready(9)
+    end = pod.pull(9, 3.2, style="old")
+    pod.start(end + 1, ready_at=end + 5)
+    return pod, Truth("success")
+
+
+# -- not yet / not counted ---------------------------------------------------------------------------
+def pending(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
+    return pod, Truth("pending")
+
+
+def cancelled(s: Scene, name: str, t0: datetime):
+    """Scaled down by its owner while still pulling: not the platform's failure."""
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
+    pod.delete(15, grace=30)
+    pod.event(15, "Killing", "Stopping container app")
+    pod.killed(17, exit_code=0, phase="Succeeded")
+    pod.gone(17)
+    return pod, Truth("cancelled")
+
+
+# -- user failures -----------------------------------------------------------------------------------
+def invalid_image(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/Shop/Web:1.4.2")
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    error = (f'Failed to apply default image tag "{pod.image}": couldn\'t parse image name "{pod.image}": '
+             "invalid reference format: repository name (Shop/Web) must be lowercase")
+    pod.event(2, "InspectFailed", error, "Warning", count=8, until=70)
+    pod.event(2, "Failed", "Error: InvalidImageName", "Warning", count=8, until=70)
+    pod.waiting(2, "InvalidImageName", error)
+    return pod, Truth("failed", "user", "InvalidImage")
+
+
+def image_not_found(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/shop/web:1.4.3-typo")
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    _image_failure(pod, 2, f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
+                           f'failed to resolve reference "{pod.image}": {pod.image}: not found')
+    return pod, Truth("failed", "user", "ImageNotFound")
+
+
+def image_auth_failed(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/private/api:2.0")
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference '
+                           f'"{pod.image}": failed to authorize: failed to fetch anonymous token: unexpected status '
+                           f"from GET request to https://{REGISTRY}/token?scope=repository%3Aprivate%2Fapi%3Apull"
+                           f"&service=registry: 401 Unauthorized")
+    return pod, Truth("failed", "user", "ImageAuthFailed")
+
+
+def container_config_error(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.pull(2, 0, style="present")
+    pod.event(2, "Failed", 'Error: configmap "web-config" not found', "Warning", count=9, until=80)
+    pod.waiting(2, "CreateContainerConfigError", 'configmap "web-config" not found')
+    return pod, Truth("failed", "user", "ContainerConfigError")
+
+
+def volume_config_error(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(2, "FailedMount", 'MountVolume.SetUp failed for volume "settings" : configmap "web-settings" not found',
+              "Warning", count=7, until=90)
+    return pod, Truth("failed", "user", "VolumeConfigError")
+
+
+def app_crash(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    _to_running(pod, "node-1", ready=None)
+    pod.terminated(9, 7, "Error", 1)
+    last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(pod.at(7)), "finishedAt": ts(pod.at(9))}}
+    pod.waiting(10, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
+                restarts=1, last_terminated=last)
+    pod.event(10, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
+              "Warning", count=5, until=70)
+    return pod, Truth("failed", "user", "AppCrash")
+
+
+def app_oom(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    _to_running(pod, "node-1", ready=None)
+    pod.terminated(12, 7, "OOMKilled", 137)
+    last = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": ts(pod.at(7)), "finishedAt": ts(pod.at(12))}}
+    pod.waiting(13, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
+                restarts=1, last_terminated=last)
+    pod.event(13, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
+              "Warning", count=4, until=70)
+    return pod, Truth("failed", "user", "AppOOM")
+
+
+def readiness_probe_failed(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    _to_running(pod, "node-1", ready=None)
+    pod.event(12, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "Warning",
+              count=20, until=120)
+    return pod, Truth("failed", "user", "ReadinessProbeFailed")
+
+
+def unschedulable_affinity(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.unschedulable(0.5, "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
+                           "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
+    return pod, Truth("failed", "user", "Unschedulable")
+
+
+def unschedulable_too_big(s: Scene, name: str, t0: datetime):
+    """The request is larger than any node's allocatable: no capacity would ever do."""
+    pod = PodStory(s.rec, t0, name, cpu="64", memory="256Gi")
+    pod.unschedulable(0.5, "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory. preemption: "
+                           "0/3 nodes are available: 3 No preemption victims found for incoming pod.")
+    return pod, Truth("failed", "user", "Unschedulable")
+
+
+def quota_exceeded(s: Scene, name: str, t0: datetime):
+    """The apiserver refused the pod: it never exists; the ReplicaSet tells."""
+    rs = name.rsplit("-", 1)[0]
+    s.controller_event(t0, "ReplicaSet", rs, "default", "FailedCreate",
+                       f'Error creating: pods "{name}" is forbidden: exceeded quota: compute-resources, '
+                       "requested: requests.cpu=2, used: requests.cpu=9, limited: requests.cpu=10")
+    return None, Truth("failed", "user", "QuotaExceeded")
+
+
+# -- platform failures ---------------------------------------------------------------------------------
+def image_pull_slow(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/ml/trainer:7.1")
+    _to_running(pod, "node-1", ready=None, pull=73.4)
+    pod.ready(79)
+    return pod, Truth("timeout", "system", "ImagePullSlow")
+
+
+def image_pull_error(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference "{pod.image}": '
+                           f'failed to do request: Head "https://{REGISTRY}/v2/shop/web/manifests/1.4.2": '
+                           "dial tcp 10.0.0.15:443: i/o timeout")
+    return pod, Truth("failed", "system", "ImagePullError")
+
+
+def insufficient_capacity(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, cpu="2", memory="4Gi")
+    pod.unschedulable(0.5, "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
+                           "3 No preemption victims found for incoming pod.")
+    return pod, Truth("failed", "system", "InsufficientCapacity")
+
+
+def scheduling_delay(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(71, "node-1")
+    pod.creating(71)
+    pod.pull(72, 0, style="present")
+    pod.start(73, ready_at=75)
+    return pod, Truth("timeout", "system", "SchedulingDelay")
+
+
+def sandbox_create_failed(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(3, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
+              'setup network for sandbox "3f2a9c0d11": plugin type="calico" failed (add): error getting '
+              "ClusterInformation: connection is unauthorized: Unauthorized", "Warning", count=12, until=100)
+    return pod, Truth("failed", "system", "SandboxCreateFailed")
+
+
+def network_not_ready(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(2, "NetworkNotReady", "network is not ready: container runtime network not ready: NetworkReady=false "
+              "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+              "Warning", count=30, until=90, field_path=None)
+    return pod, Truth("failed", "system", "NetworkNotReady")
+
+
+def volume_attach_failed(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(3, "FailedAttachVolume", 'AttachVolume.Attach failed for volume "pvc-6a1c2f0e-3b1d-4c55-9d0e-'
+              '2f8f7f1e9a10" : rpc error: code = DeadlineExceeded desc = context deadline exceeded', "Warning",
+              component="attachdetach-controller", count=4, until=90)
+    pod.event(62, "FailedMount", "Unable to attach or mount volumes: unmounted volumes=[data], unattached "
+              "volumes=[data kube-api-access-8xkq2]: timed out waiting for the condition", "Warning", field_path=None)
+    return pod, Truth("failed", "system", "VolumeAttachFailed")
+
+
+def admission_rejected(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name, cpu="4")
+    pod.schedule(1, "node-1")
+    message = "Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000"
+    pod.event(2, "OutOfcpu", "Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000",
+              "Warning", field_path=None)
+    pod.fail_pod(2, "OutOfcpu", message)
+    return pod, Truth("failed", "system", "AdmissionRejected")
+
+
+def node_not_ready(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-2")
+    pod.creating(1)
+    s.node_status(pod.at(5), "node-2", "Unknown")
+    pod.event(45, "NodeNotReady", "Node is not ready", "Warning", component="node-controller", field_path=None)
+    return pod, Truth("failed", "system", "NodeNotReady")
+
+
+def evicted(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    _to_running(pod, "node-1", ready=None)
+    message = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 88344Ki. Container app "
+               "was using 1532Mi, request is 256Mi, has larger consumption of memory. ")
+    pod.event(20, "Evicted", message, "Warning", field_path=None)
+    pod.terminated(21, 7, "Error", 137)
+    pod.fail_pod(21, "Evicted", message)
+    return pod, Truth("failed", "system", "Evicted")
+
+
+def preempted(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
+    pod.scheduler_event(10, "Preempted", f"Preempted by pod {stable_uid('preemptor', name)} on node node-1")
+    pod.disruption(10, "PreemptionByScheduler", "Kubernetes default scheduler: preempting to accommodate a higher priority pod")
+    pod.delete(10, grace=30)
+    pod.killed(12, exit_code=0, phase="Failed")
+    pod.gone(12)
+    return pod, Truth("failed", "system", "Preempted")
+
+
+def runtime_error(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.pull(2, 0, style="present")
+    error = (f'failed to reserve container name "app_{name}_default_{pod.uid}_0": name "app_{name}_default_{pod.uid}_0" '
+             'is reserved for "9a4f3b2c1d0e"')
+    pod.event(4, "Failed", f"Error: {error}", "Warning", count=6, until=80)
+    pod.waiting(4, "CreateContainerError", error)
+    return pod, Truth("failed", "system", "RuntimeError")
+
+
+def kubelet_no_progress(s: Scene, name: str, t0: datetime):
+    """Bound to a Ready node, and then the kubelet never acts on it."""
+    pod = PodStory(s.rec, t0, name)
+    pod.schedule(1, "node-3")
+    return pod, Truth("timeout", "system", "KubeletNoProgress")
+
+
+def unknown_failure(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    _to_running(pod, "node-1", ready=None)
+    pod.event(20, "FailedPostStartCheck", "flux capacitor did not reach 88 mph", "Warning")
+    return pod, Truth("failed", "system", "Unknown")
+
+
+# -- deletions that get stuck ----------------------------------------------------------------------------
+def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1", **kwargs) -> PodStory:
+    pod = PodStory(s.rec, t0, name, **kwargs)
+    _to_running(pod, node, ready=10)
+    pod.delete(100, grace=30)
+    pod.event(100, "Killing", "Stopping container app")
+    return pod
+
+
+def stuck_finalizer(s: Scene, name: str, t0: datetime):
+    pod = PodStory(s.rec, t0, name)
+    pod.add_finalizer("example.com/backup-protection")
+    _to_running(pod, "node-1", ready=10)
+    pod.delete(100, grace=30)
+    pod.event(100, "Killing", "Stopping container app")
+    pod.killed(104)
+    return pod, Truth("success", stuck="Finalizer")
+
+
+def stuck_node_lost(s: Scene, name: str, t0: datetime):
+    pod = _running_then_deleted(s, name, t0, node="node-2")
+    s.node_status(pod.at(90), "node-2", "Unknown")
+    return pod, Truth("success", stuck="NodeLost")
+
+
+def stuck_kubelet_not_confirming(s: Scene, name: str, t0: datetime):
+    pod = _running_then_deleted(s, name, t0)
+    pod.event(132, "ExceededGracePeriod", "Container runtime did not kill the pod within specified grace period.",
+              "Warning", field_path=None)
+    return pod, Truth("success", stuck="KubeletNotConfirming")
+
+
+def stuck_volume_detach(s: Scene, name: str, t0: datetime):
+    pod = _running_then_deleted(s, name, t0)
+    pod.event(131, "FailedUnMount", f'UnmountVolume.TearDown failed for volume "data" (UniqueName: "kubernetes.io/csi/'
+              f'ebs.csi.aws.com^vol-0a1b2c3d4e5f") pod "{pod.uid}" (UID: "{pod.uid}") : kubernetes.io/csi: '
+              "Unmounter.TearDownAt failed: rpc error: code = Internal desc = Could not unmount: exit status 32",
+              "Warning", count=9, until=400, field_path=None)
+    return pod, Truth("success", stuck="VolumeDetach")
+
+
+def stuck_prestop_hang(s: Scene, name: str, t0: datetime):
+    pod = _running_then_deleted(s, name, t0, prestop=True)
+    return pod, Truth("success", stuck="PreStopHang")
+
+
+def stuck_unknown(s: Scene, name: str, t0: datetime):
+    pod = _running_then_deleted(s, name, t0)
+    pod.killed(104)
+    return pod, Truth("success", stuck="Unknown")
+
+
+Story = Callable[[Scene, str, datetime], tuple]
+STORIES: dict[str, Story] = {f.__name__: f for f in (
+    ok_service, ok_job, ok_job_app_fails, ok_after_transient_sandbox_error, pending, cancelled,
+    invalid_image, image_not_found, image_auth_failed, container_config_error, volume_config_error, app_crash,
+    app_oom, readiness_probe_failed, unschedulable_affinity, unschedulable_too_big, quota_exceeded,
+    image_pull_slow, image_pull_error, insufficient_capacity, scheduling_delay, sandbox_create_failed,
+    network_not_ready, volume_attach_failed, admission_rejected, node_not_ready, evicted, preempted,
+    runtime_error, kubelet_no_progress, unknown_failure,
+    stuck_finalizer, stuck_node_lost, stuck_kubelet_not_confirming, stuck_volume_detach, stuck_prestop_hang,
+    stuck_unknown)}
+# How long after t0 the recording must run for the story to reach its verdict.
+HORIZON_S = {"pending": 20}
+DEFAULT_HORIZON_S = 2400

@@ -1,0 +1,62 @@
+"""Write the golden cases: one folder per story, `input.jsonl` (contract 1, as kubectl
+--watch --output-watch-events -o json would print it, one value per line) and
+`expected.json` (the verdict the story declares, never the analyzer's output).
+
+    python -m tests.golden.generate          # rewrite the files
+    python -m tests.golden.generate --check  # exit 1 if a file differs from its story
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from simulator.stories import DEFAULT_HORIZON_S, HORIZON_S, STORIES, Scene
+
+HERE = Path(__file__).parent
+T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=timezone.utc)
+# Node verdicts some stories must also produce.
+NODE_TRUTH = {
+    "node_not_ready": {"node-2": {"faulty": True, "needs_manual_repair": True, "reasons": ["NodeUnreachable"]},
+                       "node-1": {"faulty": False, "needs_manual_repair": False, "reasons": []}},
+    "stuck_node_lost": {"node-2": {"faulty": True, "needs_manual_repair": True, "reasons": ["NodeUnreachable"]}},
+}
+
+
+def render(name: str) -> tuple[str, dict]:
+    scene = Scene(T0)
+    pod_name = name.replace("_", "-") + "-7d9f8c6b5-x2kq9"
+    pod, truth = STORIES[name](scene, pod_name, T0)
+    scene.heartbeat(T0 + timedelta(seconds=HORIZON_S.get(name, DEFAULT_HORIZON_S)))
+    lines = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in scene.rec.stream())
+    shown = pod.name if pod else "replicaset/" + pod_name.rsplit("-", 1)[0]
+    expected = {"pod": shown, "outcome": truth.outcome, "attribution": truth.attribution, "reason": truth.reason}
+    if truth.stuck:
+        expected["deletion"] = {"stuck": True, "reason": truth.stuck}
+    return lines, {"pods": [expected], "nodes": NODE_TRUTH.get(name, {})}
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for name in STORIES:
+        lines, expected = render(name)
+        folder = HERE / name
+        files = {folder / "input.jsonl": lines, folder / "expected.json": json.dumps(expected, indent=2) + "\n"}
+        for path, text in files.items():
+            if check:
+                if not path.exists() or path.read_text() != text:
+                    stale.append(str(path))
+            else:
+                folder.mkdir(exist_ok=True)
+                path.write_text(text)
+    if stale:
+        print("golden files differ from their stories:\n  " + "\n  ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
