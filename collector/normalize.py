@@ -66,6 +66,8 @@ def _list(parent: dict, key: str, where: str) -> list:
 
 def _str(parent: dict, key: str, where: str) -> str:
     value = parent.get(key)
+    if type(value) is str:  # the common case, first
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
     if value is None:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -76,8 +78,11 @@ def _str(parent: dict, key: str, where: str) -> str:
 
 
 def _ts(parent: dict, key: str, where: str) -> int | None:
+    value = parent.get(key)
+    if not value:
+        return None
     try:
-        return opt_ms(parent.get(key))
+        return opt_ms(value)
     except ValueError as exc:
         raise ObjectError(f"{where}.{key}: not a timestamp ({_short(parent.get(key))}): {exc}") from None
 

@@ -94,12 +94,53 @@ def _analyze(store, cluster, rules):
 @click.option("--cluster", help="Only this cluster (default: every cluster in the store).")
 @click.option("--dsn", help=DSN_HELP)
 @click.option("--rules", "rules_path", help=RULES_HELP)
-def analyze(cluster, dsn, rules_path):
+@click.option("--every", type=float, help="Keep running: analyze again every this many seconds.")
+def analyze(cluster, dsn, rules_path, every):
     """Rebuild pod and node verdicts from the raw tables."""
     rules = _rules(rules_path)
     store = _store(dsn)
-    for name in [cluster] if cluster else store.clusters():
-        _analyze(store, name, rules)
+    while True:
+        for name in [cluster] if cluster else store.clusters():
+            _analyze(store, name, rules)
+        if not every:
+            return
+        time.sleep(every)
+
+
+@main.command()
+@click.option("--pods", "count", default=3000, show_default=True, help="Pods in the simulated stream.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--dsn", help=DSN_HELP)
+def demo(count, seed, dsn):
+    """Simulate a cluster's pods (with realistic failures), replay them into the store,
+    and show the verdicts: what `podslo replay` + `pods` + `nodes` + `trace` do."""
+    from pathlib import Path
+
+    from analyzer import read
+    from analyzer.sli import delivery_success_rate
+    from analyzer.trace import build_trace, render_trace
+    from collector.replay import replay as run_replay
+    from podslo.tables import node_table, pod_table
+    from simulator.mix import write_mix
+    store, rules = _store(dsn), _rules(None)
+    stream = Path("data") / "demo-stream.jsonl"
+    stream.parent.mkdir(exist_ok=True)
+    with stream.open("wb") as out:
+        write_mix(out, count, seed)
+    click.echo(f"simulated {count} pods into {stream} ({stream.stat().st_size / 1e6:.1f} MB)")
+    with stream.open("rb") as source:
+        tally = run_replay(store, source, "demo", lambda line, message: click.echo(message, err=True))
+    click.echo(f"replayed: {tally.summary()}")
+    _analyze(store, "demo", rules)
+    verdicts = read.pods(store, "demo")
+    trouble = [p for p in verdicts if p["outcome"] in ("failed", "timeout") or (p.get("deletion") or {}).get("stuck")]
+    click.echo("\npods the platform did not deliver, or that will not go away:\n" + pod_table(trouble))
+    click.echo("\nnodes:\n" + node_table(read.nodes(store, "demo")))
+    if trouble:
+        click.echo("\none of them in detail (podslo trace):\n" + render_trace(build_trace(store, trouble[0]["uid"], "demo")))
+    delivered, due = delivery_success_rate(verdicts)
+    click.echo(f"\ndelivery success rate: {delivered}/{due} = {delivered / max(due, 1):.2%} "
+               "(delivered / (all due - user failures))")
 
 
 @main.command()

@@ -68,7 +68,7 @@ def ingest(store, rules, cluster) -> Ingest:
 
 def run_podslo(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real command line, in its own process (its own chDB engine)."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("PODSLO_DSN", None) if env is None or "PODSLO_DSN" not in env else None
+    full_env = {k: v for k, v in os.environ.items() if k != "PODSLO_DSN"}
+    full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "podslo.cli", *args], cwd=cwd, input=stdin,
                           capture_output=True, env=full_env, timeout=300)

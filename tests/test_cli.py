@@ -1,0 +1,73 @@
+"""The real `podslo` command, each call in its own process (and chDB engine)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_podslo
+from tests.golden.generate import HERE as GOLDEN
+
+REQUIRED = {"cluster", "namespace", "name", "uid", "kind", "created_at", "deadline_s", "outcome", "attribution",
+            "reason", "evidence", "node", "delivery_s", "phases"}
+PHASES = {"scheduling_s", "sandbox_s", "image_pull_s", "container_start_s", "readiness_s"}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A store filled through `podslo replay -` from stdin: two golden cases."""
+    path = tmp_path_factory.mktemp("cli")
+    for case in ("image_not_found", "stuck_finalizer"):
+        done = run_podslo("replay", "--cluster", case, "-", cwd=path, stdin=(GOLDEN / case / "input.jsonl").read_bytes())
+        assert done.returncode == 0, done.stderr.decode()
+        assert b"taken:" in done.stdout and b"pod verdicts" in done.stdout
+    return path
+
+
+def test_pods_json_is_the_contract(workdir):
+    done = run_podslo("pods", "--format", "json", cwd=workdir)
+    assert done.returncode == 0, done.stderr.decode()
+    pods = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(pods) == 2
+    for pod in pods:
+        assert REQUIRED <= set(pod) and set(pod["phases"]) == PHASES
+    stuck = next(p for p in pods if p["cluster"] == "stuck_finalizer")
+    assert stuck["deletion"]["stuck"] is True and stuck["deletion"]["reason"] == "Finalizer"
+    assert set(stuck["deletion"]) >= {"requested_at", "gone_at", "stuck", "reason"}
+
+
+def test_pods_table_and_filters(workdir):
+    done = run_podslo("pods", "--cluster", "image_not_found", "--outcome", "failed", cwd=workdir)
+    text = done.stdout.decode()
+    assert done.returncode == 0 and text.splitlines()[0].split()[:5] == ["POD", "KIND", "OUTCOME", "FAULT", "REASON"]
+    assert "ImageNotFound" in text and "1 pods: 1 failed" in text
+
+
+def test_nodes_json(workdir):
+    done = run_podslo("nodes", "--cluster", "stuck_finalizer", "--format", "json", cwd=workdir)
+    nodes = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(n["name"] for n in nodes) == ["node-1", "node-2", "node-3"]
+    for node in nodes:
+        assert {"cluster", "name", "availability", "downtime_s", "faulty", "reasons", "needs_manual_repair"} <= set(node)
+        assert node["availability"] == 1.0 and node["faulty"] is False
+
+
+def test_trace(workdir):
+    done = run_podslo("trace", "default/image-not-found-7d9f8c6b5-x2kq9", cwd=workdir)
+    text = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "decided by rule ImageNotFound" in text and "Failed to pull image" in text and "timeline:" in text
+
+
+def test_errors_are_one_clear_line(workdir, tmp_path):
+    missing = run_podslo("trace", "no-such-pod", cwd=workdir)
+    assert missing.returncode == 1 and missing.stderr.decode().startswith("Error: no pod 'no-such-pod'")
+    bad_dsn = run_podslo("pods", "--dsn", "mysql://x", cwd=workdir)
+    assert bad_dsn.returncode == 1 and b"Traceback" not in bad_dsn.stderr and b"DSN" in bad_dsn.stderr
+    rules = tmp_path / "r.yaml"
+    rules.write_text("version: 2\n")
+    bad_rules = run_podslo("check-rules", str(rules), cwd=workdir)
+    assert bad_rules.returncode == 1 and f"{rules}:1: version".encode() in bad_rules.stderr
+    unreadable = run_podslo("replay", str(tmp_path / "nope.jsonl"), cwd=workdir)
+    assert unreadable.returncode == 2 and b"nope.jsonl" in unreadable.stderr

@@ -1,0 +1,38 @@
+"""The project's own promises: README commands, CI, compose file, public CLI."""
+
+from __future__ import annotations
+
+import yaml
+
+from podslo.cli import main
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in README
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make demo" in README
+
+
+def test_every_command_has_help_and_is_documented():
+    for name, command in main.commands.items():
+        assert command.help, name
+        assert f"podslo {name}" in README, f"README does not show `podslo {name}`"
+
+
+def test_compose_file_is_valid_and_uses_real_commands():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert "clickhouse" in services and services["clickhouse"]["healthcheck"]
+    for name, service in services.items():
+        if name == "clickhouse":
+            continue
+        assert service["build"] == "."
+        assert service["command"][0] in main.commands, f"{name}: {service['command'][0]} is not a podslo command"
+        assert service["environment"]["PODSLO_DSN"].startswith("http://")
+        assert service["depends_on"]["clickhouse"]["condition"] == "service_healthy"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("podslo", "collector", "analyzer", "slo_rules", "dashboard", "simulator"):
+        assert f"COPY {package} {package}" in dockerfile
