@@ -63,6 +63,14 @@ SELECT max(t) FROM (
 """
 
 
+COMBINED = "(combined from similar events): "
+
+
+def strip_combined(message: str) -> str:
+    """The kubelet's event correlator prefixes aggregated messages; the rest is the real text."""
+    return message[len(COMBINED):] if message.startswith(COMBINED) else message
+
+
 @dataclass(slots=True)
 class PodFacts:
     uid: str
@@ -109,10 +117,10 @@ def load_pods(store: Store, cluster: str) -> dict[str, PodFacts]:
         pod = pods.get(uid)
         if pod is not None:
             pod.signals.append((source, reason, message, int(at)))
-    for uid, *event in store.stream(EVENT_SQL, cluster=cluster):
+    for uid, reason, message, *rest in store.stream(EVENT_SQL, cluster=cluster):
         pod = pods.get(uid)
         if pod is not None:
-            pod.events.append(tuple(event))
+            pod.events.append((reason, strip_combined(message), *rest))
     for pod in pods.values():
         pod.events.sort(key=lambda e: e[4])
     return pods

@@ -10,6 +10,7 @@ import logging
 from typing import Any, Iterable, Sequence
 
 import clickhouse_connect
+from clickhouse_connect.driver.binding import quote_identifier
 
 from podslo.config import parse_dsn, resolve_dsn
 from podslo.errors import StoreError
@@ -105,8 +106,8 @@ class Store:
 def _connect(target):
     if target.engine == "chdb":
         boot = clickhouse_connect.get_client(interface="chdb", path=target.path)
-        boot.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+        boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
         return clickhouse_connect.get_client(interface="chdb", path=target.path, database=target.database)
     boot = clickhouse_connect.get_client(dsn=target.url, database="default")
-    boot.command(f"CREATE DATABASE IF NOT EXISTS {target.database}")
+    boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
     return clickhouse_connect.get_client(dsn=target.url, database=target.database)
