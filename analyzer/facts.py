@@ -3,6 +3,9 @@
 The aggregation runs in SQL (one row per pod); Python only sees compact tuples.
 Duplicated raw rows cannot change an aggregate (min/max/argMax/any), so these queries
 need no FINAL. All times are epoch milliseconds.
+
+Pods are read a `Slice` at a time: the pods that need a verdict (all of them, or only
+those touched since the watermark) split into hash buckets, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -11,6 +14,35 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from podslo.store import Store
+
+# Pods whose verdict may change: rows or events since the watermark {low}, or a
+# verdict that time can still change (pending; deletion asked and not yet gone).
+_CHANGED_UIDS = """
+    SELECT uid FROM raw_pods WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
+    UNION DISTINCT SELECT object_uid FROM raw_events
+      WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)} AND object_kind = 'Pod'
+    UNION DISTINCT SELECT uid FROM pod_verdicts FINAL
+      WHERE cluster = {cluster:String}
+        AND (outcome = 'pending' OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One hash bucket of the pods to analyze (all pods when low_ms is None)."""
+    cluster: str
+    low_ms: int | None
+    buckets: int = 1
+    bucket: int = 0
+
+    def where(self, column: str = "uid") -> str:
+        parts = [f"cityHash64({column}) % {{buckets:UInt32}} = {{bucket:UInt32}}"]
+        if self.low_ms is not None:
+            parts.append(f"{column} IN ({_CHANGED_UIDS})")
+        return " AND ".join(parts)
+
+    def params(self) -> dict:
+        return {"cluster": self.cluster, "low": (self.low_ms or 0) / 1000, "buckets": self.buckets, "bucket": self.bucket}
+
 
 _ORDER = "(rv, seen_at)"
 POD_SQL = f"""
@@ -25,28 +57,36 @@ SELECT uid, any(namespace), any(name), toUnixTimestamp64Milli(min(created_at)),
        argMax(deletion_grace_s, {_ORDER}), argMax(finalizers, {_ORDER}), argMax(ready, {_ORDER}),
        max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf(seen_at, event_type = 'DELETED')),
        toUnixTimestamp64Milli(max(seen_at))
-FROM raw_pods WHERE cluster = {{cluster:String}}
+FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/
 GROUP BY uid
 """
 SIGNAL_SQL = """
 SELECT uid, s.1, s.2, s.3, toUnixTimestamp64Milli(min(s.4))
 FROM raw_pods ARRAY JOIN signals AS s
-WHERE cluster = {cluster:String}
+WHERE cluster = {cluster:String} AND /*slice*/
 GROUP BY uid, s.1, s.2, s.3
 """
 EVENT_SQL = """
 SELECT object_uid, reason, message, type, source_component,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
 FROM raw_events
-WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != ''
+WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice*/
 GROUP BY object_uid, uid, reason, message, type, source_component
 """
+COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
 NOT_CREATED_SQL = """
 SELECT uid, object_kind, object_namespace, object_name, reason, message,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
 FROM raw_events
 WHERE cluster = {cluster:String} AND reason = 'FailedCreate' AND object_kind != 'Pod'
+  AND inserted_at > {low:DateTime64(3)}
 GROUP BY uid, object_kind, object_namespace, object_name, reason, message
+"""
+DAEMONSET_SQL = f"""
+SELECT argMaxIf(node, {_ORDER}, node != ''), any(owner_name)
+FROM raw_pods WHERE cluster = {{cluster:String}} AND owner_kind = 'DaemonSet' AND owner_name IN {{names:Array(String)}}
+GROUP BY uid
+HAVING max(event_type = 'DELETED') = 0 AND argMax(ready, {_ORDER}) = 'True'
 """
 NODE_SQL = """
 SELECT name, toUnixTimestamp64Milli(seen_at), event_type,
@@ -61,8 +101,12 @@ SELECT max(t) FROM (
   UNION ALL SELECT toUnixTimestamp64Milli(max(seen_at)) FROM raw_events WHERE cluster = {cluster:String}
   UNION ALL SELECT toUnixTimestamp64Milli(max(seen_at)) FROM raw_nodes WHERE cluster = {cluster:String})
 """
-
-
+INSERTED_SQL = """
+SELECT max(t) FROM (
+  SELECT toUnixTimestamp64Milli(max(inserted_at)) AS t FROM raw_pods WHERE cluster = {cluster:String}
+  UNION ALL SELECT toUnixTimestamp64Milli(max(inserted_at)) FROM raw_events WHERE cluster = {cluster:String}
+  UNION ALL SELECT toUnixTimestamp64Milli(max(inserted_at)) FROM raw_nodes WHERE cluster = {cluster:String})
+"""
 COMBINED = "(combined from similar events): "
 
 
@@ -106,18 +150,23 @@ def _int_or_none(value):
     return None if value is None else int(value)
 
 
-def load_pods(store: Store, cluster: str) -> dict[str, PodFacts]:
+def count_pods(store: Store, part: Slice) -> int:
+    return int(store.scalar(COUNT_SQL.replace("/*slice*/", part.where()), **part.params()) or 0)
+
+
+def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
+    params = part.params()
     pods: dict[str, PodFacts] = {}
-    for r in store.stream(POD_SQL, cluster=cluster):
+    for r in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
         pods[r[0]] = PodFacts(
             r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], r[8], dict(r[9]), int(r[10]), int(r[11]),
             bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], list(r[20]), r[21], bool(r[22]),
             _int_or_none(r[23]) if r[22] else None, int(r[24]))
-    for uid, source, reason, message, at in store.stream(SIGNAL_SQL, cluster=cluster):
+    for uid, source, reason, message, at in store.stream(SIGNAL_SQL.replace("/*slice*/", part.where()), **params):
         pod = pods.get(uid)
         if pod is not None:
             pod.signals.append((source, reason, message, int(at)))
-    for uid, reason, message, *rest in store.stream(EVENT_SQL, cluster=cluster):
+    for uid, reason, message, *rest in store.stream(EVENT_SQL.replace("/*slice*/", part.where("object_uid")), **params):
         pod = pods.get(uid)
         if pod is not None:
             pod.events.append((reason, strip_combined(message), *rest))
@@ -126,14 +175,24 @@ def load_pods(store: Store, cluster: str) -> dict[str, PodFacts]:
     return pods
 
 
-def load_not_created(store: Store, cluster: str) -> list[tuple]:
+def load_not_created(store: Store, cluster: str, low_ms: int | None) -> list[tuple]:
     """Controller FailedCreate events: pods asked for that never came to exist."""
-    return store.rows(NOT_CREATED_SQL, cluster=cluster)
+    return store.rows(NOT_CREATED_SQL, cluster=cluster, low=(low_ms or 0) / 1000)
+
+
+def ready_daemonset_pods(store: Store, cluster: str, names: list[str]) -> list[tuple[str, str]]:
+    """(node, daemonset) for each live, Ready pod of the named DaemonSets."""
+    return store.rows(DAEMONSET_SQL, cluster=cluster, names=names) if names else []
 
 
 def cluster_now(store: Store, cluster: str) -> int | None:
     """'Now' for a cluster: the newest timestamp in its input (replays judge by it)."""
     value = store.scalar(NOW_SQL, cluster=cluster)
+    return int(value) if value else None
+
+
+def inserted_until(store: Store, cluster: str) -> int | None:
+    value = store.scalar(INSERTED_SQL, cluster=cluster)
     return int(value) if value else None
 
 

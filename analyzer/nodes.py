@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from analyzer.facts import BAD_STATUS, NodeFacts, PodFacts
+from analyzer.facts import BAD_STATUS, NodeFacts
 from podslo.timeutil import iso
 from slo_rules import Rules
 
@@ -12,15 +12,16 @@ from slo_rules import Rules
 CONDITION_CODES = {("Ready", "False"): "NodeNotReady", ("Ready", "Unknown"): "NodeUnreachable",
                    ("MemoryPressure", "True"): "MemoryPressure", ("DiskPressure", "True"): "DiskPressure",
                    ("PIDPressure", "True"): "PIDPressure", ("NetworkUnavailable", "True"): "NetworkUnavailable"}
-VERDICT_INDEX = {"uid": 1, "outcome": 7, "attribution": 8, "node": 12}
 
 
-def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], pods: dict[str, PodFacts], verdict_rows: list,
-                  rules: Rules, now: int, version: int) -> list[list]:
+def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], failures: dict[str, int],
+                  daemonset_pods: list[tuple[str, str]], rules: Rules, now: int, version: int) -> list[list]:
+    """`failures`: system-attributed pod failures per node; `daemonset_pods`: (node, daemonset)
+    of each live Ready pod of a critical DaemonSet."""
     spec = rules.spec.nodes
     window_start = now - int(spec.window_s * 1000)
-    failures = _system_failures(verdict_rows)
-    missing = _missing_daemonsets(nodes, pods, set(spec.critical_daemonsets))
+    failures = Counter(failures)
+    missing = _missing_daemonsets(nodes, daemonset_pods)
     rows = []
     for node in nodes.values():
         start = max(window_start, node.first_seen)
@@ -62,20 +63,11 @@ def _union_length(spans: list[tuple[int, int]]) -> int:
     return total
 
 
-def _system_failures(rows: list) -> Counter:
-    counted = Counter()
-    for row in rows:
-        if row[VERDICT_INDEX["attribution"]] == "system" and row[VERDICT_INDEX["node"]]:
-            counted[row[VERDICT_INDEX["node"]]] += 1
-    return counted
-
-
-def _missing_daemonsets(nodes: dict, pods: dict[str, PodFacts], critical: set[str]) -> dict[str, set]:
+def _missing_daemonsets(nodes: dict, daemonset_pods: list[tuple[str, str]]) -> dict[str, set]:
     """Critical DaemonSets running Ready elsewhere but not on a Ready node."""
     ready_on: dict[str, set] = defaultdict(set)
-    for pod in pods.values():
-        if pod.owner_kind == "DaemonSet" and pod.owner_name in critical and not pod.gone and pod.ready_now == "True":
-            ready_on[pod.owner_name].add(pod.node)
+    for node, daemonset in daemonset_pods:
+        ready_on[daemonset].add(node)
     missing: dict[str, set] = {}
     for name, node in nodes.items():
         if node.deleted_at:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyzer import pods as P
-from analyzer.facts import (NodeFacts, PodFacts, cluster_now, load_nodes, load_not_created,
-                            load_pods)
+from analyzer.facts import (NodeFacts, PodFacts, Slice, cluster_now, count_pods, inserted_until, load_nodes,
+                            load_not_created, load_pods, ready_daemonset_pods)
 from analyzer.nodes import node_verdicts
 from podslo.store import Store
 from podslo.timeutil import now_ms
@@ -20,6 +20,12 @@ VERDICT_COLUMNS = (
 )
 NODE_COLUMNS = ("cluster", "name", "window_start", "window_end", "availability", "downtime_s", "faulty",
                 "reasons", "needs_manual_repair", "evidence", "version")
+PODS_PER_SLICE = 50_000
+# Re-read this much before the watermark: rows inserted while the last analysis ran.
+OVERLAP_MS = 10_000
+_SYSTEM_FAILURES_SQL = """
+SELECT node, count() FROM pod_verdicts FINAL
+WHERE cluster = {cluster:String} AND attribution = 'system' AND node != '' GROUP BY node"""
 
 
 @dataclass
@@ -28,23 +34,47 @@ class Analysis:
     now: int
     pods: int
     nodes: int
+    incremental: bool = False
 
 
-def analyze(store: Store, cluster: str, rules: Rules) -> Analysis:
-    """Rebuild every pod's and node's verdict for `cluster` and store them."""
+def analyze(store: Store, cluster: str, rules: Rules, full: bool = False,
+            pods_per_slice: int = PODS_PER_SLICE, overlap_ms: int = OVERLAP_MS) -> Analysis:
+    """Bring `cluster`'s pod and node verdicts up to date with what is stored.
+
+    Incremental by default: only pods touched since the last analysis, or whose
+    verdict time can still change, are decided again. `full` decides every pod.
+    """
     now = cluster_now(store, cluster)
     if now is None:
         return Analysis(cluster, 0, 0, 0)
+    high = inserted_until(store, cluster)
+    low = None if full else _watermark(store, cluster)
     nodes = load_nodes(store, cluster)
-    pods = load_pods(store, cluster)
     version = now_ms()
-    rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version) for pod in pods.values()]
-    rows += [not_created_row(cluster, event, rules, version) for event in load_not_created(store, cluster)]
-    for start in range(0, len(rows), 50_000):
-        store.insert("pod_verdicts", rows[start:start + 50_000], VERDICT_COLUMNS)
-    node_rows = node_verdicts(cluster, nodes, pods, rows, rules, now, version)
+    probe = Slice(cluster, low)
+    buckets = max(1, -(-count_pods(store, probe) // pods_per_slice))
+    decided = 0
+    for bucket in range(buckets):
+        pods = load_pods(store, Slice(cluster, low, buckets, bucket))
+        rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version) for pod in pods.values()]
+        store.insert("pod_verdicts", rows, VERDICT_COLUMNS)
+        decided += len(rows)
+    refused = [not_created_row(cluster, event, rules, version) for event in load_not_created(store, cluster, low)]
+    store.insert("pod_verdicts", refused, VERDICT_COLUMNS)
+    failures = dict(store.rows(_SYSTEM_FAILURES_SQL, cluster=cluster))
+    critical = list(rules.spec.nodes.critical_daemonsets)
+    node_rows = node_verdicts(cluster, nodes, failures, ready_daemonset_pods(store, cluster, critical), rules,
+                              now, version)
     store.insert("node_verdicts", node_rows, NODE_COLUMNS)
-    return Analysis(cluster, now, len(rows), len(node_rows))
+    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), version]],
+                 ("cluster", "inserted_until", "version"))
+    return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None)
+
+
+def _watermark(store: Store, cluster: str) -> int | None:
+    value = store.scalar("SELECT toUnixTimestamp64Milli(argMax(inserted_until, version)) FROM analysis_watermarks "
+                         "WHERE cluster = {cluster:String}", cluster=cluster)
+    return int(value) if value else None
 
 
 def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -> dict:

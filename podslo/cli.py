@@ -82,11 +82,12 @@ def replay(source, cluster, dsn, rules_path, analyze, quiet):
         _analyze(store, cluster, rules)
 
 
-def _analyze(store, cluster, rules):
+def _analyze(store, cluster, rules, full=False):
     from analyzer.verdicts import analyze as run_analyze
     started = time.monotonic()
-    result = run_analyze(store, cluster, rules)
-    click.echo(f"analyzed cluster {cluster!r}: {result.pods} pod verdicts, {result.nodes} node verdicts "
+    result = run_analyze(store, cluster, rules, full=full)
+    how = "incrementally" if result.incremental else "fully"
+    click.echo(f"analyzed cluster {cluster!r} {how}: {result.pods} pod verdicts, {result.nodes} node verdicts "
                f"in {time.monotonic() - started:.1f}s")
 
 
@@ -95,13 +96,14 @@ def _analyze(store, cluster, rules):
 @click.option("--dsn", help=DSN_HELP)
 @click.option("--rules", "rules_path", help=RULES_HELP)
 @click.option("--every", type=float, help="Keep running: analyze again every this many seconds.")
-def analyze(cluster, dsn, rules_path, every):
-    """Rebuild pod and node verdicts from the raw tables."""
+@click.option("--full", is_flag=True, help="Decide every pod again, not only those that changed (after a rule change).")
+def analyze(cluster, dsn, rules_path, every, full):
+    """Bring pod and node verdicts up to date with the raw tables."""
     rules = _rules(rules_path)
     store = _store(dsn)
     while True:
         for name in [cluster] if cluster else store.clusters():
-            _analyze(store, name, rules)
+            _analyze(store, name, rules, full)
         if not every:
             return
         time.sleep(every)

@@ -155,4 +155,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ]),
 ]
 
+MIGRATIONS.append((2, "analysis watermarks", [
+    f"""CREATE TABLE IF NOT EXISTS analysis_watermarks (
+        cluster LowCardinality(String),
+        inserted_until {TS},
+        version UInt64
+    ) ENGINE = ReplacingMergeTree(version)
+    ORDER BY cluster""",
+]))
+
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")

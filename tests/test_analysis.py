@@ -1,0 +1,67 @@
+"""Incremental and sliced analysis give the verdicts a full rebuild gives; node rules."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+import json
+
+from analyzer import read
+from analyzer.verdicts import analyze
+from simulator.mix import write_mix
+from simulator.objects import PodStory
+from simulator.stories import Scene, sandbox_create_failed
+from tests.golden.generate import T0
+
+
+def _verdicts(store, cluster):
+    return [{k: v for k, v in p.items() if k != "cluster"} for p in read.pods(store, cluster)]
+
+
+def test_incremental_equals_full(ingest, store, rules, cluster):
+    out = io.BytesIO()
+    write_mix(out, 240, seed=3)
+    lines = out.getvalue().splitlines(keepends=True)
+    half = len(lines) // 2
+    ingest(b"".join(lines[:half]), analyze_after=False)
+    first = analyze(store, cluster, rules, overlap_ms=0)
+    ingest(b"".join(lines[half:]), analyze_after=False)
+    second = analyze(store, cluster, rules, overlap_ms=0)
+    assert not first.incremental and second.incremental
+    total = len(read.pods(store, cluster))
+    assert 0 < second.pods < total, "the second pass must skip pods whose verdict cannot change"
+
+    whole = cluster + "-full"
+    ingest.cluster = whole
+    ingest(out.getvalue(), analyze_after=False)
+    analyze(store, whole, rules, full=True, pods_per_slice=37)  # 7 hash buckets
+    assert _verdicts(store, cluster) == _verdicts(store, whole)
+    outcomes = {p["outcome"] for p in _verdicts(store, whole)}
+    assert {"success", "failed", "timeout"} <= outcomes
+
+
+def test_missing_critical_daemonset_makes_a_node_faulty(ingest):
+    scene = Scene(T0)
+    for node in ("node-1", "node-2"):
+        pod = PodStory(scene.rec, T0, f"kube-proxy-{node}", namespace="kube-system", owner=("DaemonSet", "kube-proxy"))
+        pod.schedule(1, node)
+        pod.creating(1)
+        pod.start(2, ready_at=3)
+    scene.heartbeat(T0 + timedelta(seconds=600))
+    ingest(b"".join(json.dumps(v).encode() + b"\n" for v in scene.rec.stream()))
+    nodes = ingest.nodes()
+    assert nodes["node-3"]["faulty"] and nodes["node-3"]["reasons"] == ["CriticalDaemonSetMissing"]
+    assert "kube-proxy" in nodes["node-3"]["evidence"]
+    assert not nodes["node-1"]["faulty"] and not nodes["node-2"]["faulty"]
+
+
+def test_platform_failures_clustered_on_a_node(ingest):
+    scene = Scene(T0)
+    for i in range(3):
+        sandbox_create_failed(scene, f"web-{i}", T0)
+    scene.heartbeat(T0 + timedelta(seconds=600))
+    ingest(b"".join(json.dumps(v).encode() + b"\n" for v in scene.rec.stream()))
+    nodes = ingest.nodes()
+    assert nodes["node-1"]["faulty"] and "SystemFailures" in nodes["node-1"]["reasons"]
+    assert nodes["node-1"]["availability"] == 1.0  # the node itself never reported a bad condition
+    assert not nodes["node-2"]["faulty"]
