@@ -177,6 +177,22 @@ def nodes(cluster, fmt, dsn):
 
 
 @main.command()
+@click.option("--cluster", help="Only this cluster.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--dsn", help=DSN_HELP)
+def unknowns(cluster, fmt, dsn):
+    """Unknown failures grouped into message patterns: new failure modes, by name."""
+    from analyzer.patterns import unknown_patterns
+    from podslo.tables import table
+    items = unknown_patterns(_store(dsn), cluster)
+    if fmt == "json":
+        _emit_json(items)
+    else:
+        click.echo(table(["COUNT", "WHAT", "PATTERN", "EXAMPLE POD"],
+                         [[i["count"], i["what"], i["pattern"], i["example_pod"]] for i in items], {2: 100}))
+
+
+@main.command()
 @click.argument("pod")
 @click.option("--cluster", help="Cluster of the pod (needed when names repeat across clusters).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

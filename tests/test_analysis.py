@@ -65,3 +65,23 @@ def test_platform_failures_clustered_on_a_node(ingest):
     assert nodes["node-1"]["faulty"] and "SystemFailures" in nodes["node-1"]["reasons"]
     assert nodes["node-1"]["availability"] == 1.0  # the node itself never reported a bad condition
     assert not nodes["node-2"]["faulty"]
+
+
+def test_unknown_failures_are_mined_into_patterns(ingest, store):
+    from analyzer.patterns import unknown_patterns
+    from simulator.stories import unknown_failure
+
+    scene = Scene(T0)
+    for i in range(4):
+        pod = PodStory(scene.rec, T0, f"odd-{i}")
+        pod.schedule(1, "node-1")
+        pod.creating(1)
+        pod.event(5, "FailedWeirdly", f"widget {i * 7} of 10.0.0.{i}:80 refused handshake {i}", "Warning")
+    unknown_failure(scene, "flux-0", T0)
+    scene.heartbeat(T0 + timedelta(seconds=600))
+    ingest(b"".join(json.dumps(v).encode() + b"\n" for v in scene.rec.stream()))
+    assert {p["reason"] for p in ingest.pods().values()} == {"Unknown"}
+    found = unknown_patterns(store, ingest.cluster)
+    assert [(p["count"], p["pattern"]) for p in found] == [
+        (4, "event FailedWeirdly: widget <NUM> of <IP> refused handshake <NUM>"),
+        (1, "event FailedPostStartCheck: flux capacitor did not reach <NUM> mph")]
