@@ -122,7 +122,7 @@ def demo(count, seed, dsn):
     from analyzer.sli import delivery_success_rate
     from analyzer.trace import build_trace, render_trace
     from collector.replay import replay as run_replay
-    from podslo.tables import node_table, pod_table
+    from podslo.tables import node_table, pod_table, reason_table
     from simulator.mix import write_mix
     store, rules = _store(dsn), _rules(None)
     stream = Path("data") / "demo-stream.jsonl"
@@ -136,7 +136,8 @@ def demo(count, seed, dsn):
     _analyze(store, "demo", rules)
     verdicts = read.pods(store, "demo")
     trouble = [p for p in verdicts if p["outcome"] in ("failed", "timeout") or (p.get("deletion") or {}).get("stuck")]
-    click.echo("\npods the platform did not deliver, or that will not go away:\n" + pod_table(trouble))
+    click.echo("\nwhy pods were not delivered, or will not go away:\n" + reason_table(trouble))
+    click.echo("\nsome of them (all: podslo pods --cluster demo):\n" + pod_table(trouble[:15]))
     click.echo("\nnodes:\n" + node_table(read.nodes(store, "demo")))
     if trouble:
         click.echo("\none of them in detail (podslo trace):\n" + render_trace(build_trace(store, trouble[0]["uid"], "demo")))

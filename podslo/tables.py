@@ -48,3 +48,15 @@ def node_table(items: list[dict]) -> str:
     rows = [[f"{n['name']}", f"{n['availability'] * 100:.2f}%", n["downtime_s"], "yes" if n["faulty"] else "no",
              "yes" if n["needs_manual_repair"] else "no", ",".join(n["reasons"]) or "-", n["evidence"]] for n in items]
     return table(["NODE", "AVAILABILITY", "DOWNTIME_S", "FAULTY", "REPAIR", "REASONS", "EVIDENCE"], rows, {6: 80})
+
+
+def reason_table(items: list[dict]) -> str:
+    """Count of pods per (outcome, fault, reason), most frequent first."""
+    counts: dict[tuple, int] = {}
+    for p in items:
+        deletion = p.get("deletion") or {}
+        key = ((p["outcome"], p["attribution"], p["reason"]) if p["reason"]
+               else ("stuck", "-", deletion.get("reason")))
+        counts[key] = counts.get(key, 0) + 1
+    rows = [[n, *key] for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return table(["PODS", "OUTCOME", "FAULT", "REASON"], rows)
