@@ -116,6 +116,7 @@ class PodStory:
             "status": {"phase": "Pending", "qosClass": "Burstable"},
         }
         self.conditions: dict[str, dict] = {}
+        self.deleted_at: float | None = None
         self._emit(0, "ADDED")
 
     # -- helpers -------------------------------------------------------------------------

@@ -24,8 +24,35 @@ class Truth:
     stuck: str | None = None  # stuck-Terminating reason, when the story deletes the pod
 
 
+class Timing:
+    """Stage durations in seconds. These fixed values are the golden cases'; the
+    simulator's subclass draws them from seeded distributions."""
+
+    def schedule_s(self) -> float:
+        return 1.0
+
+    def sandbox_s(self) -> float:
+        return 1.0
+
+    def pull_s(self) -> float:
+        return 4.0
+
+    def start_s(self) -> float:
+        return 1.0
+
+    def ready_s(self) -> float:
+        return 3.0
+
+
 class Scene:
     """A cluster in miniature: nodes whose state the stories change, and a recorder."""
+
+    timing = Timing()
+    deadline_s = 60.0
+
+    def node(self, preferred: str) -> str:
+        """The node a story puts its pod on (the golden cases name theirs)."""
+        return preferred
 
     def __init__(self, t0: datetime, nodes: int = 3, rec: Recorder | None = None, cpu: str = "8", memory: str = "32Gi"):
         self.rec = rec or Recorder()
@@ -73,24 +100,52 @@ def _image_failure(pod: PodStory, at: float, error: str) -> None:
     pod.waiting(at + 2, "ImagePullBackOff", f'Back-off pulling image "{pod.image}"')
 
 
-def _to_running(pod: PodStory, node: str, ready: float | None = 10, pull: float = 4.0) -> None:
-    pod.schedule(1, node)
-    pod.creating(1)
-    pod.sandbox_ready(2)
-    end = pod.pull(2, pull)
-    pod.start(end + 1, ready_at=ready)
+@dataclass(frozen=True)
+class Stages:
+    """When (seconds after creation) a pod got scheduled and started, how long it pulled."""
+    scheduled: float
+    pull: float
+    started: float
+    ready: float | None
+
+
+def _to_running(s: Scene, pod: PodStory, node: str, ready: bool = True, pull: float | None = None) -> Stages:
+    """Schedule, sandbox, pull, start (and become Ready when `ready`)."""
+    t = s.timing
+    scheduled = t.schedule_s()
+    pod.schedule(scheduled, node)
+    pod.creating(scheduled)
+    sandbox = scheduled + t.sandbox_s()
+    pod.sandbox_ready(sandbox)
+    pull = t.pull_s() if pull is None else pull
+    started = pod.pull(sandbox, pull) + t.start_s()
+    ready_at = started + t.ready_s() if ready else None
+    pod.start(started, ready_at=ready_at)
+    return Stages(scheduled, pull, started, ready_at)
+
+
+def _on_time(s: Scene, delivered: float, stages: Stages) -> Truth:
+    """The truth of a healthy pod: success, unless its stage timings made it late
+    (judged the way contract 3 defines ImagePullSlow and SchedulingDelay)."""
+    if delivered <= s.deadline_s:
+        return Truth("success")
+    if delivered - stages.pull <= s.deadline_s:
+        return Truth("timeout", "system", "ImagePullSlow")
+    if delivered - stages.scheduled <= s.deadline_s:
+        return Truth("timeout", "system", "SchedulingDelay")
+    return Truth("timeout", "system", "Unknown")
 
 
 # -- successes ----------------------------------------------------------------------------------
 def ok_service(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    _to_running(pod, "node-1", ready=10)
-    return pod, Truth("success")
+    stages = _to_running(s, pod, s.node("node-1"))
+    return pod, _on_time(s, stages.ready, stages)
 
 
 def ok_job(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
-    pod.schedule(1, "node-2")
+    pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
     pod.start(3)
@@ -101,7 +156,7 @@ def ok_job(s: Scene, name: str, t0: datetime):
 def ok_job_app_fails(s: Scene, name: str, t0: datetime):
     """A job whose app exits 1 in time was still delivered by the platform."""
     pod = PodStory(s.rec, t0, name, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
-    pod.schedule(1, "node-2")
+    pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
     pod.start(4)
@@ -111,7 +166,7 @@ def ok_job_app_fails(s: Scene, name: str, t0: datetime):
 
 def ok_after_transient_sandbox_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
               'setup network for sandbox "7c1f0e2b9a": plugin type="calico" failed (add): error adding host side '
@@ -119,15 +174,16 @@ def ok_after_transient_sandbox_error(s: Scene, name: str, t0: datetime):
               'already exists for an interface other than \'calia81b2c\'', "Warning")
     pod.event(8, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
     pod.sandbox_ready(9)
-    end = pod.pull(9, 3.2, style="old")
+    pull = s.timing.pull_s() * 0.8
+    end = pod.pull(9, pull, style="old")
     pod.start(end + 1, ready_at=end + 5)
-    return pod, Truth("success")
+    return pod, _on_time(s, end + 5, Stages(1, pull, end + 1, end + 5))
 
 
 # -- not yet / not counted ---------------------------------------------------------------------------
 def pending(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
     return pod, Truth("pending")
@@ -136,7 +192,7 @@ def pending(s: Scene, name: str, t0: datetime):
 def cancelled(s: Scene, name: str, t0: datetime):
     """Scaled down by its owner while still pulling: not the platform's failure."""
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
     pod.delete(15, grace=30)
@@ -149,7 +205,7 @@ def cancelled(s: Scene, name: str, t0: datetime):
 # -- user failures -----------------------------------------------------------------------------------
 def invalid_image(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/Shop/Web:1.4.2")
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     error = (f'Failed to apply default image tag "{pod.image}": couldn\'t parse image name "{pod.image}": '
              "invalid reference format: repository name (Shop/Web) must be lowercase")
@@ -161,7 +217,7 @@ def invalid_image(s: Scene, name: str, t0: datetime):
 
 def image_not_found(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/shop/web:1.4.3-typo")
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     _image_failure(pod, 2, f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
                            f'failed to resolve reference "{pod.image}": {pod.image}: not found')
@@ -170,7 +226,7 @@ def image_not_found(s: Scene, name: str, t0: datetime):
 
 def image_auth_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/private/api:2.0")
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference '
                            f'"{pod.image}": failed to authorize: failed to fetch anonymous token: unexpected status '
@@ -181,7 +237,7 @@ def image_auth_failed(s: Scene, name: str, t0: datetime):
 
 def container_config_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
     pod.event(2, "Failed", 'Error: configmap "web-config" not found', "Warning", count=9, until=80)
@@ -191,7 +247,7 @@ def container_config_error(s: Scene, name: str, t0: datetime):
 
 def volume_config_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "FailedMount", 'MountVolume.SetUp failed for volume "settings" : configmap "web-settings" not found',
               "Warning", count=7, until=90)
@@ -200,33 +256,33 @@ def volume_config_error(s: Scene, name: str, t0: datetime):
 
 def app_crash(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    _to_running(pod, "node-1", ready=None)
-    pod.terminated(9, 7, "Error", 1)
-    last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(pod.at(7)), "finishedAt": ts(pod.at(9))}}
-    pod.waiting(10, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
+    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod.terminated(go + 2, go, "Error", 1)
+    last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(pod.at(go)), "finishedAt": ts(pod.at(go + 2))}}
+    pod.waiting(go + 3, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
                 restarts=1, last_terminated=last)
-    pod.event(10, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
-              "Warning", count=5, until=70)
+    pod.event(go + 3, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
+              "Warning", count=5, until=go + 63)
     return pod, Truth("failed", "user", "AppCrash")
 
 
 def app_oom(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    _to_running(pod, "node-1", ready=None)
-    pod.terminated(12, 7, "OOMKilled", 137)
-    last = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": ts(pod.at(7)), "finishedAt": ts(pod.at(12))}}
-    pod.waiting(13, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
+    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod.terminated(go + 5, go, "OOMKilled", 137)
+    last = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": ts(pod.at(go)), "finishedAt": ts(pod.at(go + 5))}}
+    pod.waiting(go + 6, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
                 restarts=1, last_terminated=last)
-    pod.event(13, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
-              "Warning", count=4, until=70)
+    pod.event(go + 6, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
+              "Warning", count=4, until=go + 63)
     return pod, Truth("failed", "user", "AppOOM")
 
 
 def readiness_probe_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    _to_running(pod, "node-1", ready=None)
-    pod.event(12, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "Warning",
-              count=20, until=120)
+    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod.event(go + 5, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "Warning",
+              count=20, until=go + 113)
     return pod, Truth("failed", "user", "ReadinessProbeFailed")
 
 
@@ -257,14 +313,14 @@ def quota_exceeded(s: Scene, name: str, t0: datetime):
 # -- platform failures ---------------------------------------------------------------------------------
 def image_pull_slow(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/ml/trainer:7.1")
-    _to_running(pod, "node-1", ready=None, pull=73.4)
-    pod.ready(79)
+    stages = _to_running(s, pod, s.node("node-1"), ready=False, pull=max(73.4, s.timing.pull_s()))
+    pod.ready(stages.started + 5)
     return pod, Truth("timeout", "system", "ImagePullSlow")
 
 
 def image_pull_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference "{pod.image}": '
                            f'failed to do request: Head "https://{REGISTRY}/v2/shop/web/manifests/1.4.2": '
@@ -281,7 +337,7 @@ def insufficient_capacity(s: Scene, name: str, t0: datetime):
 
 def scheduling_delay(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(71, "node-1")
+    pod.schedule(71, s.node("node-1"))
     pod.creating(71)
     pod.pull(72, 0, style="present")
     pod.start(73, ready_at=75)
@@ -290,7 +346,7 @@ def scheduling_delay(s: Scene, name: str, t0: datetime):
 
 def sandbox_create_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(3, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
               'setup network for sandbox "3f2a9c0d11": plugin type="calico" failed (add): error getting '
@@ -300,7 +356,7 @@ def sandbox_create_failed(s: Scene, name: str, t0: datetime):
 
 def network_not_ready(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "NetworkNotReady", "network is not ready: container runtime network not ready: NetworkReady=false "
               "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
@@ -310,7 +366,7 @@ def network_not_ready(s: Scene, name: str, t0: datetime):
 
 def volume_attach_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(3, "FailedAttachVolume", 'AttachVolume.Attach failed for volume "pvc-6a1c2f0e-3b1d-4c55-9d0e-'
               '2f8f7f1e9a10" : rpc error: code = DeadlineExceeded desc = context deadline exceeded', "Warning",
@@ -322,7 +378,7 @@ def volume_attach_failed(s: Scene, name: str, t0: datetime):
 
 def admission_rejected(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, cpu="4")
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     message = "Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000"
     pod.event(2, "OutOfcpu", "Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000",
               "Warning", field_path=None)
@@ -332,7 +388,7 @@ def admission_rejected(s: Scene, name: str, t0: datetime):
 
 def node_not_ready(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-2")
+    pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     s.node_status(pod.at(5), "node-2", "Unknown")
     pod.event(45, "NodeNotReady", "Node is not ready", "Warning", component="node-controller", field_path=None)
@@ -341,18 +397,18 @@ def node_not_ready(s: Scene, name: str, t0: datetime):
 
 def evicted(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    _to_running(pod, "node-1", ready=None)
+    go = _to_running(s, pod, s.node("node-1"), ready=False).started
     message = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 88344Ki. Container app "
                "was using 1532Mi, request is 256Mi, has larger consumption of memory. ")
-    pod.event(20, "Evicted", message, "Warning", field_path=None)
-    pod.terminated(21, 7, "Error", 137)
-    pod.fail_pod(21, "Evicted", message)
+    pod.event(go + 13, "Evicted", message, "Warning", field_path=None)
+    pod.terminated(go + 14, go, "Error", 137)
+    pod.fail_pod(go + 14, "Evicted", message)
     return pod, Truth("failed", "system", "Evicted")
 
 
 def preempted(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
     pod.scheduler_event(10, "Preempted", f"Preempted by pod {stable_uid('preemptor', name)} on node node-1")
@@ -365,7 +421,7 @@ def preempted(s: Scene, name: str, t0: datetime):
 
 def runtime_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-1")
+    pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
     error = (f'failed to reserve container name "app_{name}_default_{pod.uid}_0": name "app_{name}_default_{pod.uid}_0" '
@@ -378,33 +434,34 @@ def runtime_error(s: Scene, name: str, t0: datetime):
 def kubelet_no_progress(s: Scene, name: str, t0: datetime):
     """Bound to a Ready node, and then the kubelet never acts on it."""
     pod = PodStory(s.rec, t0, name)
-    pod.schedule(1, "node-3")
+    pod.schedule(1, s.node("node-3"))
     return pod, Truth("timeout", "system", "KubeletNoProgress")
 
 
 def unknown_failure(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
-    _to_running(pod, "node-1", ready=None)
-    pod.event(20, "FailedPostStartCheck", "flux capacitor did not reach 88 mph", "Warning")
+    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod.event(go + 13, "FailedPostStartCheck", "flux capacitor did not reach 88 mph", "Warning")
     return pod, Truth("failed", "system", "Unknown")
 
 
 # -- deletions that get stuck ----------------------------------------------------------------------------
 def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1", **kwargs) -> PodStory:
     pod = PodStory(s.rec, t0, name, **kwargs)
-    _to_running(pod, node, ready=10)
-    pod.delete(100, grace=30)
-    pod.event(100, "Killing", "Stopping container app")
+    ready = _to_running(s, pod, s.node(node)).ready
+    pod.delete(ready + 90, grace=30)
+    pod.event(ready + 90, "Killing", "Stopping container app")
+    pod.deleted_at = ready + 90
     return pod
 
 
 def stuck_finalizer(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name)
     pod.add_finalizer("example.com/backup-protection")
-    _to_running(pod, "node-1", ready=10)
-    pod.delete(100, grace=30)
-    pod.event(100, "Killing", "Stopping container app")
-    pod.killed(104)
+    ready = _to_running(s, pod, s.node("node-1")).ready
+    pod.delete(ready + 90, grace=30)
+    pod.event(ready + 90, "Killing", "Stopping container app")
+    pod.killed(ready + 94)
     return pod, Truth("success", stuck="Finalizer")
 
 
@@ -416,17 +473,17 @@ def stuck_node_lost(s: Scene, name: str, t0: datetime):
 
 def stuck_kubelet_not_confirming(s: Scene, name: str, t0: datetime):
     pod = _running_then_deleted(s, name, t0)
-    pod.event(132, "ExceededGracePeriod", "Container runtime did not kill the pod within specified grace period.",
+    pod.event(pod.deleted_at + 32, "ExceededGracePeriod", "Container runtime did not kill the pod within specified grace period.",
               "Warning", field_path=None)
     return pod, Truth("success", stuck="KubeletNotConfirming")
 
 
 def stuck_volume_detach(s: Scene, name: str, t0: datetime):
     pod = _running_then_deleted(s, name, t0)
-    pod.event(131, "FailedUnMount", f'UnmountVolume.TearDown failed for volume "data" (UniqueName: "kubernetes.io/csi/'
+    pod.event(pod.deleted_at + 31, "FailedUnMount", f'UnmountVolume.TearDown failed for volume "data" (UniqueName: "kubernetes.io/csi/'
               f'ebs.csi.aws.com^vol-0a1b2c3d4e5f") pod "{pod.uid}" (UID: "{pod.uid}") : kubernetes.io/csi: '
               "Unmounter.TearDownAt failed: rpc error: code = Internal desc = Could not unmount: exit status 32",
-              "Warning", count=9, until=400, field_path=None)
+              "Warning", count=9, until=pod.deleted_at + 300, field_path=None)
     return pod, Truth("success", stuck="VolumeDetach")
 
 
@@ -437,7 +494,7 @@ def stuck_prestop_hang(s: Scene, name: str, t0: datetime):
 
 def stuck_unknown(s: Scene, name: str, t0: datetime):
     pod = _running_then_deleted(s, name, t0)
-    pod.killed(104)
+    pod.killed(pod.deleted_at + 4)
     return pod, Truth("success", stuck="Unknown")
 
 
