@@ -102,9 +102,12 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
         verdict["outcome"] = "pending"
         return verdict
     cutoff = delivered if delivered is not None else deadline_at
-    found = (P.first_match(rules.reasons, [s for s in signals if s[3] <= cutoff], fits)
-             or P.first_match(rules.reasons, signals, fits))
     late = delivered is not None
+    # Late but delivered: if one slow phase alone made it late, that phase is the cause
+    # (contract 3's ImagePullSlow), not a transient error the pod got past.
+    found = (late and P.first_match(rules.slow_reasons, [s for s in signals if s[0] == "derived"], fits)) \
+        or P.first_match(rules.reasons, [s for s in signals if s[3] <= cutoff], fits) \
+        or P.first_match(rules.reasons, signals, fits)
     if found is None:
         verdict.update(outcome="timeout" if late else "failed", decision=P.Decision(None, _fallback(signals)))
     else:

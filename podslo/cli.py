@@ -226,6 +226,48 @@ def check_rules(path):
                f"{len(rules.stuck)} stuck matchers")
 
 
+@main.command()
+@click.option("--port", default=8001, show_default=True, help="Port to serve the Kubernetes API on.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--seed", default=1, show_default=True, help="Same seed and options, same cluster.")
+@click.option("--nodes", default=20, show_default=True)
+@click.option("--pods-per-minute", default=60.0, show_default=True)
+@click.option("--speed", default=1.0, show_default=True, help="Cluster seconds per wall second.")
+@click.option("--profile", default="default", show_default=True,
+              help="Failure profile: a name (default, cni-outage, registry-slowdown, capacity-crunch) or a YAML file.")
+@click.option("--until", "until", help="Run to this much cluster time (e.g. 30m) without serving, then exit.")
+@click.option("--record", type=click.File("wb"), help="Write every change the API served, as `podslo replay` reads.")
+@click.option("--truth", "truth_file", type=click.File("wb"), help="Write what was injected per pod and node (JSON lines).")
+def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, record, truth_file):
+    """A simulated cluster that speaks the Kubernetes API (kubectl and client-go clients work),
+    with realistic stage timings and injected failures; the truth is kept beside it."""
+    from analyzer.durations import parse_go_duration
+    from simulator.engine import Engine
+    from simulator.profile import load_profile
+    from simulator.run import recorder, run_until, write_truth
+    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=pods_per_minute)
+    if record:
+        engine.listeners.append(recorder(record))
+    if until:
+        try:
+            seconds = parse_go_duration(until)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--until") from None
+        started = time.monotonic()
+        applied = run_until(engine, seconds)
+        click.echo(f"simulated {until} of cluster time in {time.monotonic() - started:.1f}s: "
+                   f"{applied} changes, {len(engine.truth()['pods'])} pods", err=True)
+    else:
+        from simulator.server import serve
+        click.echo(f"serving a simulated cluster on http://{host}:{port} (profile {profile}, seed {seed}); "
+                   f"try: kubectl --server http://{host}:{port} get pods -A", err=True)
+        serve(engine, host, port, speed)
+    if truth_file:
+        write_truth(engine, truth_file)
+    if record:
+        record.flush()
+
+
 @main.group()
 def bench():
     """Benchmarks that print their figures."""

@@ -117,6 +117,8 @@ class PodStory:
         }
         self.conditions: dict[str, dict] = {}
         self.deleted_at: float | None = None
+        self.is_job = owner_kind == "Job" or restart_policy != "Always"
+        self.delivered_s: float | None = None  # when the platform delivered it (truth, never served)
         self._emit(0, "ADDED")
 
     # -- helpers -------------------------------------------------------------------------
@@ -223,6 +225,8 @@ class PodStory:
         self.obj["status"]["podIP"] = "10.244.1.17"
         self._containers(seconds, {"running": {"startedAt": ts(self.at(seconds))}}, ready=False, started=True)
         self._emit(seconds)
+        if self.is_job and self.delivered_s is None:
+            self.delivered_s = seconds
         if ready_at is not None:
             self.ready(ready_at)
 
@@ -232,6 +236,8 @@ class PodStory:
         for cs in self.obj["status"]["containerStatuses"]:
             cs["ready"] = True
         self._emit(seconds)
+        if not self.is_job and self.delivered_s is None:
+            self.delivered_s = seconds
 
     def waiting(self, seconds: float, reason: str, message: str | None = None, restarts: int = 0,
                 last_terminated: dict | None = None) -> None:
@@ -261,6 +267,8 @@ class PodStory:
         self.obj["metadata"]["deletionTimestamp"] = ts(self.at(seconds + grace))
         self.obj["metadata"]["deletionGracePeriodSeconds"] = grace
         self._emit(seconds)
+        if self.deleted_at is None:
+            self.deleted_at = seconds
 
     def add_finalizer(self, name: str) -> None:
         self.obj["metadata"].setdefault("finalizers", []).append(name)

@@ -7,6 +7,7 @@ get (`Truth`). Golden cases, the demo and the benchmark are all built from these
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
@@ -49,6 +50,7 @@ class Scene:
 
     timing = Timing()
     deadline_s = 60.0
+    namespace = "default"
 
     def node(self, preferred: str) -> str:
         """The node a story puts its pod on (the golden cases name theirs)."""
@@ -77,7 +79,8 @@ class Scene:
             self._node(name, moment)
 
     def controller_event(self, moment: datetime, kind: str, name: str, namespace: str, reason: str,
-                         message: str, type_: str = "Warning", component: str = "replicaset-controller") -> None:
+                         message: str, type_: str = "Warning", component: str = "replicaset-controller") -> str:
+        """An Event about a controller (not a pod); returns the Event's uid."""
         obj = {"apiVersion": "v1", "kind": "Event",
                "metadata": {"name": f"{name}.{stable_uid(reason, message)[:16]}", "namespace": namespace,
                             "uid": stable_uid("ctrl", kind, name, reason, moment.isoformat()),
@@ -87,6 +90,18 @@ class Scene:
                "reason": reason, "message": message, "type": type_, "source": {"component": component},
                "firstTimestamp": ts(moment), "lastTimestamp": ts(moment), "count": 1}
         self.rec.emit(moment, "ADDED", obj)
+        return obj["metadata"]["uid"]
+
+
+@dataclass(frozen=True)
+class NotCreated:
+    """A pod its controller asked for and the apiserver refused: known by the Event."""
+    uid: str
+    namespace: str
+    name: str
+    node: str | None = None
+    delivered_s: float | None = None
+    deleted_at: float | None = None
 
 
 def _image_failure(pod: PodStory, at: float, error: str) -> None:
@@ -102,9 +117,10 @@ def _image_failure(pod: PodStory, at: float, error: str) -> None:
 
 @dataclass(frozen=True)
 class Stages:
-    """When (seconds after creation) a pod got scheduled and started, how long it pulled."""
+    """When (seconds after creation) a pod got scheduled, pulled and started."""
     scheduled: float
     pull: float
+    pulled: float  # when the pull ended
     started: float
     ready: float | None
 
@@ -118,15 +134,18 @@ def _to_running(s: Scene, pod: PodStory, node: str, ready: bool = True, pull: fl
     sandbox = scheduled + t.sandbox_s()
     pod.sandbox_ready(sandbox)
     pull = t.pull_s() if pull is None else pull
-    started = pod.pull(sandbox, pull) + t.start_s()
+    pulled = pod.pull(sandbox, pull, style="present" if pull == 0 else "new")
+    started = pulled + t.start_s()
     ready_at = started + t.ready_s() if ready else None
     pod.start(started, ready_at=ready_at)
-    return Stages(scheduled, pull, started, ready_at)
+    return Stages(scheduled, pull, pulled, started, ready_at)
 
 
 def _on_time(s: Scene, delivered: float, stages: Stages) -> Truth:
     """The truth of a healthy pod: success, unless its stage timings made it late
-    (judged the way contract 3 defines ImagePullSlow and SchedulingDelay)."""
+    (judged the way contract 3 defines ImagePullSlow and SchedulingDelay, on the
+    whole seconds that the cluster's timestamps show)."""
+    delivered = math.floor(delivered)
     if delivered <= s.deadline_s:
         return Truth("success")
     if delivered - stages.pull <= s.deadline_s:
@@ -136,15 +155,23 @@ def _on_time(s: Scene, delivered: float, stages: Stages) -> Truth:
     return Truth("timeout", "system", "Unknown")
 
 
+def _unless_pulling_at_deadline(s: Scene, stages: Stages, truth: Truth) -> Truth:
+    """A pod still pulling at its deadline was the platform's to deliver, whatever its
+    app would have done later."""
+    if math.floor(stages.pulled) > s.deadline_s:
+        return Truth("timeout", "system", "ImagePullSlow")
+    return truth
+
+
 # -- successes ----------------------------------------------------------------------------------
 def ok_service(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     stages = _to_running(s, pod, s.node("node-1"))
     return pod, _on_time(s, stages.ready, stages)
 
 
 def ok_job(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
     pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
@@ -155,7 +182,7 @@ def ok_job(s: Scene, name: str, t0: datetime):
 
 def ok_job_app_fails(s: Scene, name: str, t0: datetime):
     """A job whose app exits 1 in time was still delivered by the platform."""
-    pod = PodStory(s.rec, t0, name, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
     pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
@@ -165,7 +192,7 @@ def ok_job_app_fails(s: Scene, name: str, t0: datetime):
 
 
 def ok_after_transient_sandbox_error(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
@@ -177,12 +204,12 @@ def ok_after_transient_sandbox_error(s: Scene, name: str, t0: datetime):
     pull = s.timing.pull_s() * 0.8
     end = pod.pull(9, pull, style="old")
     pod.start(end + 1, ready_at=end + 5)
-    return pod, _on_time(s, end + 5, Stages(1, pull, end + 1, end + 5))
+    return pod, _on_time(s, end + 5, Stages(1, pull, end, end + 1, end + 5))
 
 
 # -- not yet / not counted ---------------------------------------------------------------------------
 def pending(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
@@ -191,7 +218,7 @@ def pending(s: Scene, name: str, t0: datetime):
 
 def cancelled(s: Scene, name: str, t0: datetime):
     """Scaled down by its owner while still pulling: not the platform's failure."""
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
@@ -204,7 +231,7 @@ def cancelled(s: Scene, name: str, t0: datetime):
 
 # -- user failures -----------------------------------------------------------------------------------
 def invalid_image(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/Shop/Web:1.4.2")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/Shop/Web:1.4.2")
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     error = (f'Failed to apply default image tag "{pod.image}": couldn\'t parse image name "{pod.image}": '
@@ -216,7 +243,7 @@ def invalid_image(s: Scene, name: str, t0: datetime):
 
 
 def image_not_found(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/shop/web:1.4.3-typo")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/shop/web:1.4.3-typo")
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     _image_failure(pod, 2, f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
@@ -225,7 +252,7 @@ def image_not_found(s: Scene, name: str, t0: datetime):
 
 
 def image_auth_failed(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/private/api:2.0")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/private/api:2.0")
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference '
@@ -236,7 +263,7 @@ def image_auth_failed(s: Scene, name: str, t0: datetime):
 
 
 def container_config_error(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
@@ -246,7 +273,7 @@ def container_config_error(s: Scene, name: str, t0: datetime):
 
 
 def volume_config_error(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "FailedMount", 'MountVolume.SetUp failed for volume "settings" : configmap "web-settings" not found',
@@ -255,39 +282,42 @@ def volume_config_error(s: Scene, name: str, t0: datetime):
 
 
 def app_crash(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
-    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"), ready=False)
+    go = stages.started
     pod.terminated(go + 2, go, "Error", 1)
     last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(pod.at(go)), "finishedAt": ts(pod.at(go + 2))}}
-    pod.waiting(go + 3, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
+    pod.waiting(go + 3, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
                 restarts=1, last_terminated=last)
-    pod.event(go + 3, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
+    pod.event(go + 3, "BackOff", f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
               "Warning", count=5, until=go + 63)
-    return pod, Truth("failed", "user", "AppCrash")
+    return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "user", "AppCrash"))
 
 
 def app_oom(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
-    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"), ready=False)
+    go = stages.started
     pod.terminated(go + 5, go, "OOMKilled", 137)
     last = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": ts(pod.at(go)), "finishedAt": ts(pod.at(go + 5))}}
-    pod.waiting(go + 6, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_default({pod.uid})",
+    pod.waiting(go + 6, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
                 restarts=1, last_terminated=last)
-    pod.event(go + 6, "BackOff", f"Back-off restarting failed container app in pod {name}_default({pod.uid})",
+    pod.event(go + 6, "BackOff", f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
               "Warning", count=4, until=go + 63)
-    return pod, Truth("failed", "user", "AppOOM")
+    return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "user", "AppOOM"))
 
 
 def readiness_probe_failed(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
-    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"), ready=False)
+    go = stages.started
     pod.event(go + 5, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "Warning",
               count=20, until=go + 113)
-    return pod, Truth("failed", "user", "ReadinessProbeFailed")
+    return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "user", "ReadinessProbeFailed"))
 
 
 def unschedulable_affinity(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.unschedulable(0.5, "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
                            "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
     return pod, Truth("failed", "user", "Unschedulable")
@@ -295,7 +325,7 @@ def unschedulable_affinity(s: Scene, name: str, t0: datetime):
 
 def unschedulable_too_big(s: Scene, name: str, t0: datetime):
     """The request is larger than any node's allocatable: no capacity would ever do."""
-    pod = PodStory(s.rec, t0, name, cpu="64", memory="256Gi")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, cpu="64", memory="256Gi")
     pod.unschedulable(0.5, "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory. preemption: "
                            "0/3 nodes are available: 3 No preemption victims found for incoming pod.")
     return pod, Truth("failed", "user", "Unschedulable")
@@ -304,22 +334,22 @@ def unschedulable_too_big(s: Scene, name: str, t0: datetime):
 def quota_exceeded(s: Scene, name: str, t0: datetime):
     """The apiserver refused the pod: it never exists; the ReplicaSet tells."""
     rs = name.rsplit("-", 1)[0]
-    s.controller_event(t0, "ReplicaSet", rs, "default", "FailedCreate",
-                       f'Error creating: pods "{name}" is forbidden: exceeded quota: compute-resources, '
-                       "requested: requests.cpu=2, used: requests.cpu=9, limited: requests.cpu=10")
-    return None, Truth("failed", "user", "QuotaExceeded")
+    uid = s.controller_event(t0, "ReplicaSet", rs, s.namespace, "FailedCreate",
+                             f'Error creating: pods "{name}" is forbidden: exceeded quota: compute-resources, '
+                             "requested: requests.cpu=2, used: requests.cpu=9, limited: requests.cpu=10")
+    return NotCreated(f"event:{uid}", s.namespace, f"replicaset/{rs}"), Truth("failed", "user", "QuotaExceeded")
 
 
 # -- platform failures ---------------------------------------------------------------------------------
 def image_pull_slow(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, image=f"{REGISTRY}/ml/trainer:7.1")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/ml/trainer:7.1")
     stages = _to_running(s, pod, s.node("node-1"), ready=False, pull=max(73.4, s.timing.pull_s()))
     pod.ready(stages.started + 5)
     return pod, Truth("timeout", "system", "ImagePullSlow")
 
 
 def image_pull_error(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference "{pod.image}": '
@@ -329,14 +359,14 @@ def image_pull_error(s: Scene, name: str, t0: datetime):
 
 
 def insufficient_capacity(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, cpu="2", memory="4Gi")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, cpu="2", memory="4Gi")
     pod.unschedulable(0.5, "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
                            "3 No preemption victims found for incoming pod.")
     return pod, Truth("failed", "system", "InsufficientCapacity")
 
 
 def scheduling_delay(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(71, s.node("node-1"))
     pod.creating(71)
     pod.pull(72, 0, style="present")
@@ -345,7 +375,7 @@ def scheduling_delay(s: Scene, name: str, t0: datetime):
 
 
 def sandbox_create_failed(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(3, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
@@ -355,7 +385,7 @@ def sandbox_create_failed(s: Scene, name: str, t0: datetime):
 
 
 def network_not_ready(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "NetworkNotReady", "network is not ready: container runtime network not ready: NetworkReady=false "
@@ -365,7 +395,7 @@ def network_not_ready(s: Scene, name: str, t0: datetime):
 
 
 def volume_attach_failed(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(3, "FailedAttachVolume", 'AttachVolume.Attach failed for volume "pvc-6a1c2f0e-3b1d-4c55-9d0e-'
@@ -377,7 +407,7 @@ def volume_attach_failed(s: Scene, name: str, t0: datetime):
 
 
 def admission_rejected(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, cpu="4")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, cpu="4")
     pod.schedule(1, s.node("node-1"))
     message = "Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000"
     pod.event(2, "OutOfcpu", "Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000",
@@ -387,7 +417,7 @@ def admission_rejected(s: Scene, name: str, t0: datetime):
 
 
 def node_not_ready(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     s.node_status(pod.at(5), "node-2", "Unknown")
@@ -396,18 +426,19 @@ def node_not_ready(s: Scene, name: str, t0: datetime):
 
 
 def evicted(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
-    go = _to_running(s, pod, s.node("node-1"), ready=False).started
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"), ready=False)
+    go = stages.started
     message = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 88344Ki. Container app "
                "was using 1532Mi, request is 256Mi, has larger consumption of memory. ")
     pod.event(go + 13, "Evicted", message, "Warning", field_path=None)
     pod.terminated(go + 14, go, "Error", 137)
     pod.fail_pod(go + 14, "Evicted", message)
-    return pod, Truth("failed", "system", "Evicted")
+    return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "system", "Evicted"))
 
 
 def preempted(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
@@ -420,11 +451,11 @@ def preempted(s: Scene, name: str, t0: datetime):
 
 
 def runtime_error(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
-    error = (f'failed to reserve container name "app_{name}_default_{pod.uid}_0": name "app_{name}_default_{pod.uid}_0" '
+    error = (f'failed to reserve container name "app_{name}_{pod.namespace}_{pod.uid}_0": name "app_{name}_{pod.namespace}_{pod.uid}_0" '
              'is reserved for "9a4f3b2c1d0e"')
     pod.event(4, "Failed", f"Error: {error}", "Warning", count=6, until=80)
     pod.waiting(4, "CreateContainerError", error)
@@ -433,69 +464,73 @@ def runtime_error(s: Scene, name: str, t0: datetime):
 
 def kubelet_no_progress(s: Scene, name: str, t0: datetime):
     """Bound to a Ready node, and then the kubelet never acts on it."""
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-3"))
     return pod, Truth("timeout", "system", "KubeletNoProgress")
 
 
 def unknown_failure(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
-    go = _to_running(s, pod, s.node("node-1"), ready=False).started
-    pod.event(go + 13, "FailedPostStartCheck", "flux capacitor did not reach 88 mph", "Warning")
-    return pod, Truth("failed", "system", "Unknown")
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"), ready=False)
+    pod.event(stages.started + 13, "FailedPostStartCheck", "flux capacitor did not reach 88 mph", "Warning")
+    return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "system", "Unknown"))
 
 
 # -- deletions that get stuck ----------------------------------------------------------------------------
-def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1", **kwargs) -> PodStory:
-    pod = PodStory(s.rec, t0, name, **kwargs)
-    ready = _to_running(s, pod, s.node(node)).ready
-    pod.delete(ready + 90, grace=30)
-    pod.event(ready + 90, "Killing", "Stopping container app")
-    pod.deleted_at = ready + 90
-    return pod
+def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1", **kwargs):
+    """A healthy pod, deleted 90 s after it became Ready; returns it and its delivery truth."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, **kwargs)
+    stages = _to_running(s, pod, s.node(node))
+    pod.delete(stages.ready + 90, grace=30)
+    pod.event(stages.ready + 90, "Killing", "Stopping container app")
+    return pod, _on_time(s, stages.ready, stages)
+
+
+def _stuck(delivery: Truth, reason: str) -> Truth:
+    return Truth(delivery.outcome, delivery.attribution, delivery.reason, reason)
 
 
 def stuck_finalizer(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name)
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.add_finalizer("example.com/backup-protection")
-    ready = _to_running(s, pod, s.node("node-1")).ready
-    pod.delete(ready + 90, grace=30)
-    pod.event(ready + 90, "Killing", "Stopping container app")
-    pod.killed(ready + 94)
-    return pod, Truth("success", stuck="Finalizer")
+    stages = _to_running(s, pod, s.node("node-1"))
+    pod.delete(stages.ready + 90, grace=30)
+    pod.event(stages.ready + 90, "Killing", "Stopping container app")
+    pod.killed(stages.ready + 94)
+    return pod, _stuck(_on_time(s, stages.ready, stages), "Finalizer")
 
 
 def stuck_node_lost(s: Scene, name: str, t0: datetime):
-    pod = _running_then_deleted(s, name, t0, node="node-2")
+    pod, delivery = _running_then_deleted(s, name, t0, node="node-2")
     s.node_status(pod.at(90), "node-2", "Unknown")
-    return pod, Truth("success", stuck="NodeLost")
+    return pod, _stuck(delivery, "NodeLost")
 
 
 def stuck_kubelet_not_confirming(s: Scene, name: str, t0: datetime):
-    pod = _running_then_deleted(s, name, t0)
+    pod, delivery = _running_then_deleted(s, name, t0)
     pod.event(pod.deleted_at + 32, "ExceededGracePeriod", "Container runtime did not kill the pod within specified grace period.",
               "Warning", field_path=None)
-    return pod, Truth("success", stuck="KubeletNotConfirming")
+    return pod, _stuck(delivery, "KubeletNotConfirming")
 
 
 def stuck_volume_detach(s: Scene, name: str, t0: datetime):
-    pod = _running_then_deleted(s, name, t0)
+    pod, delivery = _running_then_deleted(s, name, t0)
     pod.event(pod.deleted_at + 31, "FailedUnMount", f'UnmountVolume.TearDown failed for volume "data" (UniqueName: "kubernetes.io/csi/'
               f'ebs.csi.aws.com^vol-0a1b2c3d4e5f") pod "{pod.uid}" (UID: "{pod.uid}") : kubernetes.io/csi: '
               "Unmounter.TearDownAt failed: rpc error: code = Internal desc = Could not unmount: exit status 32",
               "Warning", count=9, until=pod.deleted_at + 300, field_path=None)
-    return pod, Truth("success", stuck="VolumeDetach")
+    return pod, _stuck(delivery, "VolumeDetach")
 
 
 def stuck_prestop_hang(s: Scene, name: str, t0: datetime):
-    pod = _running_then_deleted(s, name, t0, prestop=True)
-    return pod, Truth("success", stuck="PreStopHang")
+    pod, delivery = _running_then_deleted(s, name, t0, prestop=True)
+    return pod, _stuck(delivery, "PreStopHang")
 
 
 def stuck_unknown(s: Scene, name: str, t0: datetime):
-    pod = _running_then_deleted(s, name, t0)
+    pod, delivery = _running_then_deleted(s, name, t0)
     pod.killed(pod.deleted_at + 4)
-    return pod, Truth("success", stuck="Unknown")
+    return pod, _stuck(delivery, "Unknown")
 
 
 Story = Callable[[Scene, str, datetime], tuple]

@@ -130,6 +130,11 @@ class Rules:
     stuck: tuple[Rule, ...]
     source: str
 
+    @property
+    def slow_reasons(self) -> tuple[Rule, ...]:
+        """The rules whose code means 'too slow' rather than 'failed'."""
+        return tuple(r for r in self.reasons if r.slow)
+
     def attribution(self, code: str) -> str:
         return self.spec.codes[code].attribution
 

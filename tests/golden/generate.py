@@ -31,8 +31,7 @@ def render(name: str) -> tuple[str, dict]:
     pod, truth = STORIES[name](scene, pod_name, T0)
     scene.heartbeat(T0 + timedelta(seconds=HORIZON_S.get(name, DEFAULT_HORIZON_S)))
     lines = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in scene.rec.stream())
-    shown = pod.name if pod else "replicaset/" + pod_name.rsplit("-", 1)[0]
-    expected = {"pod": shown, "outcome": truth.outcome, "attribution": truth.attribution, "reason": truth.reason}
+    expected = {"pod": pod.name, "outcome": truth.outcome, "attribution": truth.attribution, "reason": truth.reason}
     if truth.stuck:
         expected["deletion"] = {"stuck": True, "reason": truth.stuck}
     return lines, {"pods": [expected], "nodes": NODE_TRUTH.get(name, {})}

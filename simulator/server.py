@@ -1,0 +1,315 @@
+"""The simulated cluster's Kubernetes API: discovery, list (with paging and selectors),
+watch (resourceVersion, bookmarks, timeouts, 410 Gone), get, create and delete of pods,
+server-side Table output for kubectl, and the truth beside it under /simulator/v1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import threading
+import time
+from datetime import datetime, timezone
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from simulator.engine import Engine
+from simulator.selectors import matches_fields, matches_labels, parse_fields, parse_labels
+from simulator.tables import table_for
+
+JSON = "application/json"
+CORE = {"pods": ("Pod", True, ["po"]), "nodes": ("Node", False, ["no"]),
+        "events": ("Event", True, ["ev"]), "namespaces": ("Namespace", False, ["ns"])}
+BOOKMARK_EVERY_S = 1.0
+POLL_S = 0.05
+
+
+class Clock:
+    """Moves the engine's clock forward at `speed` times wall time, in a thread."""
+
+    def __init__(self, engine: Engine, speed: float):
+        self.engine, self.speed = engine, speed
+        self.wall0, self.sim0 = time.monotonic(), engine.now_ms
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sim-clock", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(POLL_S):
+            self.engine.advance(self.sim0 + int((time.monotonic() - self.wall0) * 1000 * self.speed))
+
+
+def _json(data, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON)
+
+
+def status(code: int, reason: str, message: str, **details) -> Response:
+    return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+                  "reason": reason, "details": details, "code": code}, code)
+
+
+def core_event(ev: dict) -> dict:
+    """An events.k8s.io/v1 Event as core/v1 serves it (one storage, two views)."""
+    if ev["apiVersion"] == "v1":
+        return ev
+    series = ev.get("series") or {}
+    return {"apiVersion": "v1", "kind": "Event", "metadata": ev["metadata"], "involvedObject": ev.get("regarding", {}),
+            "reason": ev.get("reason", ""), "message": ev.get("note", ""), "type": ev.get("type", ""),
+            "source": ev.get("deprecatedSource") or {"component": ev.get("reportingController", "")},
+            "firstTimestamp": ev.get("deprecatedFirstTimestamp"), "lastTimestamp": ev.get("deprecatedLastTimestamp"),
+            "count": ev.get("deprecatedCount") or series.get("count"), "eventTime": ev.get("eventTime"),
+            "reportingComponent": ev.get("reportingController", ""), "reportingInstance": ev.get("reportingInstance", ""),
+            "action": ev.get("action", "")}
+
+
+def new_event(ev: dict) -> dict:
+    """A core/v1 Event as events.k8s.io/v1 serves it."""
+    if ev["apiVersion"] != "v1":
+        return ev
+    first = ev.get("eventTime") or (ev.get("firstTimestamp") or "").replace("Z", ".000000Z")
+    return {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": ev["metadata"], "eventTime": first,
+            "reportingController": ev.get("reportingComponent") or ev.get("source", {}).get("component", ""),
+            "reportingInstance": ev.get("reportingInstance") or ev.get("source", {}).get("host", ""),
+            "action": ev.get("action", ""), "reason": ev.get("reason", ""), "note": ev.get("message", ""),
+            "type": ev.get("type", ""), "regarding": ev.get("involvedObject", {}),
+            "deprecatedSource": ev.get("source", {}), "deprecatedFirstTimestamp": ev.get("firstTimestamp"),
+            "deprecatedLastTimestamp": ev.get("lastTimestamp"), "deprecatedCount": ev.get("count")}
+
+
+class Api:
+    def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 0):
+        self.engine, self.address = engine, f"{host}:{port}"
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.engine.now_ms / 1000, timezone.utc)
+
+    # -- discovery ---------------------------------------------------------------------------------
+    async def version(self, request: Request) -> Response:
+        return _json({"major": "1", "minor": "31", "gitVersion": "v1.31.2-podslo-sim", "gitCommit": "podslo",
+                      "gitTreeState": "clean", "buildDate": "2026-03-01T00:00:00Z", "goVersion": "go1.22.8",
+                      "compiler": "gc", "platform": "linux/amd64"})
+
+    async def api(self, request: Request) -> Response:
+        return _json({"kind": "APIVersions", "versions": ["v1"],
+                      "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}]})
+
+    async def apis(self, request: Request) -> Response:
+        group = {"name": "events.k8s.io", "versions": [{"groupVersion": "events.k8s.io/v1", "version": "v1"}],
+                 "preferredVersion": {"groupVersion": "events.k8s.io/v1", "version": "v1"}}
+        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]})
+
+    @staticmethod
+    def _resource_list(group_version: str, names: list[str]) -> Response:
+        resources = []
+        for name in names:
+            kind, namespaced, short = CORE[name]
+            verbs = ["create", "delete", "get", "list", "watch"] if name == "pods" else ["get", "list", "watch"]
+            resources.append({"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+                              "verbs": verbs, "shortNames": short if group_version == "v1" else []})
+        return _json({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+                      "resources": resources})
+
+    # -- routing -------------------------------------------------------------------------------------
+    async def core(self, request: Request) -> Response:
+        parts = [p for p in request.path_params["path"].split("/") if p]
+        if parts[:1] != ["v1"]:
+            return status(404, "NotFound", f"the server could not find the requested resource ({request.url.path})")
+        return await self._dispatch(request, parts[1:], new_api=False)
+
+    async def group(self, request: Request) -> Response:
+        parts = [p for p in request.path_params["path"].split("/") if p]
+        if parts[:2] != ["events.k8s.io", "v1"]:
+            return status(404, "NotFound", f"the server could not find the requested resource ({request.url.path})")
+        return await self._dispatch(request, parts[2:], new_api=True)
+
+    async def _dispatch(self, request: Request, parts: list[str], new_api: bool) -> Response:
+        allowed = ["events"] if new_api else list(CORE)
+        if not parts:
+            return self._resource_list("events.k8s.io/v1" if new_api else "v1", allowed)
+        namespace = None
+        if parts[0] == "namespaces" and len(parts) >= 3:
+            namespace, parts = parts[1], parts[2:]
+        resource, name = parts[0], (parts[1] if len(parts) > 1 else None)
+        if resource not in allowed or len(parts) > 2 or (namespace and not CORE[resource][1]):
+            return status(404, "NotFound", f"the server could not find the requested resource ({request.url.path})")
+        if request.method == "POST" and resource == "pods" and namespace and not name:
+            return await self._create(request, namespace)
+        if request.method == "DELETE" and resource == "pods" and namespace and name:
+            return await self._delete(request, namespace, name)
+        if request.method != "GET":
+            return status(405, "MethodNotAllowed", f"{request.method} is not supported on {resource}")
+        view = (new_event if new_api else core_event) if resource == "events" else (lambda o: o)
+        if name:
+            return self._get(resource, namespace or "", name, view)
+        query = request.query_params
+        try:
+            labels, fields = parse_labels(query.get("labelSelector", "")), parse_fields(query.get("fieldSelector", ""))
+        except ValueError as exc:
+            return status(400, "BadRequest", str(exc))
+        if new_api:  # events.k8s.io field names map onto the stored core fields
+            fields = [(f.replace("regarding.", "involvedObject."), op, v) for f, op, v in fields]
+
+        def wanted(obj: dict) -> bool:
+            meta = obj["metadata"]
+            if namespace and meta.get("namespace") != namespace:
+                return False
+            target = core_event(obj) if resource == "events" else obj
+            return matches_labels(meta.get("labels") or {}, labels) and matches_fields(target, fields)
+
+        as_table = "as=Table" in request.headers.get("accept", "")
+        if query.get("watch") in ("true", "1"):
+            return self._watch(request, resource, wanted, view, as_table)
+        return self._list(request, resource, wanted, view, as_table)
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def _get(self, resource: str, namespace: str, name: str, view) -> Response:
+        with self.engine.lock:
+            obj = self.engine.objects[resource].get((namespace, name))
+        if obj is None:
+            return status(404, "NotFound", f'{resource} "{name}" not found', name=name, kind=resource)
+        return _json(view(obj))
+
+    def _list(self, request: Request, resource: str, wanted, view, as_table: bool) -> Response:
+        query = request.query_params
+        limit = int(query.get("limit") or 0)
+        after = None
+        if query.get("continue"):
+            try:
+                token = orjson.loads(base64.urlsafe_b64decode(query["continue"]))
+                after = tuple(token["after"])
+            except (ValueError, KeyError, TypeError):
+                return status(400, "BadRequest", "invalid continue token")
+            if token.get("rv", 0) < self.engine.log_first_rv - 1:
+                return status(410, "Expired", "The provided continue parameter is too old to display a consistent "
+                              "list result. You can start a new list without the continue parameter.")
+        with self.engine.lock:
+            rv = self.engine.rv
+            keys = sorted(k for k, o in self.engine.objects[resource].items() if (after is None or k > after) and wanted(o))
+            page = keys[:limit] if limit else keys
+            items = [view(self.engine.objects[resource][k]) for k in page]
+        meta = {"resourceVersion": str(rv)}
+        if limit and len(keys) > limit:
+            meta["continue"] = base64.urlsafe_b64encode(orjson.dumps({"rv": rv, "after": page[-1]})).decode()
+            meta["remainingItemCount"] = len(keys) - limit
+        if as_table:
+            return _json(table_for(resource, items, meta, self._now()))
+        kind = CORE[resource][0]
+        api_version = items[0]["apiVersion"] if items else ("events.k8s.io/v1" if "events.k8s.io" in request.url.path else "v1")
+        return _json({"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items})
+
+    def _watch(self, request: Request, resource: str, wanted, view, as_table: bool) -> Response:
+        query = request.query_params
+        engine = self.engine
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        start = query.get("resourceVersion") or "0"
+
+        def line(kind: str, obj: dict) -> bytes:
+            body = view(obj)
+            if as_table:
+                body = table_for(resource, [body], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                 self._now())
+            return orjson.dumps({"type": kind, "object": body}) + b"\n"
+
+        def gone(rv: int) -> bytes:
+            return orjson.dumps({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired",
+                "code": 410, "message": f"too old resource version: {rv} ({engine.log_first_rv - 1})"}}) + b"\n"
+
+        async def stream():
+            ends = time.monotonic() + timeout
+            if start == "0":
+                with engine.lock:
+                    cursor = engine.rv
+                    snapshot = [o for _, o in sorted(engine.objects[resource].items()) if wanted(o)]
+                for obj in snapshot:
+                    yield line("ADDED", obj)
+            else:
+                cursor = int(start) if start.isdigit() else 0
+            marked = time.monotonic()
+            while time.monotonic() < ends:
+                with engine.lock:
+                    first = engine.log_first_rv
+                    if cursor + 1 < first:
+                        yield gone(cursor)
+                        return
+                    batch = engine.log[cursor + 1 - first:]
+                    cursor = engine.rv
+                out = [line(kind, obj) for _, res, kind, obj in batch if res == resource and wanted(obj)]
+                if out:
+                    yield b"".join(out)
+                if bookmarks and time.monotonic() - marked >= BOOKMARK_EVERY_S:
+                    marked = time.monotonic()
+                    kind = CORE[resource][0]
+                    yield orjson.dumps({"type": "BOOKMARK", "object": {
+                        "kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(cursor)}}}) + b"\n"
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(POLL_S)
+
+        return StreamingResponse(stream(), media_type=JSON)
+
+    # -- writes --------------------------------------------------------------------------------------
+    async def _create(self, request: Request, namespace: str) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError as exc:
+            return status(400, "BadRequest", f"invalid JSON: {exc}")
+        if not isinstance(body, dict) or body.get("kind") not in (None, "Pod"):
+            return status(400, "BadRequest", "expected a Pod")
+        if ("", namespace) not in self.engine.objects["namespaces"]:
+            return status(404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
+        try:
+            return _json(self.engine.create_pod(namespace, body), 201)
+        except KeyError as exc:
+            return status(409, "AlreadyExists", f'pods "{exc.args[0]}" already exists', name=exc.args[0], kind="pods")
+
+    async def _delete(self, request: Request, namespace: str, name: str) -> Response:
+        grace = request.query_params.get("gracePeriodSeconds")
+        raw = await request.body()
+        if raw:
+            try:
+                options = orjson.loads(raw)
+                grace = options.get("gracePeriodSeconds", grace) if isinstance(options, dict) else grace
+            except orjson.JSONDecodeError:
+                return status(400, "BadRequest", "invalid DeleteOptions")
+        try:
+            return _json(self.engine.delete_pod(namespace, name, None if grace is None else int(grace)))
+        except KeyError:
+            return status(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods")
+
+    # -- beside the API: the truth -------------------------------------------------------------------
+    async def truth(self, request: Request) -> Response:
+        return _json(self.engine.truth())
+
+    async def compact(self, request: Request) -> Response:
+        self.engine.compact()
+        return _json({"compacted_through": self.engine.rv})
+
+    async def clock(self, request: Request) -> Response:
+        return _json({"now": self._now().isoformat(), "resourceVersion": str(self.engine.rv)})
+
+
+def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Starlette:
+    api = Api(engine, host, port)
+    methods = ["GET", "POST", "DELETE"]
+    return Starlette(routes=[
+        Route("/version", api.version), Route("/api", api.api), Route("/apis", api.apis),
+        Route("/api/{path:path}", api.core, methods=methods), Route("/apis/{path:path}", api.group, methods=methods),
+        Route("/simulator/v1/truth", api.truth), Route("/simulator/v1/clock", api.clock),
+        Route("/simulator/v1/compact", api.compact, methods=["POST"]),
+    ])
+
+
+def serve(engine: Engine, host: str, port: int, speed: float) -> None:
+    import uvicorn
+    clock = Clock(engine, speed)
+    clock.thread.start()
+    try:
+        uvicorn.run(make_app(engine, host, port), host=host, port=port, log_level="warning")
+    finally:
+        clock.stop.set()
+
