@@ -238,14 +238,22 @@ def check_rules(path):
 @click.option("--until", "until", help="Run to this much cluster time (e.g. 30m) without serving, then exit.")
 @click.option("--record", type=click.File("wb"), help="Write every change the API served, as `podslo replay` reads.")
 @click.option("--truth", "truth_file", type=click.File("wb"), help="Write what was injected per pod and node (JSON lines).")
-def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, record, truth_file):
+@click.option("--start", type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+              help="Cluster clock at start (UTC). Default: now when serving, 2026-03-02 for --until runs.")
+def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, record, truth_file, start):
     """A simulated cluster that speaks the Kubernetes API (kubectl and client-go clients work),
     with realistic stage timings and injected failures; the truth is kept beside it."""
     from analyzer.durations import parse_go_duration
     from simulator.engine import Engine
     from simulator.profile import load_profile
     from simulator.run import recorder, run_until, write_truth
-    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=pods_per_minute)
+    from datetime import datetime, timezone
+
+    from simulator.engine import START
+    if start is None:
+        start = START if until else datetime.now(timezone.utc).replace(microsecond=0)
+    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=pods_per_minute,
+                    start=start.replace(tzinfo=timezone.utc))
     if record:
         engine.listeners.append(recorder(record))
     if until:

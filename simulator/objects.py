@@ -75,7 +75,14 @@ def node_object(rec: Recorder, name: str, at: datetime, ready: str = "True", sin
         "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
                    "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
                    "conditions": conditions,
-                   "nodeInfo": {"kubeletVersion": "v1.31.2", "containerRuntimeVersion": "containerd://1.7.22"}},
+                   "addresses": [{"type": "InternalIP", "address": f"172.18.{sum(map(ord, name)) % 250}.{len(name)}"},
+                                 {"type": "Hostname", "address": name}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                   "nodeInfo": {"architecture": "amd64", "bootID": stable_uid("boot", name), "containerRuntimeVersion":
+                                "containerd://1.7.22", "kernelVersion": "6.1.0-26-amd64", "kubeProxyVersion": "v1.31.2",
+                                "kubeletVersion": "v1.31.2", "machineID": stable_uid("machine", name).replace("-", ""),
+                                "operatingSystem": "linux", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                                "systemUUID": stable_uid("system", name)}},
     }
 
 

@@ -142,8 +142,9 @@ class Api:
         if request.method != "GET":
             return status(405, "MethodNotAllowed", f"{request.method} is not supported on {resource}")
         view = (new_event if new_api else core_event) if resource == "events" else (lambda o: o)
+        as_table = "as=Table" in request.headers.get("accept", "")
         if name:
-            return self._get(resource, namespace or "", name, view)
+            return self._get(resource, namespace or "", name, view, as_table)
         query = request.query_params
         try:
             labels, fields = parse_labels(query.get("labelSelector", "")), parse_fields(query.get("fieldSelector", ""))
@@ -159,17 +160,19 @@ class Api:
             target = core_event(obj) if resource == "events" else obj
             return matches_labels(meta.get("labels") or {}, labels) and matches_fields(target, fields)
 
-        as_table = "as=Table" in request.headers.get("accept", "")
         if query.get("watch") in ("true", "1"):
             return self._watch(request, resource, wanted, view, as_table)
         return self._list(request, resource, wanted, view, as_table)
 
     # -- reads ---------------------------------------------------------------------------------------
-    def _get(self, resource: str, namespace: str, name: str, view) -> Response:
+    def _get(self, resource: str, namespace: str, name: str, view, as_table: bool) -> Response:
         with self.engine.lock:
             obj = self.engine.objects[resource].get((namespace, name))
         if obj is None:
             return status(404, "NotFound", f'{resource} "{name}" not found', name=name, kind=resource)
+        if as_table:
+            return _json(table_for(resource, [view(obj)], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                                   self._now()))
         return _json(view(obj))
 
     def _list(self, request: Request, resource: str, wanted, view, as_table: bool) -> Response:
