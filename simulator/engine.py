@@ -297,7 +297,9 @@ class Engine:
         t0 = datetime.fromtimestamp(at / 1000, timezone.utc) - (timedelta(days=30) if settled else timedelta())
         name = f"kube-proxy-{stable_uid(node, str(at))[:5]}"
         pod = PodStory(self.scene.rec, t0, name, namespace="kube-system", owner=("DaemonSet", "kube-proxy"),
-                       image="registry.k8s.io/kube-proxy:v1.31.2", cpu="100m", memory="64Mi")
+                       image="registry.k8s.io/kube-proxy:v1.31.2", cpu="100m", memory="64Mi",
+                       labels={"k8s-app": "kube-proxy", "controller-revision-hash": "5c8f7b9d4",
+                               "pod-template-generation": "1"})
         pod.schedule(0, node)
         pod.creating(0)
         pod.pull(0, 0, style="present")

@@ -1,0 +1,115 @@
+"""The simulated cluster: deterministic, faults at their declared rates, truth that the
+analyzer reaches from a recording."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import Counter
+
+import orjson
+import pytest
+
+from analyzer import read
+from analyzer.verdicts import analyze
+from podslo.errors import ConfigError
+from simulator.accuracy import compare
+from simulator.engine import Engine
+from simulator.profile import load_profile, profile_names
+from simulator.run import recorder, run_until, write_truth
+
+
+def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> tuple[Engine, bytes]:
+    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=rate)
+    out = io.BytesIO()
+    engine.listeners.append(recorder(out))
+    run_until(engine, seconds)
+    return engine, out.getvalue()
+
+
+def test_same_seed_same_cluster_however_the_clock_steps():
+    a, rec_a = simulate(seconds=900, seed=5)
+    b = Engine(load_profile("default"), seed=5, nodes=12, pods_per_minute=120.0)
+    out = io.BytesIO()
+    b.listeners.append(recorder(out))
+    run_until(b, 900, step_s=7.3)  # other steps, same cluster
+    assert out.getvalue() == rec_a
+    assert a.truth() == b.truth()
+    _, other = simulate(seconds=900, seed=6)
+    assert other != rec_a
+
+
+def test_nothing_in_the_objects_gives_the_truth_away():
+    engine, recording = simulate(seconds=600)
+    stories = {p["injected"] for p in engine.truth()["pods"]}
+    text = recording.decode()
+    leaked = [s for s in stories if s.replace("_", "-") in text or s in text]
+    assert not leaked
+
+
+def test_story_shares_follow_the_profile():
+    engine, _ = simulate(seconds=3600, nodes=30, rate=240.0)
+    profile = load_profile("default")
+    pods = [p for p in engine.truth()["pods"]]
+    counts = Counter(p["injected"] for p in pods)
+    total_weight = sum(profile.stories.values())
+    n = len(pods)
+    assert n > 12000
+    for story, weight in profile.stories.items():
+        share = weight / total_weight
+        sigma = math.sqrt(n * share * (1 - share))
+        assert abs(counts[story] - n * share) <= 5 * sigma + 3, (story, counts[story], n * share)
+
+
+def test_node_faults_follow_the_profile(tmp_path):
+    text = (load_profile.__globals__["PROFILE_DIR"] / "default.yaml").read_text()
+    text = text.replace("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 24") \
+               .replace("pressure_per_node_day: 0.3", "pressure_per_node_day: 24") \
+               .replace("missing_daemonset_per_node_day: 0.1", "missing_daemonset_per_node_day: 24")
+    path = tmp_path / "flaky.yaml"
+    path.write_text(text)
+    engine = Engine(load_profile(str(path)), seed=2, nodes=40, pods_per_minute=30)
+    run_until(engine, 3 * 3600)
+    faults = Counter(f["kind"] for n in engine.truth()["nodes"] for f in n["faults"])
+    # 72 fault events per node-day in total, a node busy while one lasts: well over a hundred each
+    assert faults["NodeUnreachable"] > 60 and faults["CriticalDaemonSetMissing"] > 30
+    assert faults["MemoryPressure"] + faults["DiskPressure"] > 60
+    reasons = Counter(p["reason"] for p in engine.truth()["pods"])
+    stuck = Counter(p["stuck"] for p in engine.truth()["pods"])
+    assert reasons["NodeNotReady"] > 10 and stuck["NodeLost"] > 10
+
+
+@pytest.fixture(scope="module")
+def quiet_baseline() -> Engine:
+    return simulate("default", seconds=1500, nodes=20)[0]
+
+
+@pytest.mark.parametrize("profile,reason", [("cni-outage", "SandboxCreateFailed"),
+                                            ("registry-slowdown", "ImagePullSlow"),
+                                            ("capacity-crunch", "InsufficientCapacity")])
+def test_incident_profiles(profile, reason, quiet_baseline):
+    quiet = quiet_baseline
+    loud, _ = simulate(profile, seconds=1500, nodes=20)
+    before = Counter(p["reason"] for p in quiet.truth()["pods"])[reason]
+    during = Counter(p["reason"] for p in loud.truth()["pods"])[reason]
+    assert during > 4 * max(before, 5), (before, during)
+
+
+def test_profiles_validate():
+    assert set(profile_names()) >= {"default", "cni-outage", "registry-slowdown", "capacity-crunch"}
+    with pytest.raises(ConfigError, match="no profile 'nope'"):
+        load_profile("nope")
+
+
+@pytest.mark.parametrize("profile", ["default", "cni-outage", "registry-slowdown"])
+def test_recording_replays_to_the_truth(profile, ingest, store, rules):
+    engine, recording = simulate(profile, seconds=1800, nodes=15, rate=90.0)
+    tally = ingest(recording, analyze_after=False)
+    assert tally.malformed == 0
+    analyze(store, ingest.cluster, rules)
+    truth = io.BytesIO()
+    write_truth(engine, truth)
+    pods = [orjson.loads(line) for line in truth.getvalue().splitlines()]
+    result = compare([p for p in pods if p["kind"] == "pod"], read.pods(store, ingest.cluster))
+    assert result["missing"] == 0
+    assert result["accuracy"] >= 0.995, result["confusions"][:5]
