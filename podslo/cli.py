@@ -296,5 +296,20 @@ def bench_verdicts(count, seed, fmt):
             click.echo(f"{key:>22}: {value}")
 
 
+@bench.command("simulator")
+@click.option("--nodes", default=5000, show_default=True)
+@click.option("--pods", default=150_000, show_default=True, help="Pods to create before measuring.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench_simulator(nodes, pods, fmt):
+    """Memory of a large simulated cluster, and pod watch events it serves per CPU-second."""
+    from simulator.bench import run_simulator_bench
+    result = run_simulator_bench(nodes, pods)
+    if fmt == "json":
+        _emit_json([result])
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>24}: {value}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

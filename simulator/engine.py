@@ -9,6 +9,7 @@ resourceVersions are stamped when a change is applied, so they follow time.
 
 from __future__ import annotations
 
+import collections
 import copy
 import heapq
 import random
@@ -28,6 +29,7 @@ EVICTION_AFTER_S = 300  # taint-based eviction: tolerationSeconds for unreachabl
 DELETION_SLACK_S = 300  # what podslo's default rules allow past the grace period
 DEADLINE_S = 60  # podslo's default delivery deadline
 GRACE_S = 30  # terminationGracePeriodSeconds of every simulated pod
+EVENT_TTL_S = 3600  # kube-apiserver --event-ttl
 NAMESPACES = ("shop", "payments", "search", "batch", "ml")
 APPS = ("web", "api", "worker", "cart", "auth", "ingest", "render", "report")
 # Stories that need a node of their own to break; the engine breaks nodes itself.
@@ -146,6 +148,7 @@ class Engine:
         self.lock = threading.RLock()
         self.scene = SimScene(self)
         self.counter = 0
+        self.event_expiry: collections.deque = collections.deque()  # (expires_ms, key)
         self._boot()
 
     # -- the clock ----------------------------------------------------------------------------
@@ -193,6 +196,8 @@ class Engine:
             kind = "MODIFIED" if key in self.objects[resource] else "ADDED"
             self.objects[resource][key] = obj
         self.log.append((self.rv, resource, kind, obj))
+        if resource == "events" and kind != "DELETED":
+            self.event_expiry.append((at + EVENT_TTL_S * 1000, key))
         if len(self.log) > self.retain * 3 // 2:
             drop = len(self.log) - self.retain
             del self.log[:drop]
@@ -223,6 +228,18 @@ class Engine:
             self._push(ms(t0) + int((i * 997 % 1000) / 1000 * beat * 1000) + 1, self._heartbeat, (node.name,))
             self._schedule_fault(ms(t0), node.name)
         self._schedule_arrival(ms(t0))
+        self._push(ms(t0) + 60_000, self._expire_events)
+
+    def _expire_events(self, at: int) -> None:
+        """Events older than the TTL go away, as their etcd lease ends (watchers see DELETED)."""
+        while self.event_expiry and self.event_expiry[0][0] <= at:
+            expires, key = self.event_expiry.popleft()
+            current = self.objects["events"].get(key)
+            if current is not None:
+                last = current.get("lastTimestamp") or current.get("eventTime") or ""
+                if last and ms(datetime.fromisoformat(last.replace("Z", "+00:00"))) + EVENT_TTL_S * 1000 <= at:
+                    self._apply(at, {"type": "DELETED", "object": current})
+        self._push(at + 60_000, self._expire_events)
 
     def _emit_node(self, at: int, node: NodeState) -> None:
         moment = datetime.fromtimestamp(at / 1000, timezone.utc)
