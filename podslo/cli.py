@@ -42,6 +42,18 @@ def _emit_json(items) -> None:
     out.flush()
 
 
+def _show(items, fmt: str, render) -> None:
+    """JSON lines for tools, or `render(items)` for a person."""
+    if fmt == "json":
+        _emit_json(items)
+    else:
+        click.echo(render(items))
+
+
+def _show_figures(result: dict, fmt: str) -> None:
+    _show([result], fmt, lambda items: "\n".join(f"{k:>24}: {v}" for k, v in items[0].items()))
+
+
 @click.group(cls=Cli)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
 @click.version_option(package_name="podslo")
@@ -155,11 +167,7 @@ def pods(cluster, outcome, fmt, dsn):
     """Per-pod verdicts (contract 2)."""
     from analyzer import read
     from podslo.tables import pod_table
-    items = read.pods(_store(dsn), cluster, outcome)
-    if fmt == "json":
-        _emit_json(items)
-    else:
-        click.echo(pod_table(items))
+    _show(read.pods(_store(dsn), cluster, outcome), fmt, pod_table)
 
 
 @main.command()
@@ -170,11 +178,7 @@ def nodes(cluster, fmt, dsn):
     """Per-node availability, faults and repair needs (contract 2)."""
     from analyzer import read
     from podslo.tables import node_table
-    items = read.nodes(_store(dsn), cluster)
-    if fmt == "json":
-        _emit_json(items)
-    else:
-        click.echo(node_table(items))
+    _show(read.nodes(_store(dsn), cluster), fmt, node_table)
 
 
 @main.command()
@@ -185,12 +189,9 @@ def unknowns(cluster, fmt, dsn):
     """Unknown failures grouped into message patterns: new failure modes, by name."""
     from analyzer.patterns import unknown_patterns
     from podslo.tables import table
-    items = unknown_patterns(_store(dsn), cluster)
-    if fmt == "json":
-        _emit_json(items)
-    else:
-        click.echo(table(["COUNT", "WHAT", "PATTERN", "EXAMPLE POD"],
-                         [[i["count"], i["what"], i["pattern"], i["example_pod"]] for i in items], {2: 100}))
+    _show(unknown_patterns(_store(dsn), cluster), fmt, lambda items: table(
+        ["COUNT", "WHAT", "PATTERN", "EXAMPLE POD"],
+        [[i["count"], i["what"], i["pattern"], i["example_pod"]] for i in items], {2: 100}))
 
 
 @main.command()
@@ -201,11 +202,8 @@ def unknowns(cluster, fmt, dsn):
 def trace(pod, cluster, fmt, dsn):
     """One pod's timeline: phases, status changes, events, and the rule that decided."""
     from analyzer.trace import build_trace, render_trace
-    result = build_trace(_store(dsn), pod, cluster)
-    if fmt == "json":
-        _emit_json([result])
-    else:
-        click.echo(render_trace(result))
+    _show([build_trace(_store(dsn), pod, cluster)], "json" if fmt == "json" else "text",
+          lambda items: render_trace(items[0]))
 
 
 @main.command()
@@ -288,12 +286,7 @@ def bench():
 def bench_verdicts(count, seed, fmt):
     """Replay a generated stream of N pods into a fresh store and time ingest + analysis."""
     from analyzer.bench import run_verdict_bench
-    result = run_verdict_bench(count, seed)
-    if fmt == "json":
-        _emit_json([result])
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>22}: {value}")
+    _show_figures(run_verdict_bench(count, seed), fmt)
 
 
 @bench.command("simulator")
@@ -303,12 +296,7 @@ def bench_verdicts(count, seed, fmt):
 def bench_simulator(nodes, pods, fmt):
     """Memory of a large simulated cluster, and pod watch events it serves per CPU-second."""
     from simulator.bench import run_simulator_bench
-    result = run_simulator_bench(nodes, pods)
-    if fmt == "json":
-        _emit_json([result])
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>24}: {value}")
+    _show_figures(run_simulator_bench(nodes, pods), fmt)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -401,7 +401,7 @@ class Engine:
         if kind == "not_ready":
             recovers = rng.random() < spec.recover_share
             down = spec.down_s.sample(rng) if recovers else None
-            self._node_down(at, name, down)
+            self._node_down(at, name, down, reporting=rng.random() < spec.reporting_share)
             if recovers:
                 self._push(at + int(down * 1000), self._node_up, (name,))
                 self._schedule_fault(at + int(down * 1000), name)
@@ -429,18 +429,21 @@ class Engine:
         node.pressure = {}
         self._emit_node(at, node)
 
-    def _node_down(self, at: int, name: str, down_s: float | None) -> None:
-        """The kubelet stops: after the monitor grace the node controller marks it Unknown."""
+    def _node_down(self, at: int, name: str, down_s: float | None, reporting: bool = False) -> None:
+        """The node stops running pods. Either its kubelet stops (after the monitor grace the
+        node controller marks it Unknown), or, `reporting`, the kubelet says Ready=False at once."""
         node = self.nodes[name]
-        unknown_at = at + NODE_MONITOR_GRACE_S * 1000
-        node.faults.append({"kind": "NodeUnreachable", "start": unknown_at,
+        if not reporting and down_s is not None and down_s < NODE_MONITOR_GRACE_S:
+            return  # back before the node controller noticed: a blip nobody sees
+        unknown_at = at if reporting else at + NODE_MONITOR_GRACE_S * 1000
+        node.faults.append({"kind": "NodeNotReady" if reporting else "NodeUnreachable", "start": unknown_at,
                             "end": None if down_s is None else at + int(down_s * 1000)})
         for info in self.pods.values():
             if info.node != name or info.uid in self.cut or (info.namespace, info.name) not in self.objects["pods"]:
                 continue
             self.cut[info.uid] = at
             self._judge_cut_pod(info, at, unknown_at)
-        self._push(unknown_at, self._mark_unknown, (name,))
+        self._push(unknown_at, self._mark_unknown, (name, "False" if reporting else "Unknown"))
         if down_s is None or down_s > NODE_MONITOR_GRACE_S + EVICTION_AFTER_S:
             self._push(unknown_at + EVICTION_AFTER_S * 1000, self._taint_evict, (name, down_s, at))
 
@@ -460,9 +463,9 @@ class Engine:
             truth = Truth(truth.outcome, truth.attribution, truth.reason, "NodeLost")
         info.truth = truth
 
-    def _mark_unknown(self, at: int, name: str) -> None:
+    def _mark_unknown(self, at: int, name: str, status: str = "Unknown") -> None:
         node = self.nodes[name]
-        node.ready, node.since = "Unknown", datetime.fromtimestamp(at / 1000, timezone.utc)
+        node.ready, node.since = status, datetime.fromtimestamp(at / 1000, timezone.utc)
         self._emit_node(at, node)
         for (ns, pod_name), obj in list(self.objects["pods"].items()):
             if obj["spec"].get("nodeName") == name:

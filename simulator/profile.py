@@ -49,6 +49,7 @@ class NodeFaults(_Strict):
     heartbeat_s: float = Field(300, gt=0)
     not_ready_per_node_day: float = Field(0, ge=0)
     recover_share: float = Field(1, ge=0, le=1)
+    reporting_share: float = Field(0.3, ge=0, le=1)  # of those: kubelet still reports, Ready=False
     down_s: Spread
     pressure_per_node_day: float = Field(0, ge=0)
     pressure_s: Spread

@@ -281,29 +281,28 @@ def volume_config_error(s: Scene, name: str, t0: datetime):
     return pod, Truth("failed", "user", "VolumeConfigError")
 
 
-def app_crash(s: Scene, name: str, t0: datetime):
+def _crash_loop(s: Scene, name: str, t0: datetime, reason: str, exit_code: int, runs_s: float, backoffs: int):
+    """A container that starts, dies (`reason`, `exit_code`) and goes into CrashLoopBackOff."""
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     stages = _to_running(s, pod, s.node("node-1"), ready=False)
-    go = stages.started
-    pod.terminated(go + 2, go, "Error", 1)
-    last = {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": ts(pod.at(go)), "finishedAt": ts(pod.at(go + 2))}}
-    pod.waiting(go + 3, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
+    go, died = stages.started, stages.started + runs_s
+    pod.terminated(died, go, reason, exit_code)
+    last = {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": ts(pod.at(go)),
+                           "finishedAt": ts(pod.at(died))}}
+    pod.waiting(died + 1, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
                 restarts=1, last_terminated=last)
-    pod.event(go + 3, "BackOff", f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
-              "Warning", count=5, until=go + 63)
+    pod.event(died + 1, "BackOff", f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
+              "Warning", count=backoffs, until=go + 63)
+    return pod, stages
+
+
+def app_crash(s: Scene, name: str, t0: datetime):
+    pod, stages = _crash_loop(s, name, t0, "Error", 1, runs_s=2, backoffs=5)
     return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "user", "AppCrash"))
 
 
 def app_oom(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
-    stages = _to_running(s, pod, s.node("node-1"), ready=False)
-    go = stages.started
-    pod.terminated(go + 5, go, "OOMKilled", 137)
-    last = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "startedAt": ts(pod.at(go)), "finishedAt": ts(pod.at(go + 5))}}
-    pod.waiting(go + 6, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
-                restarts=1, last_terminated=last)
-    pod.event(go + 6, "BackOff", f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
-              "Warning", count=4, until=go + 63)
+    pod, stages = _crash_loop(s, name, t0, "OOMKilled", 137, runs_s=5, backoffs=4)
     return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "user", "AppOOM"))
 
 

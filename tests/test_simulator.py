@@ -72,11 +72,32 @@ def test_node_faults_follow_the_profile(tmp_path):
     run_until(engine, 3 * 3600)
     faults = Counter(f["kind"] for n in engine.truth()["nodes"] for f in n["faults"])
     # 72 fault events per node-day in total, a node busy while one lasts: well over a hundred each
-    assert faults["NodeUnreachable"] > 60 and faults["CriticalDaemonSetMissing"] > 30
+    assert faults["NodeUnreachable"] > 20 and faults["NodeNotReady"] > 5 and faults["CriticalDaemonSetMissing"] > 30
+    assert faults["NodeUnreachable"] > faults["NodeNotReady"]  # reporting_share 0.3
     assert faults["MemoryPressure"] + faults["DiskPressure"] > 60
     reasons = Counter(p["reason"] for p in engine.truth()["pods"])
     stuck = Counter(p["stuck"] for p in engine.truth()["pods"])
-    assert reasons["NodeNotReady"] > 10 and stuck["NodeLost"] > 10
+    assert reasons["NodeNotReady"] > 5 and stuck["NodeLost"] > 10
+
+
+def test_node_verdicts_reach_the_node_truth(tmp_path, ingest, store, rules):
+    """Nodes down for longer than the repair threshold, not back by themselves, need a person."""
+    text = (load_profile.__globals__["PROFILE_DIR"] / "default.yaml").read_text()
+    path = tmp_path / "dying.yaml"
+    path.write_text(text.replace("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 12")
+                    .replace("recover_share: 0.75", "recover_share: 0.5"))
+    engine = Engine(load_profile(str(path)), seed=4, nodes=16, pods_per_minute=30)
+    out = io.BytesIO()
+    engine.listeners.append(recorder(out))
+    run_until(engine, 4 * 3600)
+    ingest(out.getvalue())
+    dead = {n["name"] for n in engine.truth()["nodes"]
+            if any(f["kind"] in ("NodeUnreachable", "NodeNotReady") and (f["end"] is None or f["end"] > engine.now_ms)
+                   and engine.now_ms - f["start"] >= rules.spec.nodes.manual_repair_after_s * 1000 for f in n["faults"])}
+    nodes = ingest.nodes()
+    assert dead, "the profile should leave some node down for good"
+    assert {n for n, v in nodes.items() if v["needs_manual_repair"]} == dead
+    assert all(nodes[n]["faulty"] for n in dead)
 
 
 @pytest.fixture(scope="module")
