@@ -274,6 +274,35 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
         record.flush()
 
 
+@main.command()
+@click.option("--cluster", required=True, help="Name stored with every row of this cluster.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
+@click.option("--context", help="Kubeconfig context.")
+@click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
+@click.option("--server", help="API server URL, no authentication (e.g. a `podslo simulate`).")
+@click.option("--events-api", type=click.Choice(["core", "events.k8s.io"]), default="core", show_default=True,
+              help="Which API to watch Events through (both serve the same Events).")
+@click.option("--batch-rows", default=5000, show_default=True, help="Write when this many rows are pending...")
+@click.option("--flush-s", default=1.0, show_default=True, help="...or this many seconds have passed.")
+@click.option("--dsn", help=DSN_HELP)
+def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, dsn):
+    """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off."""
+    import signal
+
+    from collector.collect import Collector
+    from collector.source import KubeSource
+    source = KubeSource(kubeconfig, context, in_cluster, server)
+    resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
+    collector = Collector(_store(dsn), source, cluster, resources, batch_rows, flush_s).start()
+    click.echo(f"collecting cluster {cluster!r} from {source.host}; SIGTERM or Ctrl-C stops cleanly", err=True)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: collector.stop.set())
+    while not collector.stop.wait(1.0):
+        pass
+    collector.shutdown()
+    click.echo(f"stopped; received {dict(collector.stats.received)}, relists {dict(collector.stats.relists)}", err=True)
+
+
 @main.group()
 def bench():
     """Benchmarks that print their figures."""

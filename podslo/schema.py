@@ -164,4 +164,14 @@ MIGRATIONS.append((2, "analysis watermarks", [
     ORDER BY cluster""",
 ]))
 
+MIGRATIONS.append((3, "collector resume points", [
+    """CREATE TABLE IF NOT EXISTS collector_checkpoints (
+        cluster LowCardinality(String),
+        resource LowCardinality(String),
+        resource_version String,
+        version UInt64
+    ) ENGINE = ReplacingMergeTree(version)
+    ORDER BY (cluster, resource)""",
+]))
+
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import socket
 import subprocess
 import sys
 import threading
@@ -49,19 +48,9 @@ def run_simulator_bench(nodes: int, pods: int, seed: int = 1, watch_s: float = 1
 
 
 def _serve_and_watch(engine: Engine, watch_s: float) -> dict:
-    import uvicorn
-
-    from simulator.server import make_app
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_app(engine, "127.0.0.1", port), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = (f"http://127.0.0.1:{port}/api/v1/pods?watch=true&resourceVersion={engine.log_first_rv - 1}"
+    from simulator.server import serve_in_thread
+    server, thread, base = serve_in_thread(engine)
+    url = (f"{base}/api/v1/pods?watch=true&resourceVersion={engine.log_first_rv - 1}"
            f"&timeoutSeconds={int(watch_s)}")
     with engine.lock:
         expected = sum(1 for entry in engine.log if entry[1] == "pods")

@@ -178,7 +178,7 @@ class Api:
     def _list(self, request: Request, resource: str, wanted, view, as_table: bool) -> Response:
         query = request.query_params
         limit = int(query.get("limit") or 0)
-        after = None
+        after, token = None, {}
         if query.get("continue"):
             try:
                 token = orjson.loads(base64.urlsafe_b64decode(query["continue"]))
@@ -189,7 +189,9 @@ class Api:
                 return status(410, "Expired", "The provided continue parameter is too old to display a consistent "
                               "list result. You can start a new list without the continue parameter.")
         with self.engine.lock:
-            rv = self.engine.rv
+            # every page of a list answers at its first page's resourceVersion (as the
+            # apiserver's consistent snapshot does): a watch from it misses nothing
+            rv = token["rv"] if after is not None else self.engine.rv
             keys = sorted(k for k, o in self.engine.objects[resource].items() if (after is None or k > after) and wanted(o))
             page = keys[:limit] if limit else keys
             items = [view(self.engine.objects[resource][k]) for k in page]
@@ -305,6 +307,24 @@ def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Starlett
         Route("/simulator/v1/truth", api.truth), Route("/simulator/v1/clock", api.clock),
         Route("/simulator/v1/compact", api.compact, methods=["POST"]),
     ])
+
+
+def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1"):
+    """Serve `engine` from a background thread (no clock: the caller moves time).
+    Returns (uvicorn server, thread, url); set `server.should_exit` to stop it."""
+    import socket
+
+    import uvicorn
+    if not port:
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(make_app(engine, host, port), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="sim-api", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.02)
+    return server, thread, f"http://{host}:{port}"
 
 
 def serve(engine: Engine, host: str, port: int, speed: float) -> None:

@@ -1,0 +1,249 @@
+"""`podslo collect`: list+watch a live cluster into the raw tables, the way client-go's
+reflector does: resume from the stored resourceVersion, relist on 410 Gone, reconnect
+with backoff and jitter, notice dead connections by a read timeout.
+
+At-least-once: a resource's checkpoint is stored only after the rows up to it are, and
+the raw tables' dedup keys absorb what a crash makes us write twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orjson
+import urllib3
+from kubernetes.client.rest import ApiException
+
+from collector.route import Router, Tally
+from collector.source import KubeSource, WatchLine
+from collector.writer import BatchWriter
+from podslo.store import Store
+from podslo.timeutil import now_ms
+
+log = logging.getLogger(__name__)
+KIND_TABLE = {"pods": "raw_pods", "nodes": "raw_nodes"}
+
+
+@dataclass
+class Stats:
+    """What the collector did, per resource (for /metrics and tests)."""
+    received: Counter = field(default_factory=Counter)
+    relists: Counter = field(default_factory=Counter)
+    restarts: Counter = field(default_factory=Counter)
+    gone_while_away: Counter = field(default_factory=Counter)
+    malformed: Counter = field(default_factory=Counter)
+    listed_at: dict = field(default_factory=dict)  # resource -> resourceVersion of its last list
+
+
+class Sink:
+    """Routes watch events into batched rows; stores checkpoints once their rows are written."""
+
+    def __init__(self, store: Store, cluster: str, batch_rows: int, stats: Stats):
+        self.store, self.cluster, self.stats = store, cluster, stats
+        self.lock = threading.Lock()
+        self.tally = Tally()
+        self.writer = BatchWriter(store, batch_rows)
+        self.router = Router(cluster, self._add_row, self.tally, self._problem)
+        self.pending: dict[str, str] = {}  # resource -> resourceVersion covered by rows not yet written
+
+    def _add_row(self, table: str, row: list) -> None:
+        self.writer.pending[table].append(row)
+
+    def _problem(self, line: int, message: str) -> None:
+        log.warning("cluster %s: skipped a malformed object: %s", self.cluster, message)
+
+    def add(self, resource: str, event: dict, observed: int) -> None:
+        with self.lock:
+            before = self.tally.malformed
+            self.router.route(0, event, observed)
+            if self.tally.malformed > before:
+                self.stats.malformed[resource] += 1
+            rv = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
+            if rv:
+                self.pending[resource] = rv
+            if sum(len(rows) for rows in self.writer.pending.values()) >= self.writer.batch_rows:
+                self._flush()
+
+    def advance(self, resource: str, rv: str) -> None:
+        """A bookmark: nothing to write, but the resume point moves."""
+        with self.lock:
+            self.pending[resource] = rv
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.writer.flush()
+        if self.pending:
+            version = time.time_ns()
+            self.store.insert("collector_checkpoints",
+                              [[self.cluster, r, rv, version] for r, rv in self.pending.items()],
+                              ("cluster", "resource", "resource_version", "version"))
+            self.pending.clear()
+
+    def checkpoint(self, resource: str) -> str | None:
+        value = self.store.scalar(
+            "SELECT argMax(resource_version, version) FROM collector_checkpoints "
+            "WHERE cluster = {cluster:String} AND resource = {resource:String}", cluster=self.cluster, resource=resource)
+        return value or None
+
+
+class Reflector:
+    """One resource of one cluster: list, then watch; resume; relist on 410."""
+
+    def __init__(self, source: KubeSource, resource: str, sink: Sink, stop: threading.Event, stats: Stats,
+                 watch_timeout_s: tuple[int, int] = (300, 600), read_timeout_s: float = 90,
+                 backoff_s: tuple[float, float] = (0.5, 30.0)):
+        self.source, self.resource, self.sink, self.stop, self.stats = source, resource, sink, stop, stats
+        self.watch_timeout_s, self.read_timeout_s, self.backoff_s = watch_timeout_s, read_timeout_s, backoff_s
+        self.response = None
+        self.rng = random.Random()
+
+    def run(self) -> None:
+        rv = self.sink.checkpoint(self.resource)
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                if rv is None:
+                    rv = self._relist()
+                rv = self._watch(rv)
+                failures = 0
+            except ApiException as exc:
+                if exc.status == 410:
+                    rv = None
+                    continue
+                failures = self._pause(failures, f"HTTP {exc.status} {exc.reason}")
+            except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                if self.stop.is_set():
+                    break
+                failures = self._pause(failures, f"{type(exc).__name__}: {exc}")
+
+    def _pause(self, failures: int, why: str) -> int:
+        """Exponential backoff with full jitter, as client-go's reflector backs off."""
+        self.stats.restarts[self.resource] += 1
+        low, high = self.backoff_s
+        delay = self.rng.uniform(low, min(high, low * 2 ** failures))
+        log.warning("%s watch of %s failed (%s); again in %.1fs", self.resource, self.source.host, why, delay)
+        self.stop.wait(delay)
+        return failures + 1
+
+    def _watch(self, rv: str) -> str | None:
+        """Follow the watch until the server ends it; returns where to resume (None: relist)."""
+        timeout = self.rng.randint(*self.watch_timeout_s)
+        for event in self.source.watch(self.resource, rv, timeout, self.read_timeout_s, self._opened):
+            if self.stop.is_set():
+                break
+            if isinstance(event, WatchLine):
+                self.stats.malformed[self.resource] += 1
+                log.warning("%s: unreadable watch line skipped: %s", self.resource, event.error)
+                continue
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    log.info("%s: resourceVersion %s expired; relisting", self.resource, rv)
+                    return None
+                raise ValueError(f"watch error: {obj.get('message')}")
+            new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if kind == "BOOKMARK":
+                if new_rv:
+                    self.sink.advance(self.resource, new_rv)
+                    rv = new_rv
+                continue
+            self.stats.received[self.resource] += 1
+            self.sink.add(self.resource, event, now_ms())
+            rv = new_rv or rv
+        return rv
+
+    def _opened(self, response) -> None:
+        self.response = response
+
+    def _relist(self) -> str:
+        """List everything; record objects that vanished while we were not watching as gone."""
+        self.stats.relists[self.resource] += 1
+        items, rv = self.source.list(self.resource)
+        self.stats.listed_at[self.resource] = rv
+        observed = now_ms()
+        for item in items:
+            self.sink.add(self.resource, {"type": "ADDED", "object": _with_kind(item, self.resource)}, observed)
+        table = KIND_TABLE.get(self.resource)
+        if table:
+            present = {(item.get("metadata") or {}).get("uid") for item in items}
+            for obj in self._live_in_store(table):
+                if obj["metadata"].get("uid") not in present:
+                    self.stats.gone_while_away[self.resource] += 1
+                    self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
+        self.sink.advance(self.resource, rv)
+        self.sink.flush()
+        return rv
+
+    def _live_in_store(self, table: str) -> list[dict]:
+        """The last stored state of every object whose last stored event is not a deletion."""
+        key = "uid" if table == "raw_pods" else "name"
+        rows = self.sink.store.rows(
+            f"SELECT argMax(object, (rv, seen_at)) FROM {table} WHERE cluster = {{cluster:String}} "
+            f"GROUP BY {key} HAVING argMax(event_type, (rv, seen_at)) != 'DELETED'", cluster=self.sink.cluster)
+        return [orjson.loads(r[0]) for r in rows]
+
+    def close(self) -> None:
+        """Unblock a watch waiting for data (on shutdown)."""
+        response = self.response
+        if response is not None:
+            try:
+                response.shutdown()
+            except (AttributeError, OSError):
+                response.close()
+
+
+def _with_kind(item: dict, resource: str) -> dict:
+    """List items come without kind/apiVersion; the router needs them."""
+    if "kind" in item:
+        return item
+    kind = {"pods": "Pod", "nodes": "Node", "events": "Event", "events.k8s.io": "Event"}[resource]
+    api = "events.k8s.io/v1" if resource == "events.k8s.io" else "v1"
+    return {"kind": kind, "apiVersion": api, **item}
+
+
+class Collector:
+    """All reflectors of one cluster, a flusher, and a clean stop."""
+
+    def __init__(self, store: Store, source: KubeSource, cluster: str, resources=("pods", "nodes", "events"),
+                 batch_rows: int = 5000, flush_s: float = 1.0, **reflector_options):
+        self.stats = Stats()
+        self.stop = threading.Event()
+        self.sink = Sink(store, cluster, batch_rows, self.stats)
+        self.flush_s = flush_s
+        self.reflectors = [Reflector(source, r, self.sink, self.stop, self.stats, **reflector_options)
+                           for r in resources]
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> "Collector":
+        self.threads = [threading.Thread(target=r.run, name=f"watch-{r.resource}", daemon=True)
+                        for r in self.reflectors]
+        self.threads.append(threading.Thread(target=self._flusher, name="flusher", daemon=True))
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def _flusher(self) -> None:
+        while not self.stop.wait(self.flush_s):
+            try:
+                self.sink.flush()
+            except Exception:  # the store may be away; the rows stay pending, try again
+                log.exception("flush failed; keeping %d pending rows",
+                              sum(len(v) for v in self.sink.writer.pending.values()))
+
+    def shutdown(self, timeout: float = 10) -> None:
+        """Stop watching, write what is pending and its checkpoints."""
+        self.stop.set()
+        for reflector in self.reflectors:
+            reflector.close()
+        for thread in self.threads:
+            thread.join(timeout)
+        self.sink.flush()

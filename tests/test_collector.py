@@ -1,0 +1,219 @@
+"""The collector against a live simulated API: what is served is what is stored, across
+restarts, 410 Gone, deletions while away, dropped connections and malformed objects."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import threading
+import time
+
+import pytest
+
+from collector.collect import Collector
+from collector.source import KubeSource
+from simulator.engine import Engine
+from simulator.profile import load_profile
+from simulator.server import serve_in_thread
+
+FAST = {"watch_timeout_s": (2, 4), "read_timeout_s": 5, "backoff_s": (0.05, 0.5)}
+
+
+@pytest.fixture
+def cluster_api():
+    engine = Engine(load_profile("default"), seed=11, nodes=6, pods_per_minute=240)
+    engine.advance(engine.now_ms + 120_000)
+    server, thread, url = serve_in_thread(engine)
+    yield engine, url, server
+    server.should_exit = True
+    thread.join(5)
+
+
+def start(store, url, cluster) -> Collector:
+    return Collector(store, KubeSource(server=url), cluster, flush_s=0.2, **FAST).start()
+
+
+def tick(engine: Engine, seconds: float, steps: int = 10) -> None:
+    for _ in range(steps):
+        engine.advance(engine.now_ms + int(seconds * 1000 / steps))
+        time.sleep(0.05)
+
+
+def caught_up(store, cluster, engine, timeout=20.0) -> None:
+    """Wait until the stored pod checkpoint reaches the engine's newest change."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stored = store.scalar("SELECT max(rv) FROM raw_pods WHERE cluster = {c:String}", c=cluster) or 0
+        newest = max((int(o["metadata"]["resourceVersion"]) for o in engine.objects["pods"].values()), default=0)
+        if stored >= newest:
+            return
+        time.sleep(0.1)
+    pytest.fail("the collector did not catch up")
+
+
+def stored_latest(store, cluster) -> dict[str, tuple[int, str]]:
+    return {uid: (int(rv), kind) for uid, rv, kind in store.rows(
+        "SELECT uid, max(rv), argMax(event_type, (rv, seen_at)) FROM raw_pods WHERE cluster = {c:String} GROUP BY uid",
+        c=cluster)}
+
+
+def served_pod_rvs(engine, after: int) -> set[tuple[str, int]]:
+    return {(obj["metadata"]["uid"], rv) for rv, res, _, obj in engine.log if res == "pods" and rv > after}
+
+
+def assert_mirrors(store, cluster, engine):
+    stored = stored_latest(store, cluster)
+    for obj in engine.objects["pods"].values():
+        uid, rv = obj["metadata"]["uid"], int(obj["metadata"]["resourceVersion"])
+        assert stored.get(uid, (0, ""))[0] == rv, f"pod {obj['metadata']['name']} stored at an older version"
+    live = {o["metadata"]["uid"] for o in engine.objects["pods"].values()}
+    ghosts = [uid for uid, (_, kind) in stored.items() if uid not in live and kind != "DELETED"]
+    assert not ghosts, "pods gone from the cluster must be recorded as gone"
+
+
+def test_what_is_served_is_stored(cluster_api, store, cluster):
+    engine, url, _ = cluster_api
+    collector = start(store, url, cluster)
+    tick(engine, 60)
+    caught_up(store, cluster, engine)
+    collector.shutdown()
+    listed_at = int(collector.stats.listed_at["pods"])
+    assert_mirrors(store, cluster, engine)
+    stored = {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+    assert served_pod_rvs(engine, listed_at) <= stored, "every change watched must be stored"
+    counts = store.row_counts(cluster)
+    assert counts["raw_pods"] == len(stored), "nothing doubled"
+    assert counts["raw_nodes"] >= 6 and counts["raw_events"] > 0
+
+
+def test_restart_resumes_without_relisting(cluster_api, store, cluster):
+    engine, url, _ = cluster_api
+    first = start(store, url, cluster)
+    tick(engine, 20)
+    caught_up(store, cluster, engine)
+    first.shutdown()
+    stopped_at = store.scalar("SELECT max(rv) FROM raw_pods WHERE cluster = {c:String}", c=cluster)
+    tick(engine, 40)  # the cluster goes on while we are away
+    second = start(store, url, cluster)
+    tick(engine, 10)
+    caught_up(store, cluster, engine)
+    second.shutdown()
+    assert second.stats.relists["pods"] == 0, "a resumable watch must not relist"
+    stored = {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+    assert served_pod_rvs(engine, stopped_at) <= stored, "nothing missed while away"
+    assert_mirrors(store, cluster, engine)
+
+
+def test_410_relists_and_records_pods_deleted_while_away(cluster_api, store, cluster):
+    engine, url, _ = cluster_api
+    first = start(store, url, cluster)
+    tick(engine, 10)
+    caught_up(store, cluster, engine)
+    first.shutdown()
+    victims = [key for key, obj in list(engine.objects["pods"].items())
+               if obj["metadata"]["namespace"] != "kube-system"][:3]
+    for namespace, name in victims:
+        engine.delete_pod(namespace, name, grace=0)
+    tick(engine, 10)
+    engine.compact()  # the DELETED events are no longer in the log: only a relist can tell
+    second = start(store, url, cluster)
+    tick(engine, 5)
+    caught_up(store, cluster, engine)
+    second.shutdown()
+    assert second.stats.relists["pods"] == 1
+    assert second.stats.gone_while_away["pods"] >= len(victims)
+    assert_mirrors(store, cluster, engine)
+
+
+class CuttableProxy:
+    """A TCP proxy on loopback whose connections can all be cut at once."""
+
+    def __init__(self, upstream: str):
+        host, port = upstream.replace("http://", "").split(":")
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.sockets: list[socket.socket] = []
+        self.open = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.upstream)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self, refuse: bool) -> None:
+        self.open = not refuse
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sockets.clear()
+
+    def close(self) -> None:
+        self.cut(True)
+        self.listener.close()
+
+
+def test_dropped_connections_converge(cluster_api, store, cluster):
+    engine, url, _ = cluster_api
+    proxy = CuttableProxy(url)
+    collector = start(store, proxy.url, cluster)
+    try:
+        tick(engine, 10)
+        proxy.cut(refuse=True)  # every watch dies mid-stream, and reconnects are dropped...
+        tick(engine, 20)
+        time.sleep(1.0)
+        proxy.cut(refuse=False)  # ...until the network is back
+        tick(engine, 10)
+        caught_up(store, cluster, engine)
+    finally:
+        collector.shutdown()
+        proxy.close()
+    assert sum(collector.stats.restarts.values()) >= 1
+    assert collector.stats.relists["pods"] == 1, "a dropped connection resumes; it does not relist"
+    assert_mirrors(store, cluster, engine)
+
+
+def test_malformed_objects_are_counted_and_skipped(cluster_api, store, cluster):
+    engine, url, _ = cluster_api
+    collector = start(store, url, cluster)
+    tick(engine, 5)
+    with engine.lock:
+        some = copy.deepcopy(next(iter(engine.objects["pods"].values())))
+        some["metadata"]["name"] = "broken-pod"
+        some["metadata"]["uid"] = "broken-uid"
+        some["metadata"]["creationTimestamp"] = "not a time"
+        engine._push(engine.now_ms, "emit", {"type": "ADDED", "object": some})
+    tick(engine, 20)
+    caught_up(store, cluster, engine)
+    collector.shutdown()
+    assert collector.stats.malformed["pods"] >= 1
+    assert not store.rows("SELECT 1 FROM raw_pods WHERE cluster = {c:String} AND uid = 'broken-uid'", c=cluster)
+    stored = stored_latest(store, cluster)
+    healthy = [o for o in engine.objects["pods"].values() if o["metadata"]["uid"] != "broken-uid"]
+    assert all(stored.get(o["metadata"]["uid"], (0,))[0] == int(o["metadata"]["resourceVersion"]) for o in healthy)
