@@ -38,6 +38,7 @@ class Stats:
     gone_while_away: Counter = field(default_factory=Counter)
     malformed: Counter = field(default_factory=Counter)
     listed_at: dict = field(default_factory=dict)  # resource -> resourceVersion of its last list
+    last_heard: dict = field(default_factory=dict)  # resource -> monotonic time of its last event or bookmark
 
 
 class Sink:
@@ -151,6 +152,7 @@ class Reflector:
                     return None
                 raise ValueError(f"watch error: {obj.get('message')}")
             new_rv = (obj.get("metadata") or {}).get("resourceVersion")
+            self.stats.last_heard[self.resource] = time.monotonic()
             if kind == "BOOKMARK":
                 if new_rv:
                     self.sink.advance(self.resource, new_rv)

@@ -284,16 +284,24 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
               help="Which API to watch Events through (both serve the same Events).")
 @click.option("--batch-rows", default=5000, show_default=True, help="Write when this many rows are pending...")
 @click.option("--flush-s", default=1.0, show_default=True, help="...or this many seconds have passed.")
+@click.option("--listen", default="127.0.0.1:9101", show_default=True,
+              help="Address for /metrics, /healthz and the audit webhook (POST /audit); '' for none.")
 @click.option("--dsn", help=DSN_HELP)
-def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, dsn):
-    """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off."""
+def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen, dsn):
+    """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
+    take the apiserver's audit webhook; serve Prometheus metrics."""
     import signal
 
     from collector.collect import Collector
+    from collector.service import make_service
     from collector.source import KubeSource
+    from podslo.webserver import serve_app_in_thread
     source = KubeSource(kubeconfig, context, in_cluster, server)
     resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
     collector = Collector(_store(dsn), source, cluster, resources, batch_rows, flush_s).start()
+    if listen:
+        host, _, port = listen.rpartition(":")
+        serve_app_in_thread(make_service([collector]), int(port), host or "127.0.0.1")
     click.echo(f"collecting cluster {cluster!r} from {source.host}; SIGTERM or Ctrl-C stops cleanly", err=True)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: collector.stop.set())

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from podslo.webserver import free_port, serve_app_in_thread
 from simulator.engine import Engine
 from simulator.selectors import matches_fields, matches_labels, parse_fields, parse_labels
 from simulator.tables import table_for
@@ -312,19 +313,8 @@ def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Starlett
 def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1"):
     """Serve `engine` from a background thread (no clock: the caller moves time).
     Returns (uvicorn server, thread, url); set `server.should_exit` to stop it."""
-    import socket
-
-    import uvicorn
-    if not port:
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_app(engine, host, port), host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="sim-api", daemon=True)
-    thread.start()
-    while not server.started and thread.is_alive():
-        time.sleep(0.02)
-    return server, thread, f"http://{host}:{port}"
+    port = port or free_port(host)
+    return serve_app_in_thread(make_app(engine, host, port), port, host)
 
 
 def serve(engine: Engine, host: str, port: int, speed: float) -> None:

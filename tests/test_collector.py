@@ -217,3 +217,42 @@ def test_malformed_objects_are_counted_and_skipped(cluster_api, store, cluster):
     stored = stored_latest(store, cluster)
     healthy = [o for o in engine.objects["pods"].values() if o["metadata"]["uid"] != "broken-uid"]
     assert all(stored.get(o["metadata"]["uid"], (0,))[0] == int(o["metadata"]["resourceVersion"]) for o in healthy)
+
+
+def test_metrics_and_audit_webhook(cluster_api, store, cluster):
+    import json
+
+    import urllib3
+
+    from collector.service import make_service
+    from podslo.webserver import serve_app_in_thread
+    engine, url, _ = cluster_api
+    collector = start(store, url, cluster)
+    server, thread, service = serve_app_in_thread(make_service([collector]))
+    http = urllib3.PoolManager()
+    try:
+        tick(engine, 10)
+        caught_up(store, cluster, engine)
+        audit = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [{
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"a-{i}",
+            "stage": "ResponseComplete", "verb": "delete", "user": {"username": "jane@example.com"},
+            "userAgent": "kubectl/v1.31.2", "objectRef": {"resource": "pods", "namespace": "shop", "name": f"web-{i}"},
+            "responseStatus": {"code": 200}, "requestReceivedTimestamp": "2026-03-02T00:01:00.000000Z",
+            "stageTimestamp": "2026-03-02T00:01:00.010000Z"} for i in range(3)]}
+        posted = http.request("POST", service + f"/audit?cluster={cluster}", body=json.dumps(audit),
+                              headers={"Content-Type": "application/json"})
+        assert posted.status == 200
+        assert http.request("POST", service + "/audit", body=b"{nope").status == 400
+        text = http.request("GET", service + "/metrics").data.decode()
+        assert http.request("GET", service + "/healthz").status == 200
+    finally:
+        collector.shutdown()
+        server.should_exit = True
+        thread.join(5)
+    received = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+                if line.startswith("podslo_collector_events_received_total")}
+    assert received[f'podslo_collector_events_received_total{{cluster="{cluster}",resource="pods"}}'] > 0
+    assert "podslo_collector_relists_total" in text and "podslo_collector_rows_written_total" in text
+    rows = store.rows("SELECT username, verb, name, response_code FROM raw_audit WHERE cluster = {c:String} ORDER BY name",
+                      c=cluster)
+    assert rows == [("jane@example.com", "delete", f"web-{i}", 200) for i in range(3)]

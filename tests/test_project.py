@@ -36,3 +36,17 @@ def test_compose_file_is_valid_and_uses_real_commands():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("podslo", "collector", "analyzer", "slo_rules", "dashboard", "simulator"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_deploy_manifests_grant_least_privilege():
+    docs = [d for path in sorted((ROOT / "deploy").glob("*.yaml")) for d in yaml.safe_load_all(path.read_text()) if d]
+    roles = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("ClusterRole", "Role")}
+    reader = roles["podslo-collector-read"]
+    assert reader["kind"] == "ClusterRole"
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in reader["rules"])
+    prober = roles["podslo-prober"]
+    assert prober["kind"] == "Role" and prober["metadata"]["namespace"] == "podslo-probes", "writes stay namespaced"
+    assert all(rule["resources"] == ["pods"] for rule in prober["rules"])
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] in main.commands and "--in-cluster" in args
