@@ -51,6 +51,35 @@ class KubeSource:
         api, method = RESOURCES[resource]
         return getattr(self.apis[api], method)(_preload_content=False, **params)
 
+    def create_pod(self, namespace: str, body: dict) -> dict:
+        response = self.apis["core"].create_namespaced_pod(namespace, body, _preload_content=False)
+        try:
+            return orjson.loads(response.data)
+        finally:
+            response.release_conn()
+
+    def delete_pod(self, namespace: str, name: str, grace_s: int) -> None:
+        response = self.apis["core"].delete_namespaced_pod(name, namespace, grace_period_seconds=grace_s,
+                                                           _preload_content=False)
+        response.release_conn()
+
+    def watch_pod(self, namespace: str, name: str, resource_version: str, timeout_s: int) -> Iterator[dict]:
+        """One pod's watch events (a probe following its own pod)."""
+        response = self.apis["core"].list_namespaced_pod(
+            namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
+            timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
+        try:
+            pending = b""
+            for chunk in response.stream(1 << 16, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    event = _parse(line) if line.strip() else None
+                    if isinstance(event, dict):
+                        yield event
+        finally:
+            response.release_conn()
+
     def list(self, resource: str, page: int = 500) -> tuple[list[dict], str]:
         """All objects (paged) and the list's resourceVersion."""
         items, token, rv = [], None, ""

@@ -286,8 +286,11 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 @click.option("--flush-s", default=1.0, show_default=True, help="...or this many seconds have passed.")
 @click.option("--listen", default="127.0.0.1:9101", show_default=True,
               help="Address for /metrics, /healthz and the audit webhook (POST /audit); '' for none.")
+@click.option("--probe-every", type=float, help="Also run a black-box probe pod every this many seconds.")
+@click.option("--probe-namespace", default="podslo-probes", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
-def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen, dsn):
+def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
+            probe_every, probe_namespace, dsn):
     """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
     take the apiserver's audit webhook; serve Prometheus metrics."""
     import signal
@@ -298,7 +301,15 @@ def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_
     from podslo.webserver import serve_app_in_thread
     source = KubeSource(kubeconfig, context, in_cluster, server)
     resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
-    collector = Collector(_store(dsn), source, cluster, resources, batch_rows, flush_s).start()
+    store = _store(dsn)
+    collector = Collector(store, source, cluster, resources, batch_rows, flush_s).start()
+    if probe_every:
+        import threading
+
+        from collector.probes import Prober
+        prober = Prober(store, source, cluster, probe_namespace, probe_every)
+        prober.stop = collector.stop  # one stop for all
+        threading.Thread(target=prober.run, name="prober", daemon=True).start()
     if listen:
         host, _, port = listen.rpartition(":")
         serve_app_in_thread(make_service([collector]), int(port), host or "127.0.0.1")

@@ -174,4 +174,20 @@ MIGRATIONS.append((3, "collector resume points", [
     ORDER BY (cluster, resource)""",
 ]))
 
+MIGRATIONS.append((4, "black-box probe results", [
+    f"""CREATE TABLE IF NOT EXISTS probe_results (
+        cluster LowCardinality(String),
+        probe String,
+        started_at {TS},
+        outcome LowCardinality(String),
+        error String,
+        scheduling_s Nullable(Float64),
+        ready_s Nullable(Float64),
+        delete_s Nullable(Float64),
+        total_s Nullable(Float64),
+        node String
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY (cluster, started_at, probe)""",
+]))
+
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")

@@ -215,7 +215,7 @@ class Engine:
     # -- boot -----------------------------------------------------------------------------------
     def _boot(self) -> None:
         t0 = self.start
-        for ns in ("default", "kube-system", *NAMESPACES):
+        for ns in ("default", "kube-system", "podslo-probes", *NAMESPACES):
             self._push(ms(t0), "emit", {"type": "ADDED", "object": {
                 "apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": ns, "uid": stable_uid("ns", ns), "creationTimestamp": ts(t0 - timedelta(days=30)),

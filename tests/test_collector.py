@@ -256,3 +256,27 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
     rows = store.rows("SELECT username, verb, name, response_code FROM raw_audit WHERE cluster = {c:String} ORDER BY name",
                       c=cluster)
     assert rows == [("jane@example.com", "delete", f"web-{i}", 200) for i in range(3)]
+
+
+def test_black_box_probes(store, cluster):
+    from collector.probes import Prober
+    from simulator.server import Clock
+    engine = Engine(load_profile("default"), seed=12, nodes=4, pods_per_minute=30)
+    clock = Clock(engine, speed=30)
+    clock.thread.start()
+    server, thread, url = serve_in_thread(engine)
+    prober = Prober(store, KubeSource(server=url), cluster, every_s=0.1, ready_timeout_s=20, gone_timeout_s=20)
+    try:
+        for _ in range(2):
+            prober.record(prober.probe())
+    finally:
+        clock.stop.set()
+        server.should_exit = True
+        thread.join(5)
+    assert [r["outcome"] for r in prober.results] == ["ok", "ok"], prober.results
+    for result in prober.results:
+        assert 0 < result["ready_s"] < 60 and result["node"].startswith("node-")
+        assert result["delete_s"] is not None and result["total_s"] >= result["delete_s"]
+    assert not engine.objects["pods"].get(("podslo-probes", prober.results[0]["probe"])), "probe pods are cleaned up"
+    stored = store.rows("SELECT outcome, ready_s > 0 FROM probe_results WHERE cluster = {c:String}", c=cluster)
+    assert stored == [("ok", 1), ("ok", 1)]
