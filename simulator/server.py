@@ -313,12 +313,14 @@ def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Starlett
 def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1"):
     """Serve `engine` from a background thread (no clock: the caller moves time).
     Returns (uvicorn server, thread, url); set `server.should_exit` to stop it."""
+    engine.advance(engine.now_ms)  # what exists at the start exists when serving begins
     port = port or free_port(host)
     return serve_app_in_thread(make_app(engine, host, port), port, host)
 
 
 def serve(engine: Engine, host: str, port: int, speed: float) -> None:
     import uvicorn
+    engine.advance(engine.now_ms)
     clock = Clock(engine, speed)
     clock.thread.start()
     try:
