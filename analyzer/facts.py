@@ -21,6 +21,7 @@ _CHANGED_UIDS = """
     SELECT uid FROM raw_pods WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
     UNION DISTINCT SELECT object_uid FROM raw_events
       WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)} AND object_kind = 'Pod'
+    UNION DISTINCT SELECT pod_uid FROM raw_logs WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
     UNION DISTINCT SELECT uid FROM pod_verdicts FINAL
       WHERE cluster = {cluster:String}
         AND (outcome = 'pending' OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
@@ -72,6 +73,12 @@ SELECT object_uid, reason, message, type, source_component,
 FROM raw_events
 WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice*/
 GROUP BY object_uid, uid, reason, message, type, source_component
+"""
+LOG_SQL = """
+SELECT pod_uid, component, message, toUnixTimestamp64Milli(min(at))
+FROM raw_logs
+WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
+GROUP BY pod_uid, component, message
 """
 COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
 NOT_CREATED_SQL = """
@@ -170,6 +177,10 @@ def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
         pod = pods.get(uid)
         if pod is not None:
             pod.events.append((reason, strip_combined(message), *rest))
+    for uid, component, message, at in store.stream(LOG_SQL.replace("/*slice*/", part.where("pod_uid")), **params):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.signals.append(("log", component, message, int(at)))
     for pod in pods.values():
         pod.events.sort(key=lambda e: e[4])
     return pods

@@ -21,6 +21,14 @@ ORDER BY t
 """
 
 
+_LOGS = """
+SELECT toUnixTimestamp64Milli(at) AS t, component, severity, node, message FROM raw_logs
+WHERE cluster = {cluster:String} AND (pod_uid = {uid:String}
+      OR (pod_uid = '' AND pod_namespace = {namespace:String} AND pod_name = {name:String}))
+ORDER BY at LIMIT 1000
+"""
+
+
 def build_trace(store: Store, ref: str, cluster: str | None = None) -> dict:
     verdict = read.pod(store, ref, cluster)
     params = {"cluster": verdict["cluster"], "uid": verdict["uid"]}
@@ -41,6 +49,9 @@ def build_trace(store: Store, ref: str, cluster: str | None = None) -> dict:
         repeat = f" (x{e['count']} until {iso(e['last'])})" if e["count"] > 1 else ""
         timeline.append({"at": iso(e["t"]), "what": "event",
                          "text": f"{e['type']} {e['reason']} from {e['source_component'] or '?'}: {e['message']}{repeat}"})
+    for line in store.dicts(_LOGS, **params, namespace=verdict["namespace"], name=verdict["name"]):
+        timeline.append({"at": iso(line["t"]), "what": "log",
+                         "text": f"{line['component']}@{line['node'] or '?'} {line['severity']}: {line['message']}"})
     timeline.sort(key=lambda item: item["at"] or "")
     return {"verdict": verdict, "timeline": timeline}
 

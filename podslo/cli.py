@@ -322,6 +322,23 @@ def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_
     click.echo(f"stopped; received {dict(collector.stats.received)}, relists {dict(collector.stats.relists)}", err=True)
 
 
+@main.command("collect-logs")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--cluster", required=True, help="Cluster the logs come from.")
+@click.option("--component", required=True, help="kubelet, kube-scheduler, containerd, ...")
+@click.option("--node", default="", help="Node the logs come from (when the lines do not say).")
+@click.option("--follow", is_flag=True, help="Keep reading appended lines, across rotations (like tail -F).")
+@click.option("--year", type=int, help="Year of klog text lines, which carry none (default: this year).")
+@click.option("--dsn", help=DSN_HELP)
+def collect_logs_cmd(files, cluster, component, node, follow, year, dsn):
+    """Read component logs (klog text or JSON, containerd) from FILES or - into the store;
+    lines that name a pod show in its trace, and errors feed the rules."""
+    from collector.logs import collect_logs, read_lines
+    counts = collect_logs(_store(dsn), cluster, component, read_lines(list(files), follow), node, year)
+    click.echo(f"logs of {component}: {counts['taken']} lines taken ({counts['about a pod']} about a pod), "
+               f"{counts['skipped']} in no known format")
+
+
 @main.group()
 def bench():
     """Benchmarks that print their figures."""

@@ -190,4 +190,24 @@ MIGRATIONS.append((4, "black-box probe results", [
     ORDER BY (cluster, started_at, probe)""",
 ]))
 
+MIGRATIONS.append((5, "component logs", [
+    f"""CREATE TABLE IF NOT EXISTS raw_logs (
+        cluster LowCardinality(String),
+        node LowCardinality(String),
+        component LowCardinality(String),
+        at {TS},
+        severity LowCardinality(String),
+        pod_namespace String,
+        pod_name String,
+        pod_uid String,
+        message String,
+        line String CODEC(ZSTD(3)),
+        line_hash UInt64,
+        inserted_at {TS} DEFAULT now64(3),
+        INDEX by_node node TYPE set(1000) GRANULARITY 4,
+        INDEX by_uid pod_uid TYPE bloom_filter GRANULARITY 4
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY (cluster, pod_namespace, pod_name, at, line_hash)""",
+]))
+
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")

@@ -1,0 +1,79 @@
+"""`podslo collect-logs`: component logs (files that rotate, or stdin) into raw_logs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from typing import IO, Iterator
+
+from collector.klog import parse_line
+from podslo.store import Store
+
+COLUMNS = ("cluster", "node", "component", "at", "severity", "pod_namespace", "pod_name", "pod_uid", "message",
+           "line", "line_hash")
+
+
+def read_lines(paths: list[str], follow: bool = False, poll_s: float = 0.5, stop=None) -> Iterator[str]:
+    """Lines of each file in turn; with `follow`, keep reading what is appended, and
+    reopen a file that was rotated (new inode, or truncated)."""
+    for path in paths:
+        if path == "-":
+            import sys
+            yield from (raw.decode("utf-8", "replace") for raw in sys.stdin.buffer)
+            continue
+        handle, inode = _open(path)
+        while True:
+            line = handle.readline()
+            if line:
+                yield line
+                continue
+            if not follow or (stop is not None and stop.is_set()):
+                break
+            time.sleep(poll_s)
+            if _rotated(path, handle, inode):
+                rest = handle.read()  # what was written before the rename
+                if rest:
+                    yield from rest.splitlines(keepends=True)
+                handle.close()
+                handle, inode = _open(path)
+        handle.close()
+
+
+def _open(path: str) -> tuple[IO[str], int]:
+    handle = open(path, encoding="utf-8", errors="replace")
+    return handle, os.fstat(handle.fileno()).st_ino
+
+
+def _rotated(path: str, handle: IO[str], inode: int) -> bool:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return False  # renamed, the new one not there yet
+    return info.st_ino != inode or info.st_size < handle.tell()
+
+
+def collect_logs(store: Store, cluster: str, component: str, lines: Iterator[str], node: str = "",
+                 year: int | None = None, batch_rows: int = 5000) -> Counter:
+    """Store every line in a known format; count what was taken and skipped."""
+    year = year or datetime.now(timezone.utc).year
+    counts: Counter = Counter()
+    rows: list[list] = []
+    for line in lines:
+        parsed = parse_line(line, year)
+        if parsed is None:
+            counts["skipped"] += 1
+            continue
+        text = line.rstrip("\n")
+        digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+        rows.append([cluster, parsed.node or node, component, parsed.at, parsed.severity, parsed.namespace,
+                     parsed.name, parsed.uid, parsed.message, text[:16000], digest])
+        counts["taken"] += 1
+        counts["about a pod"] += bool(parsed.name or parsed.uid)
+        if len(rows) >= batch_rows:
+            store.insert("raw_logs", rows, COLUMNS)
+            rows = []
+    store.insert("raw_logs", rows, COLUMNS)
+    return counts
