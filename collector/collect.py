@@ -39,6 +39,7 @@ class Stats:
     malformed: Counter = field(default_factory=Counter)
     listed_at: dict = field(default_factory=dict)  # resource -> resourceVersion of its last list
     last_heard: dict = field(default_factory=dict)  # resource -> monotonic time of its last event or bookmark
+    resume_at: dict = field(default_factory=dict)  # resource -> resourceVersion of the last stored checkpoint
 
 
 class Sink:
@@ -86,6 +87,7 @@ class Sink:
             self.store.insert("collector_checkpoints",
                               [[self.cluster, r, rv, version] for r, rv in self.pending.items()],
                               ("cluster", "resource", "resource_version", "version"))
+            self.stats.resume_at.update(self.pending)
             self.pending.clear()
 
     def checkpoint(self, resource: str) -> str | None:

@@ -42,16 +42,22 @@ class StatsCollector:
                                       labels=["cluster", "table"])
         pending = GaugeMetricFamily("podslo_collector_pending_rows", "Rows waiting for the next write.",
                                     labels=["cluster"])
+        resume = GaugeMetricFamily("podslo_collector_resume_resource_version",
+                                   "resourceVersion of the stored resume point.", labels=["cluster", "resource"])
         silence = GaugeMetricFamily("podslo_collector_seconds_since_heard",
                                     "Seconds since the last watch event or bookmark (lag).", labels=["cluster", "resource"])
         for c in self.collectors:
             for table, value in c.sink.writer.written.items():
                 written.add_metric([c.sink.cluster, table], value)
             pending.add_metric([c.sink.cluster], sum(len(v) for v in c.sink.writer.pending.values()))
+            for resource, rv in c.stats.resume_at.items():
+                if str(rv).isdigit():
+                    resume.add_metric([c.sink.cluster, resource], int(rv))
             for resource, heard in c.stats.last_heard.items():
                 silence.add_metric([c.sink.cluster, resource], time.monotonic() - heard)
         yield written
         yield pending
+        yield resume
         yield silence
 
 
