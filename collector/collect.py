@@ -21,7 +21,8 @@ from kubernetes.client.rest import ApiException
 
 from collector.route import Router, Tally
 from collector.source import KubeSource, WatchLine
-from collector.writer import BatchWriter
+from collector.spool import Spool, SpoolFull
+from collector.writer import COLUMNS, BatchWriter
 from podslo.store import Store
 from podslo.timeutil import now_ms
 
@@ -40,13 +41,20 @@ class Stats:
     listed_at: dict = field(default_factory=dict)  # resource -> resourceVersion of its last list
     last_heard: dict = field(default_factory=dict)  # resource -> monotonic time of its last event or bookmark
     resume_at: dict = field(default_factory=dict)  # resource -> resourceVersion of the last stored checkpoint
+    spooled: Counter = field(default_factory=Counter)  # batches the store could not take
+    drained: Counter = field(default_factory=Counter)  # ...and that were written later
 
 
 class Sink:
-    """Routes watch events into batched rows; stores checkpoints once their rows are written."""
+    """Routes watch events into batched rows; stores checkpoints once their rows are written.
 
-    def __init__(self, store: Store, cluster: str, batch_rows: int, stats: Stats):
-        self.store, self.cluster, self.stats = store, cluster, stats
+    When the store cannot take a batch, the batch (rows and checkpoints together) goes to
+    the spool, and later batches queue behind it there until it drains, so order holds.
+    While the spool is full, `add` waits: the watches stop reading (back-pressure).
+    """
+
+    def __init__(self, store: Store, cluster: str, batch_rows: int, stats: Stats, spool: Spool | None = None):
+        self.store, self.cluster, self.stats, self.spool = store, cluster, stats, spool
         self.lock = threading.Lock()
         self.tally = Tally()
         self.writer = BatchWriter(store, batch_rows)
@@ -60,6 +68,9 @@ class Sink:
         log.warning("cluster %s: skipped a malformed object: %s", self.cluster, message)
 
     def add(self, resource: str, event: dict, observed: int) -> None:
+        while self.spool is not None and self.spool.full():
+            time.sleep(0.5)  # back-pressure until the flusher drains the spool
+            self.flush()
         with self.lock:
             before = self.tally.malformed
             self.router.route(0, event, observed)
@@ -81,14 +92,61 @@ class Sink:
             self._flush()
 
     def _flush(self) -> None:
-        self.writer.flush()
-        if self.pending:
-            version = time.time_ns()
-            self.store.insert("collector_checkpoints",
-                              [[self.cluster, r, rv, version] for r, rv in self.pending.items()],
+        batch = {"rows": {t: rows for t, rows in self.writer.pending.items() if rows},
+                 "checkpoints": [[self.cluster, r, rv, time.time_ns()] for r, rv in self.pending.items()]}
+        self.writer.pending = {t: [] for t in self.writer.pending}
+        resumes = dict(self.pending)
+        self.pending.clear()
+        if not batch["rows"] and not batch["checkpoints"]:
+            self._drain()
+            return
+        if self.spool is None:
+            try:
+                self._write(batch)
+            except Exception:
+                self._restore(batch, resumes)  # nothing is dropped: it stays pending
+                raise
+        elif not self._drain() or not self._try(batch):
+            try:
+                self.spool.put(batch)
+            except SpoolFull:
+                self._restore(batch, resumes)  # kept pending; `add` waits meanwhile
+                raise
+            self.stats.spooled[self.cluster] += 1
+            return
+        self.stats.resume_at.update(resumes)
+
+    def _restore(self, batch: dict, resumes: dict) -> None:
+        for table, rows in batch["rows"].items():
+            self.writer.pending[table] = rows + self.writer.pending[table]
+        self.pending = {**resumes, **self.pending}
+
+    def _write(self, batch: dict) -> None:
+        for table, rows in batch["rows"].items():
+            self.store.insert(table, rows, COLUMNS[table])
+            self.writer.written[table] += len(rows)
+        if batch["checkpoints"]:
+            self.store.insert("collector_checkpoints", batch["checkpoints"],
                               ("cluster", "resource", "resource_version", "version"))
-            self.stats.resume_at.update(self.pending)
-            self.pending.clear()
+
+    def _try(self, batch: dict) -> bool:
+        try:
+            self._write(batch)
+            return True
+        except Exception as exc:  # the driver raises many kinds; all mean "not now"
+            log.warning("cluster %s: the store did not take a batch (%s); spooling", self.cluster, exc)
+            return False
+
+    def _drain(self) -> bool:
+        """Write what the spool holds, oldest first; True when it is empty."""
+        if self.spool is None or not self.spool.files():
+            return True
+        try:
+            self.stats.drained[self.cluster] += self.spool.drain(self._write)
+            return True
+        except Exception as exc:
+            log.warning("cluster %s: spool not drained yet (%s)", self.cluster, exc)
+            return False
 
     def checkpoint(self, resource: str) -> str | None:
         value = self.store.scalar(
@@ -218,16 +276,17 @@ class Collector:
     """All reflectors of one cluster, a flusher, and a clean stop."""
 
     def __init__(self, store: Store, source: KubeSource, cluster: str, resources=("pods", "nodes", "events"),
-                 batch_rows: int = 5000, flush_s: float = 1.0, **reflector_options):
+                 batch_rows: int = 5000, flush_s: float = 1.0, spool: Spool | None = None, **reflector_options):
         self.stats = Stats()
         self.stop = threading.Event()
-        self.sink = Sink(store, cluster, batch_rows, self.stats)
+        self.sink = Sink(store, cluster, batch_rows, self.stats, spool)
         self.flush_s = flush_s
         self.reflectors = [Reflector(source, r, self.sink, self.stop, self.stats, **reflector_options)
                            for r in resources]
         self.threads: list[threading.Thread] = []
 
     def start(self) -> "Collector":
+        self.sink.flush()  # drain what an earlier run spooled before reading on
         self.threads = [threading.Thread(target=r.run, name=f"watch-{r.resource}", daemon=True)
                         for r in self.reflectors]
         self.threads.append(threading.Thread(target=self._flusher, name="flusher", daemon=True))
@@ -250,4 +309,4 @@ class Collector:
             reflector.close()
         for thread in self.threads:
             thread.join(timeout)
-        self.sink.flush()
+        self.sink.flush()  # into the store, or the spool

@@ -56,7 +56,12 @@ class StatsCollector:
             for resource, heard in c.stats.last_heard.items():
                 silence.add_metric([c.sink.cluster, resource], time.monotonic() - heard)
         yield written
+        spool = GaugeMetricFamily("podslo_collector_spool_bytes", "Bytes waiting in the spool.", labels=["cluster"])
+        for c in self.collectors:
+            if c.sink.spool is not None:
+                spool.add_metric([c.sink.cluster], c.sink.spool.size())
         yield pending
+        yield spool
         yield resume
         yield silence
 

@@ -288,9 +288,11 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
               help="Address for /metrics, /healthz and the audit webhook (POST /audit); '' for none.")
 @click.option("--probe-every", type=float, help="Also run a black-box probe pod every this many seconds.")
 @click.option("--probe-namespace", default="podslo-probes", show_default=True)
+@click.option("--spool-dir", help="Where batches wait while the store is away (default: ./data/spool/CLUSTER).")
+@click.option("--spool-max-mb", default=512, show_default=True, help="Past this, stop reading (back-pressure).")
 @click.option("--dsn", help=DSN_HELP)
 def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
-            probe_every, probe_namespace, dsn):
+            probe_every, probe_namespace, spool_dir, spool_max_mb, dsn):
     """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
     take the apiserver's audit webhook; serve Prometheus metrics."""
     import signal
@@ -302,7 +304,9 @@ def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_
     source = KubeSource(kubeconfig, context, in_cluster, server)
     resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
     store = _store(dsn)
-    collector = Collector(store, source, cluster, resources, batch_rows, flush_s).start()
+    from collector.spool import Spool
+    spool = Spool(spool_dir or f"data/spool/{cluster}", spool_max_mb * 1024 * 1024)
+    collector = Collector(store, source, cluster, resources, batch_rows, flush_s, spool).start()
     if probe_every:
         import threading
 

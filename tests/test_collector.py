@@ -280,3 +280,44 @@ def test_black_box_probes(store, cluster):
     assert not engine.objects["pods"].get(("podslo-probes", prober.results[0]["probe"])), "probe pods are cleaned up"
     stored = store.rows("SELECT outcome, ready_s > 0 FROM probe_results WHERE cluster = {c:String}", c=cluster)
     assert stored == [("ok", 1), ("ok", 1)]
+
+
+def test_store_away_then_back_loses_nothing(cluster_api, store, cluster, tmp_path):
+    """The store goes away (its table vanishes), batches spool, the collector even restarts
+    while spooled; when the store is back the spool drains in order and nothing is lost."""
+    from collector.spool import Spool
+    engine, url, _ = cluster_api
+    spool = Spool(tmp_path / "spool", max_bytes=64 * 1024 * 1024)
+    collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.2, spool=spool, **FAST).start()
+    tick(engine, 10)
+    caught_up(store, cluster, engine)
+    listed_at = int(collector.stats.listed_at["pods"])
+    store.command("RENAME TABLE raw_pods TO raw_pods_away")
+    try:
+        tick(engine, 30)
+        time.sleep(1.0)
+        assert spool.files(), "batches must wait in the spool"
+        collector.shutdown()  # stopped while the store is away: the rest spools too
+        waiting = len(spool.files())
+        collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.2, spool=spool, **FAST)
+    finally:
+        store.command("RENAME TABLE raw_pods_away TO raw_pods")
+    collector.start()  # drains the spool (oldest first), then reads on
+    tick(engine, 10)
+    caught_up(store, cluster, engine)
+    collector.shutdown()
+    assert not spool.files() and collector.stats.drained[cluster] >= waiting
+    stored = {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+    assert served_pod_rvs(engine, listed_at) <= stored
+    assert_mirrors(store, cluster, engine)
+
+
+def test_spool_is_bounded(tmp_path):
+    from collector.spool import Spool, SpoolFull
+    spool = Spool(tmp_path, max_bytes=200)
+    spool.put({"rows": {"raw_pods": [["x" * 300]]}, "checkpoints": []})
+    with pytest.raises(SpoolFull):
+        spool.put({"rows": {}, "checkpoints": []})
+    written = []
+    assert spool.drain(written.append) == 1 and written[0]["rows"]["raw_pods"] == [["x" * 300]]
+    assert not spool.full()

@@ -1,0 +1,51 @@
+"""A bounded on-disk queue for batches the store could not take: written in order, drained
+in order when the store is back, kept across restarts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+
+
+class SpoolFull(Exception):
+    pass
+
+
+class Spool:
+    def __init__(self, directory: str | Path, max_bytes: int = 512 * 1024 * 1024):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+
+    def files(self) -> list[Path]:
+        return sorted(self.dir.glob("*.batch"))
+
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.files())
+
+    def full(self) -> bool:
+        return self.size() >= self.max_bytes
+
+    def put(self, batch: dict) -> Path:
+        """Write one batch atomically (temp file + rename): a crash never leaves half a batch."""
+        if self.full():
+            raise SpoolFull(f"spool {self.dir} holds {self.size()} bytes (limit {self.max_bytes})")
+        files = self.files()
+        seq = int(files[-1].stem) + 1 if files else 1
+        path = self.dir / f"{seq:012d}.batch"
+        temp = path.with_suffix(".tmp")
+        temp.write_bytes(orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS))
+        os.replace(temp, path)
+        return path
+
+    def drain(self, write) -> int:
+        """`write(batch)` each spooled batch, oldest first, deleting each once written.
+        Stops at the first failure (raised to the caller); returns how many were written."""
+        done = 0
+        for path in self.files():
+            write(orjson.loads(path.read_bytes()))
+            path.unlink()
+            done += 1
+        return done
