@@ -54,13 +54,28 @@ def _show_figures(result: dict, fmt: str) -> None:
     _show([result], fmt, lambda items: "\n".join(f"{k:>24}: {v}" for k, v in items[0].items()))
 
 
+class JsonLogs(logging.Formatter):
+    """One JSON object per record, for log pipelines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": record.created, "level": record.levelname.lower(), "logger": record.name,
+                 "msg": record.getMessage()}
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
 @click.group(cls=Cli)
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per line, for log pipelines.")
 @click.version_option(package_name="podslo")
-def main(verbose: bool) -> None:
+def main(verbose: bool, log_format: str) -> None:
     """podslo: pod-delivery SLOs and lifecycle traces for Kubernetes."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogs() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
 
 
 @main.command()
@@ -275,7 +290,9 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 
 
 @main.command()
-@click.option("--cluster", required=True, help="Name stored with every row of this cluster.")
+@click.option("--cluster", help="Name stored with every row of this cluster.")
+@click.option("--clusters", "clusters_file", type=click.Path(dir_okay=False),
+              help="YAML file of several clusters to collect in this one process (instead of --cluster).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
 @click.option("--context", help="Kubeconfig context.")
 @click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
@@ -291,39 +308,28 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 @click.option("--spool-dir", help="Where batches wait while the store is away (default: ./data/spool/CLUSTER).")
 @click.option("--spool-max-mb", default=512, show_default=True, help="Past this, stop reading (back-pressure).")
 @click.option("--dsn", help=DSN_HELP)
-def collect(cluster, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
+def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
             probe_every, probe_namespace, spool_dir, spool_max_mb, dsn):
     """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
     take the apiserver's audit webhook; serve Prometheus metrics."""
     import signal
+    import threading
 
-    from collector.collect import Collector
-    from collector.service import make_service
-    from collector.source import KubeSource
-    from podslo.webserver import serve_app_in_thread
-    source = KubeSource(kubeconfig, context, in_cluster, server)
-    resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
-    store = _store(dsn)
-    from collector.spool import Spool
-    spool = Spool(spool_dir or f"data/spool/{cluster}", spool_max_mb * 1024 * 1024)
-    collector = Collector(store, source, cluster, resources, batch_rows, flush_s, spool).start()
-    if probe_every:
-        import threading
-
-        from collector.probes import Prober
-        prober = Prober(store, source, cluster, probe_namespace, probe_every)
-        prober.stop = collector.stop  # one stop for all
-        threading.Thread(target=prober.run, name="prober", daemon=True).start()
-    if listen:
-        host, _, port = listen.rpartition(":")
-        serve_app_in_thread(make_service([collector]), int(port), host or "127.0.0.1")
-    click.echo(f"collecting cluster {cluster!r} from {source.host}; SIGTERM or Ctrl-C stops cleanly", err=True)
+    from collector.collect import ClusterSpec, load_cluster_specs, run_collectors
+    if bool(cluster) == bool(clusters_file):
+        raise click.UsageError("give either --cluster (with how to reach it) or --clusters FILE")
+    specs = (load_cluster_specs(clusters_file) if clusters_file
+             else [ClusterSpec(cluster, kubeconfig, context, in_cluster, server)])
+    stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: collector.stop.set())
-    while not collector.stop.wait(1.0):
-        pass
-    collector.shutdown()
-    click.echo(f"stopped; received {dict(collector.stats.received)}, relists {dict(collector.stats.relists)}", err=True)
+        signal.signal(sig, lambda *_: stop.set())
+    resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
+    for collector in run_collectors(_store(dsn), specs, stop, resources=resources, batch_rows=batch_rows,
+                                    flush_s=flush_s, listen=listen, probe_every=probe_every,
+                                    probe_namespace=probe_namespace, spool_dir=spool_dir, spool_bytes=spool_max_mb << 20,
+                                    say=lambda text: click.echo(text, err=True)):
+        click.echo(f"stopped {collector.sink.cluster!r}: received {dict(collector.stats.received)}, "
+                   f"relists {dict(collector.stats.relists)}", err=True)
 
 
 @main.command("collect-logs")
@@ -356,6 +362,15 @@ def bench_verdicts(count, seed, fmt):
     """Replay a generated stream of N pods into a fresh store and time ingest + analysis."""
     from analyzer.bench import run_verdict_bench
     _show_figures(run_verdict_bench(count, seed), fmt)
+
+
+@bench.command("ingest")
+@click.option("--events", default=200_000, show_default=True, help="Pod watch events in the served stream.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench_ingest(events, fmt):
+    """The collector's path from an HTTP watch into the store; prints events, wall_s, cpu_s, events_per_s."""
+    from collector.bench import run_ingest_bench
+    _show_figures(run_ingest_bench(events), fmt)
 
 
 @bench.command("simulator")

@@ -71,3 +71,10 @@ def test_errors_are_one_clear_line(workdir, tmp_path):
     assert bad_rules.returncode == 1 and f"{rules}:1: version".encode() in bad_rules.stderr
     unreadable = run_podslo("replay", str(tmp_path / "nope.jsonl"), cwd=workdir)
     assert unreadable.returncode == 2 and b"nope.jsonl" in unreadable.stderr
+
+
+def test_json_logs(tmp_path):
+    done = run_podslo("--log-format", "json", "-v", "migrate", "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
+    assert done.returncode == 0
+    records = [json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")]
+    assert any(r["msg"].startswith("applied migration 1") and r["level"] == "info" for r in records)

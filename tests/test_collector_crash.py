@@ -87,3 +87,32 @@ def test_kill_9_loses_and_doubles_nothing(tmp_path):
     missing = served - stored
     # every change served after the first list is stored (a kill may only cost a re-read, never a gap)
     assert not missing, f"{len(missing)} changes lost, e.g. {sorted(missing)[:3]}"
+
+
+def test_several_clusters_in_one_process(tmp_path):
+    engines = [Engine(load_profile("default"), seed=s, nodes=3, pods_per_minute=120) for s in (31, 32)]
+    served = [serve_in_thread(e) for e in engines]
+    config = tmp_path / "clusters.yaml"
+    config.write_text("clusters:\n" + "".join(f"  - {{name: c{i}, server: {url}}}\n" for i, (_, _, url) in enumerate(served)))
+    dsn = f"chdb://{tmp_path}/db"
+    proc = subprocess.Popen([sys.executable, "-m", "podslo.cli", "collect", "--clusters", str(config), "--dsn", dsn,
+                             "--listen", "", "--flush-s", "0.2", "--spool-dir", str(tmp_path / "spool")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(40):
+            for engine in engines:
+                engine.advance(engine.now_ms + 3000)
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.stderr.read().decode()
+    finally:
+        for server, thread, _ in served:
+            server.should_exit = True
+            thread.join(5)
+    script = ("import json, sys\nfrom podslo.store import Store\n"
+              "print(json.dumps(Store(sys.argv[1]).rows('SELECT cluster, uniqExact(uid) FROM raw_pods GROUP BY cluster ORDER BY cluster')))")
+    counts = json.loads(subprocess.run([sys.executable, "-c", script, dsn], cwd=ROOT, capture_output=True, text=True,
+                                       check=True).stdout)
+    live = [len(e.objects["pods"]) for e in engines]
+    assert [c for c, _ in counts] == ["c0", "c1"]
+    assert all(n >= want for (_, n), want in zip(counts, live)), (counts, live)
