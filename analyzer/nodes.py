@@ -21,6 +21,8 @@ def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], failures: dict[str,
     spec = rules.spec.nodes
     window_start = now - int(spec.window_s * 1000)
     failures = Counter(failures)
+    # clustered: at least the threshold, and well above what chance spreads over every node
+    clustered_at = max(spec.system_failures_threshold, 3 * sum(failures.values()) / max(len(nodes), 1))
     missing = _missing_daemonsets(nodes, daemonset_pods)
     rows = []
     for node in nodes.values():
@@ -39,10 +41,10 @@ def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], failures: dict[str,
         if node.name in missing:
             reasons.append("CriticalDaemonSetMissing")
             evidence.append("critical DaemonSet pods missing: " + ", ".join(sorted(missing[node.name])))
-        if failures[node.name] >= spec.system_failures_threshold:
+        if failures[node.name] >= clustered_at:
             reasons.append("SystemFailures")
             evidence.append(f"{failures[node.name]} pods failed by the platform on this node")
-        faulty = bool(bad_now) or node.name in missing or failures[node.name] >= spec.system_failures_threshold
+        faulty = bool(bad_now) or node.name in missing or failures[node.name] >= clustered_at
         bad_since = min((node.status_at(c, end)[0] for c in bad_now), default=None)
         repair = bad_since is not None and end - bad_since >= spec.manual_repair_after_s * 1000 and not node.deleted_at
         length = max(end - start, 1)

@@ -125,7 +125,7 @@ def deletion(pod: PodFacts, nodes: dict, rules: Rules, now: int) -> dict | None:
     if pod.deletion_deadline is None:
         return None
     limit = pod.deletion_deadline + int(rules.spec.deletion.slack_s * 1000)
-    gone_at = pod.gone_at if pod.gone else None
+    gone_at = max(pod.gone_at, pod.deletion_requested or 0) if pod.gone else None  # never before it was asked
     stuck = (gone_at if gone_at is not None else now) > limit
     result = {"requested_at": pod.deletion_requested, "gone_at": gone_at, "stuck": stuck,
               "reason": None, "evidence": ""}

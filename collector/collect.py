@@ -251,7 +251,8 @@ class Reflector:
         key = "uid" if table == "raw_pods" else "name"
         rows = self.sink.store.rows(
             f"SELECT argMax(object, (rv, seen_at)) FROM {table} WHERE cluster = {{cluster:String}} "
-            f"GROUP BY {key} HAVING argMax(event_type, (rv, seen_at)) != 'DELETED'", cluster=self.sink.cluster)
+            f"GROUP BY {key} HAVING argMax(event_type, (rv, seen_at, event_type = 'DELETED')) != 'DELETED'",
+            cluster=self.sink.cluster)
         return [orjson.loads(r[0]) for r in rows]
 
     def close(self) -> None:

@@ -139,7 +139,7 @@ def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> l
         raise ObjectError("Pod.metadata.creationTimestamp: missing")
     owner_kind, owner_name = _owner(meta)
     conditions = _conditions(status)
-    signals, started, latest = _container_signals(status, observed)
+    signals, started, latest = _container_signals(status)
     latest = max(latest, created)
     for ctype, (cstatus, reason, message, at) in conditions.items():
         latest = max(latest, at or 0)
@@ -148,7 +148,7 @@ def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> l
     status_reason = _str(status, "reason", "Pod.status")
     if status_reason:
         signals.append(("status", status_reason, _str(status, "message", "Pod.status"), latest))
-    seen = observed if observed is not None else latest
+    seen = latest  # the cluster's own clock; receive times (observed) are kept, not judged by
     signals = [(s, r, m, a if a is not None else seen) for s, r, m, a in signals]
     cpu, memory = _requests(spec)
     rv_text = _str(meta, "resourceVersion", "Pod.metadata")
@@ -197,7 +197,7 @@ def _true_since(conditions: dict, ctype: str) -> int | None:
     return cond[3] if cond and cond[0] == "True" else None
 
 
-def _container_signals(status: dict, observed: int | None):
+def _container_signals(status: dict):
     """(signals, first container start, newest time seen) from container statuses."""
     signals: list[tuple] = []
     started: int | None = None
@@ -282,7 +282,7 @@ def event_row(cluster: str, obj: dict, observed: int | None) -> list:
         _str(regarding, "name", "Event.involvedObject"), _str(regarding, "uid", "Event.involvedObject"),
         _str(obj, "type", "Event"), _str(obj, "reason", "Event"),
         _str(obj, "note" if new_api else "message", "Event"), component, host,
-        first, last, min(count, 2**32 - 1), observed, observed if observed is not None else last, _encode(obj),
+        first, last, min(count, 2**32 - 1), observed, last, _encode(obj),
     ]
 
 
@@ -310,7 +310,7 @@ def node_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> 
     rv_text = _str(meta, "resourceVersion", "Node.metadata")
     return [
         cluster, name, _str(meta, "uid", "Node.metadata"), rv_text, _rv(rv_text), event_type, observed,
-        observed if observed is not None else latest, created, conditions, int(bool(spec.get("unschedulable"))),
+        latest, created, conditions, int(bool(spec.get("unschedulable"))),
         taints, _quantity(str(alloc.get("cpu", "0")), 1000), _quantity(str(alloc.get("memory", "0")), 1),
         _quantity(str(alloc.get("pods", "0")), 1), _encode(obj),
     ]

@@ -137,40 +137,17 @@ def analyze(cluster, dsn, rules_path, every, full):
 
 
 @main.command()
-@click.option("--pods", "count", default=3000, show_default=True, help="Pods in the simulated stream.")
+@click.option("--minutes", default=20.0, show_default=True, help="Cluster minutes to simulate.")
+@click.option("--speed", default=60.0, show_default=True, help="Cluster seconds per wall second.")
+@click.option("--profile", default="default", show_default=True, help="Failure profile of the simulated cluster.")
 @click.option("--seed", default=7, show_default=True)
 @click.option("--dsn", help=DSN_HELP)
-def demo(count, seed, dsn):
-    """Simulate a cluster's pods (with realistic failures), replay them into the store,
-    and show the verdicts: what `podslo replay` + `pods` + `nodes` + `trace` do."""
-    from pathlib import Path
-
-    from analyzer import read
-    from analyzer.sli import delivery_success_rate
-    from analyzer.trace import build_trace, render_trace
-    from collector.replay import replay as run_replay
-    from podslo.tables import node_table, pod_table, reason_table
-    from simulator.mix import write_mix
-    store, rules = _store(dsn), _rules(None)
-    stream = Path("data") / "demo-stream.jsonl"
-    stream.parent.mkdir(exist_ok=True)
-    with stream.open("wb") as out:
-        write_mix(out, count, seed)
-    click.echo(f"simulated {count} pods into {stream} ({stream.stat().st_size / 1e6:.1f} MB)")
-    with stream.open("rb") as source:
-        tally = run_replay(store, source, "demo", lambda line, message: click.echo(message, err=True))
-    click.echo(f"replayed: {tally.summary()}")
-    _analyze(store, "demo", rules)
-    verdicts = read.pods(store, "demo")
-    trouble = [p for p in verdicts if p["outcome"] in ("failed", "timeout") or (p.get("deletion") or {}).get("stuck")]
-    click.echo("\nwhy pods were not delivered, or will not go away:\n" + reason_table(trouble))
-    click.echo("\nsome of them (all: podslo pods --cluster demo):\n" + pod_table(trouble[:15]))
-    click.echo("\nnodes:\n" + node_table(read.nodes(store, "demo")))
-    if trouble:
-        click.echo("\none of them in detail (podslo trace):\n" + render_trace(build_trace(store, trouble[0]["uid"], "demo")))
-    delivered, due = delivery_success_rate(verdicts)
-    click.echo(f"\ndelivery success rate: {delivered}/{due} = {delivered / max(due, 1):.2%} "
-               "(delivered / (all due - user failures))")
+def demo(minutes, speed, profile, seed, dsn):
+    """The main job, end to end on one machine: a simulated cluster served over the Kubernetes
+    API, the collector watching it into embedded ClickHouse, the analyzer's verdicts, and how
+    well they agree with what the simulator injected."""
+    from podslo.demo import run_demo
+    run_demo(_store(dsn), _rules(None), minutes, speed, profile, seed, say=click.echo)
 
 
 @main.command()

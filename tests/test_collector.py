@@ -53,7 +53,8 @@ def caught_up(store, cluster, engine, timeout=20.0) -> None:
 
 def stored_latest(store, cluster) -> dict[str, tuple[int, str]]:
     return {uid: (int(rv), kind) for uid, rv, kind in store.rows(
-        "SELECT uid, max(rv), argMax(event_type, (rv, seen_at)) FROM raw_pods WHERE cluster = {c:String} GROUP BY uid",
+        "SELECT uid, max(rv), if(max(event_type = 'DELETED'), 'DELETED', 'live') FROM raw_pods "
+        "WHERE cluster = {c:String} GROUP BY uid",
         c=cluster)}
 
 
