@@ -18,15 +18,14 @@ from simulator.profile import load_profile
 from simulator.server import Clock, serve_in_thread
 from slo_rules import Rules
 
-CLUSTER = "demo"
-
-
 def run_demo(store: Store, rules: Rules, minutes: float, speed: float, profile: str, seed: int, say=print) -> None:
+    # each run is a new simulated cluster: it must not resume an earlier one's watch
+    cluster = time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
     engine = Engine(load_profile(profile), seed=seed, nodes=20, pods_per_minute=120)
     server, thread, url = serve_in_thread(engine)
     say(f"simulated cluster ({profile} profile, 20 nodes, 120 pods/min) serving the Kubernetes API on {url}")
     say(f"  try meanwhile: kubectl --server {url} get pods -A")
-    collector = Collector(store, KubeSource(server=url), CLUSTER, flush_s=0.5).start()
+    collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.5).start()
     clock = Clock(engine, speed)
     clock.thread.start()
     wall = minutes * 60 / speed
@@ -40,19 +39,19 @@ def run_demo(store: Store, rules: Rules, minutes: float, speed: float, profile: 
     collector.shutdown()
     server.should_exit = True
     thread.join(5)
-    result = analyze(store, CLUSTER, rules)
-    say(f"analyzed: {result.pods} pod verdicts, {result.nodes} node verdicts")
-    _report(store, engine, say)
+    result = analyze(store, cluster, rules)
+    say(f"analyzed cluster {cluster!r}: {result.pods} pod verdicts, {result.nodes} node verdicts")
+    _report(store, engine, cluster, say)
 
 
-def _report(store: Store, engine: Engine, say) -> None:
-    verdicts = read.pods(store, CLUSTER)
+def _report(store: Store, engine: Engine, cluster: str, say) -> None:
+    verdicts = read.pods(store, cluster)
     trouble = [p for p in verdicts if p["outcome"] in ("failed", "timeout") or (p.get("deletion") or {}).get("stuck")]
     say("\nwhy pods were not delivered, or will not go away:\n" + reason_table(trouble))
-    say("\nsome of them (all: podslo pods --cluster demo):\n" + pod_table(trouble[:12]))
-    say("\nnodes:\n" + node_table(read.nodes(store, CLUSTER)))
+    say(f"\nsome of them (all: podslo pods --cluster {cluster}):\n" + pod_table(trouble[:12]))
+    say("\nnodes:\n" + node_table(read.nodes(store, cluster)))
     if trouble:
-        say("\none of them in detail (podslo trace):\n" + render_trace(build_trace(store, trouble[0]["uid"], CLUSTER)))
+        say("\none of them in detail (podslo trace):\n" + render_trace(build_trace(store, trouble[0]["uid"], cluster)))
     delivered, due = delivery_success_rate(verdicts)
     say(f"\ndelivery success rate: {delivered}/{due} = {delivered / max(due, 1):.2%} (delivered / (all due - user failures))")
     truth = [p for p in engine.truth()["pods"]]

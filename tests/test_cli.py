@@ -78,3 +78,13 @@ def test_json_logs(tmp_path):
     assert done.returncode == 0
     records = [json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")]
     assert any(r["msg"].startswith("applied migration 1") and r["level"] == "info" for r in records)
+
+
+def test_demo_runs_the_whole_path(tmp_path):
+    """`make demo`'s command: simulated API -> collector -> store -> verdicts, checked against the truth."""
+    done = run_podslo("demo", "--minutes", "3", "--speed", "60", "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
+    text = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()
+    assert "serving the Kubernetes API" in text and "delivery success rate" in text
+    agree, judged = map(int, text.split("injected: ")[1].split(" ")[0].split("/"))
+    assert judged > 100 and agree / judged >= 0.98
