@@ -70,8 +70,8 @@ class Sink:
 
     def add(self, resource: str, event: dict, observed: int) -> None:
         while self.spool is not None and self.spool.full():
-            time.sleep(0.5)  # back-pressure until the flusher drains the spool
-            self.flush()
+            time.sleep(0.5)  # back-pressure: the watch stops reading until the spool drains
+            self.try_flush()
         with self.lock:
             before = self.tally.malformed
             self.router.route(0, event, observed)
@@ -81,7 +81,7 @@ class Sink:
             if rv:
                 self.pending[resource] = rv
             if sum(len(rows) for rows in self.writer.pending.values()) >= self.writer.batch_rows:
-                self._flush()
+                self._flush_or_keep()
 
     def advance(self, resource: str, rv: str) -> None:
         """A bookmark: nothing to write, but the resume point moves."""
@@ -91,6 +91,18 @@ class Sink:
     def flush(self) -> None:
         with self.lock:
             self._flush()
+
+    def try_flush(self) -> None:
+        """Flush from a watch thread: a store or spool problem must not end the watch."""
+        with self.lock:
+            self._flush_or_keep()
+
+    def _flush_or_keep(self) -> None:
+        try:
+            self._flush()
+        except Exception as exc:  # rows stay pending; the flusher tries again
+            log.warning("cluster %s: could not write yet (%s); %d rows pending", self.cluster, exc,
+                        sum(len(v) for v in self.writer.pending.values()))
 
     def _flush(self) -> None:
         batch = {"rows": {t: rows for t, rows in self.writer.pending.items() if rows},
@@ -185,6 +197,9 @@ class Reflector:
                 if self.stop.is_set():
                     break
                 failures = self._pause(failures, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # never let a watch thread die silently
+                log.exception("%s: unexpected error", self.resource)
+                failures = self._pause(failures, f"{type(exc).__name__}: {exc}")
 
     def _pause(self, failures: int, why: str) -> int:
         """Exponential backoff with full jitter, as client-go's reflector backs off."""
@@ -243,7 +258,7 @@ class Reflector:
                     self.stats.gone_while_away[self.resource] += 1
                     self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
         self.sink.advance(self.resource, rv)
-        self.sink.flush()
+        self.sink.try_flush()
         return rv
 
     def _live_in_store(self, table: str) -> list[dict]:
@@ -294,7 +309,7 @@ class Collector:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> "Collector":
-        self.sink.flush()  # drain what an earlier run spooled before reading on
+        self.sink.try_flush()  # drain what an earlier run spooled before reading on
         self.threads = [threading.Thread(target=r.run, name=f"watch-{r.resource}", daemon=True)
                         for r in self.reflectors]
         self.threads.append(threading.Thread(target=self._flusher, name="flusher", daemon=True))
@@ -304,11 +319,7 @@ class Collector:
 
     def _flusher(self) -> None:
         while not self.stop.wait(self.flush_s):
-            try:
-                self.sink.flush()
-            except Exception:  # the store may be away; the rows stay pending, try again
-                log.exception("flush failed; keeping %d pending rows",
-                              sum(len(v) for v in self.sink.writer.pending.values()))
+            self.sink.try_flush()
 
     def shutdown(self, timeout: float = 10) -> None:
         """Stop watching, write what is pending and its checkpoints."""
@@ -317,7 +328,7 @@ class Collector:
             reflector.close()
         for thread in self.threads:
             thread.join(timeout)
-        self.sink.flush()  # into the store, or the spool
+        self.sink.try_flush()  # into the store, or the spool
 
 
 @dataclass(frozen=True)

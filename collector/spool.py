@@ -18,15 +18,16 @@ class Spool:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
+        self.bytes = sum(p.stat().st_size for p in self.files())  # kept current: `full` is on the hot path
 
     def files(self) -> list[Path]:
         return sorted(self.dir.glob("*.batch"))
 
     def size(self) -> int:
-        return sum(p.stat().st_size for p in self.files())
+        return self.bytes
 
     def full(self) -> bool:
-        return self.size() >= self.max_bytes
+        return self.bytes >= self.max_bytes
 
     def put(self, batch: dict) -> Path:
         """Write one batch atomically (temp file + rename): a crash never leaves half a batch."""
@@ -36,8 +37,10 @@ class Spool:
         seq = int(files[-1].stem) + 1 if files else 1
         path = self.dir / f"{seq:012d}.batch"
         temp = path.with_suffix(".tmp")
-        temp.write_bytes(orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS))
+        data = orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS)
+        temp.write_bytes(data)
         os.replace(temp, path)
+        self.bytes += len(data)
         return path
 
     def drain(self, write) -> int:
@@ -45,7 +48,9 @@ class Spool:
         Stops at the first failure (raised to the caller); returns how many were written."""
         done = 0
         for path in self.files():
-            write(orjson.loads(path.read_bytes()))
+            data = path.read_bytes()
+            write(orjson.loads(data))
             path.unlink()
+            self.bytes -= len(data)
             done += 1
         return done

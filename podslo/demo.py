@@ -59,5 +59,3 @@ def _report(store: Store, engine: Engine, cluster: str, say) -> None:
     say(f"verdicts agreeing with what the simulator injected: {agreement['agree']}/{agreement['pods'] - agreement['missing']}"
         f" = {agreement['accuracy']:.2%}")
 
-
-__all__ = ["run_demo"]

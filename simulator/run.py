@@ -7,7 +7,7 @@ from typing import IO
 
 import orjson
 
-from simulator.engine import Engine, ms
+from simulator.engine import Engine
 from simulator.objects import ts
 
 
@@ -41,5 +41,3 @@ def write_truth(engine: Engine, out: IO[bytes]) -> int:
 def _iso(value: int | None) -> str | None:
     return None if value is None else ts(datetime.fromtimestamp(value / 1000, timezone.utc))
 
-
-__all__ = ["recorder", "run_until", "write_truth", "ms"]

@@ -49,6 +49,23 @@ def _wait_for_first_list(listen: str) -> None:
     raise AssertionError("the collector never stored its first resume point")
 
 
+def _wait_for_resume_point(listen: str, rv: int, timeout: float = 60) -> None:
+    """Until the collector has stored a resume point at or past `rv` (it has caught up)."""
+    http = urllib3.PoolManager()
+    key = 'podslo_collector_resume_resource_version{cluster="crash",resource="pods"} '
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = http.request("GET", f"http://{listen}/metrics", timeout=1).data.decode()
+            line = next((l for l in text.splitlines() if l.startswith(key)), None)
+            if line and float(line.split()[-1]) >= rv:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the collector did not catch up to resourceVersion {rv}")
+
+
 def test_kill_9_loses_and_doubles_nothing(tmp_path):
     engine = Engine(load_profile("default"), seed=21, nodes=5, pods_per_minute=300)
     server, thread, url = serve_in_thread(engine)
@@ -69,8 +86,10 @@ def test_kill_9_loses_and_doubles_nothing(tmp_path):
                 time.sleep(0.05)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
-        proc = _collector(url, dsn)  # the last run ends cleanly after catching up
-        time.sleep(4)
+        listen = f"127.0.0.1:{free_port()}"
+        proc = _collector(url, dsn, listen)  # the last run ends cleanly once caught up
+        newest = max(int(o["metadata"]["resourceVersion"]) for o in engine.objects["pods"].values())
+        _wait_for_resume_point(listen, newest)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
