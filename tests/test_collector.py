@@ -58,6 +58,19 @@ def stored_latest(store, cluster) -> dict[str, tuple[int, str]]:
         c=cluster)}
 
 
+def collect_while(store, url, cluster, engine, seconds: float) -> Collector:
+    """Run a collector while the cluster moves `seconds`, until it has caught up; then stop it."""
+    collector = start(store, url, cluster)
+    tick(engine, seconds)
+    caught_up(store, cluster, engine)
+    collector.shutdown()
+    return collector
+
+
+def stored_pod_rvs(store, cluster) -> set[tuple[str, int]]:
+    return {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+
+
 def served_pod_rvs(engine, after: int) -> set[tuple[str, int]]:
     return {(obj["metadata"]["uid"], rv) for rv, res, _, obj in engine.log if res == "pods" and rv > after}
 
@@ -74,13 +87,10 @@ def assert_mirrors(store, cluster, engine):
 
 def test_what_is_served_is_stored(cluster_api, store, cluster):
     engine, url, _ = cluster_api
-    collector = start(store, url, cluster)
-    tick(engine, 60)
-    caught_up(store, cluster, engine)
-    collector.shutdown()
+    collector = collect_while(store, url, cluster, engine, 60)
     listed_at = int(collector.stats.listed_at["pods"])
     assert_mirrors(store, cluster, engine)
-    stored = {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+    stored = stored_pod_rvs(store, cluster)
     assert served_pod_rvs(engine, listed_at) <= stored, "every change watched must be stored"
     counts = store.row_counts(cluster)
     assert counts["raw_pods"] == len(stored), "nothing doubled"
@@ -89,38 +99,26 @@ def test_what_is_served_is_stored(cluster_api, store, cluster):
 
 def test_restart_resumes_without_relisting(cluster_api, store, cluster):
     engine, url, _ = cluster_api
-    first = start(store, url, cluster)
-    tick(engine, 20)
-    caught_up(store, cluster, engine)
-    first.shutdown()
+    collect_while(store, url, cluster, engine, 20)
     stopped_at = store.scalar("SELECT max(rv) FROM raw_pods WHERE cluster = {c:String}", c=cluster)
     tick(engine, 40)  # the cluster goes on while we are away
-    second = start(store, url, cluster)
-    tick(engine, 10)
-    caught_up(store, cluster, engine)
-    second.shutdown()
+    second = collect_while(store, url, cluster, engine, 10)
     assert second.stats.relists["pods"] == 0, "a resumable watch must not relist"
-    stored = {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+    stored = stored_pod_rvs(store, cluster)
     assert served_pod_rvs(engine, stopped_at) <= stored, "nothing missed while away"
     assert_mirrors(store, cluster, engine)
 
 
 def test_410_relists_and_records_pods_deleted_while_away(cluster_api, store, cluster):
     engine, url, _ = cluster_api
-    first = start(store, url, cluster)
-    tick(engine, 10)
-    caught_up(store, cluster, engine)
-    first.shutdown()
+    collect_while(store, url, cluster, engine, 10)
     victims = [key for key, obj in list(engine.objects["pods"].items())
                if obj["metadata"]["namespace"] != "kube-system"][:3]
     for namespace, name in victims:
         engine.delete_pod(namespace, name, grace=0)
     tick(engine, 10)
     engine.compact()  # the DELETED events are no longer in the log: only a relist can tell
-    second = start(store, url, cluster)
-    tick(engine, 5)
-    caught_up(store, cluster, engine)
-    second.shutdown()
+    second = collect_while(store, url, cluster, engine, 5)
     assert second.stats.relists["pods"] == 1
     assert second.stats.gone_while_away["pods"] >= len(victims)
     assert_mirrors(store, cluster, engine)
@@ -308,8 +306,7 @@ def test_store_away_then_back_loses_nothing(cluster_api, store, cluster, tmp_pat
     caught_up(store, cluster, engine)
     collector.shutdown()
     assert not spool.files() and collector.stats.drained[cluster] >= waiting
-    stored = {(uid, rv) for uid, rv in store.rows("SELECT uid, rv FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
-    assert served_pod_rvs(engine, listed_at) <= stored
+    assert served_pod_rvs(engine, listed_at) <= stored_pod_rvs(store, cluster)
     assert_mirrors(store, cluster, engine)
 
 
