@@ -23,7 +23,7 @@ from kubernetes.client.rest import ApiException
 from collector.route import Router, Tally
 from collector.source import KubeSource, WatchLine
 from collector.spool import Spool, SpoolFull
-from collector.writer import COLUMNS, BatchWriter
+from collector.writer import BatchWriter
 from podslo.store import Store
 from podslo.timeutil import now_ms
 
@@ -59,11 +59,8 @@ class Sink:
         self.lock = threading.Lock()
         self.tally = Tally()
         self.writer = BatchWriter(store, batch_rows)
-        self.router = Router(cluster, self._add_row, self.tally, self._problem)
+        self.router = Router(cluster, self.writer.hold, self.tally, self._problem)
         self.pending: dict[str, str] = {}  # resource -> resourceVersion covered by rows not yet written
-
-    def _add_row(self, table: str, row: list) -> None:
-        self.writer.pending[table].append(row)
 
     def _problem(self, line: int, message: str) -> None:
         log.warning("cluster %s: skipped a malformed object: %s", self.cluster, message)
@@ -80,7 +77,7 @@ class Sink:
             rv = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
             if rv:
                 self.pending[resource] = rv
-            if sum(len(rows) for rows in self.writer.pending.values()) >= self.writer.batch_rows:
+            if self.writer.full():
                 self._flush_or_keep()
 
     def advance(self, resource: str, rv: str) -> None:
@@ -101,13 +98,11 @@ class Sink:
         try:
             self._flush()
         except Exception as exc:  # rows stay pending; the flusher tries again
-            log.warning("cluster %s: could not write yet (%s); %d rows pending", self.cluster, exc,
-                        sum(len(v) for v in self.writer.pending.values()))
+            log.warning("cluster %s: could not write yet (%s); %d rows pending", self.cluster, exc, self.writer.held)
 
     def _flush(self) -> None:
-        batch = {"rows": {t: rows for t, rows in self.writer.pending.items() if rows},
+        batch = {"rows": self.writer.take(),
                  "checkpoints": [[self.cluster, r, rv, time.time_ns()] for r, rv in self.pending.items()]}
-        self.writer.pending = {t: [] for t in self.writer.pending}
         resumes = dict(self.pending)
         self.pending.clear()
         if not batch["rows"] and not batch["checkpoints"]:
@@ -130,14 +125,11 @@ class Sink:
         self.stats.resume_at.update(resumes)
 
     def _restore(self, batch: dict, resumes: dict) -> None:
-        for table, rows in batch["rows"].items():
-            self.writer.pending[table] = rows + self.writer.pending[table]
+        self.writer.put_back(batch["rows"])
         self.pending = {**resumes, **self.pending}
 
     def _write(self, batch: dict) -> None:
-        for table, rows in batch["rows"].items():
-            self.store.insert(table, rows, COLUMNS[table])
-            self.writer.written[table] += len(rows)
+        self.writer.write(batch["rows"])
         if batch["checkpoints"]:
             self.store.insert("collector_checkpoints", batch["checkpoints"],
                               ("cluster", "resource", "resource_version", "version"))

@@ -49,7 +49,7 @@ class StatsCollector:
         for c in self.collectors:
             for table, value in c.sink.writer.written.items():
                 written.add_metric([c.sink.cluster, table], value)
-            pending.add_metric([c.sink.cluster], sum(len(v) for v in c.sink.writer.pending.values()))
+            pending.add_metric([c.sink.cluster], c.sink.writer.held)
             for resource, rv in c.stats.resume_at.items():
                 if str(rv).isdigit():
                     resume.add_metric([c.sink.cluster, resource], int(rv))

@@ -68,17 +68,7 @@ class KubeSource:
         response = self.apis["core"].list_namespaced_pod(
             namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
             timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
-        try:
-            pending = b""
-            for chunk in response.stream(1 << 16, decode_content=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    event = _parse(line) if line.strip() else None
-                    if isinstance(event, dict):
-                        yield event
-        finally:
-            response.release_conn()
+        yield from (event for event in _events(response) if isinstance(event, dict))
 
     def list(self, resource: str, page: int = 500) -> tuple[list[dict], str]:
         """All objects (paged) and the list's resourceVersion."""
@@ -107,18 +97,23 @@ class KubeSource:
                               timeout_seconds=timeout_s, _request_timeout=(10, read_timeout_s))
         if on_open:
             on_open(response)
-        pending = b""
-        try:
-            for chunk in response.stream(1 << 16, decode_content=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield _parse(line)
-            if pending.strip():
-                yield _parse(pending)
-        finally:
-            response.release_conn()
+        yield from _events(response)
+
+
+def _events(response) -> Iterator[dict | WatchLine]:
+    """A watch response's lines, parsed, until the server ends it; the connection is released."""
+    pending = b""
+    try:
+        for chunk in response.stream(1 << 16, decode_content=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield _parse(line)
+        if pending.strip():
+            yield _parse(pending)
+    finally:
+        response.release_conn()
 
 
 def _parse(line: bytes) -> dict | WatchLine:

@@ -14,25 +14,56 @@ COLUMNS = {
 
 
 class BatchWriter:
+    """Rows held per table until a batch is due; `add` writes when `batch_rows` are held.
+
+    The collector takes batches itself (`take`, `write`, `put_back`) so a batch and its
+    checkpoints can go to the store or the spool together.
+    """
+
     def __init__(self, store: Store, batch_rows: int = 20_000):
         self.store = store
         self.batch_rows = batch_rows
         self.pending: dict[str, list] = {table: [] for table in COLUMNS}
+        self.held = 0  # rows pending over all tables
         self.written: dict[str, int] = {table: 0 for table in COLUMNS}
 
-    def add(self, table: str, row: list) -> None:
-        rows = self.pending[table]
-        rows.append(row)
-        if len(rows) >= self.batch_rows:
-            self.flush(table)
+    def hold(self, table: str, row: list) -> None:
+        self.pending[table].append(row)
+        self.held += 1
 
-    def flush(self, table: str | None = None) -> None:
-        for name in [table] if table else list(self.pending):
-            rows = self.pending[name]
-            if rows:
-                self.store.insert(name, rows, COLUMNS[name])
-                self.written[name] += len(rows)
-                self.pending[name] = []
+    def add(self, table: str, row: list) -> None:
+        self.hold(table, row)
+        if self.full():
+            self.flush()
+
+    def full(self) -> bool:
+        return self.held >= self.batch_rows
+
+    def take(self) -> dict[str, list]:
+        """The held rows by table (only tables that have some); nothing is held after."""
+        batch = {table: rows for table, rows in self.pending.items() if rows}
+        self.pending = {table: [] for table in COLUMNS}
+        self.held = 0
+        return batch
+
+    def put_back(self, batch: dict[str, list]) -> None:
+        """Rows a failed write took, back in front of what came since."""
+        for table, rows in batch.items():
+            self.pending[table] = rows + self.pending[table]
+            self.held += len(rows)
+
+    def write(self, batch: dict[str, list]) -> None:
+        for table, rows in batch.items():
+            self.store.insert(table, rows, COLUMNS[table])
+            self.written[table] += len(rows)
+
+    def flush(self) -> None:
+        batch = self.take()
+        try:
+            self.write(batch)
+        except Exception:
+            self.put_back(batch)  # nothing dropped: a caller may try again
+            raise
 
     def close(self) -> None:
         self.flush()

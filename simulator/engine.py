@@ -421,7 +421,7 @@ class Engine:
         if victim is not None:
             node.faults.append({"kind": "CriticalDaemonSetMissing", "start": at, "end": at + int(duration * 1000)})
             self._push(at, "emit", {"type": "DELETED", "object": copy.deepcopy(victim)})
-            self._push(at + int(duration * 1000), lambda t, n: self._start_daemonset_pod(t, n), (name,))
+            self._push(at + int(duration * 1000), self._start_daemonset_pod, (name,))
         self._schedule_fault(at + int(duration * 1000), name)
 
     def _pressure_over(self, at: int, name: str) -> None:
