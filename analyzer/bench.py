@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import math
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 
 from analyzer.verdicts import analyze
 from collector.replay import replay
 from podslo.store import Store
-from simulator.mix import write_mix
 from slo_rules import load_rules
+
+
+PODS_PER_MINUTE = 2000
 
 
 def run_verdict_bench(pods: int, seed: int = 1) -> dict:
     with tempfile.TemporaryDirectory(prefix="podslo-bench-") as tmp:
         stream_path = os.path.join(tmp, "stream.jsonl")
         started = time.perf_counter()
-        with open(stream_path, "wb") as out:
-            write_mix(out, pods, seed)
+        # the simulated cluster runs in its own process: its memory is not the analyzer's
+        minutes = math.ceil(pods / PODS_PER_MINUTE)
+        subprocess.run([sys.executable, "-m", "podslo.cli", "simulate", "--until", f"{minutes}m", "--seed", str(seed),
+                        "--nodes", "200", "--pods-per-minute", str(PODS_PER_MINUTE), "--record", stream_path],
+                       check=True, capture_output=True)
         generate_s = time.perf_counter() - started
         store = Store(f"chdb://{tmp}/db")
         rules = load_rules()
@@ -37,7 +45,7 @@ def run_verdict_bench(pods: int, seed: int = 1) -> dict:
         reanalyze_s = time.perf_counter() - started
         store.close()
         return {
-            "pods": pods,
+            "pods": result.pods,
             "stream_mb": round(os.path.getsize(stream_path) / 1e6, 1),
             "objects": sum(tally.taken.values()),
             "generate_s": round(generate_s, 2),

@@ -8,7 +8,9 @@ import json
 
 from analyzer import read
 from analyzer.verdicts import analyze
-from simulator.mix import write_mix
+from simulator.engine import Engine
+from simulator.profile import load_profile
+from simulator.run import recorder, run_until
 from simulator.objects import PodStory
 from simulator.stories import Scene, sandbox_create_failed
 from tests.golden.generate import T0
@@ -19,8 +21,10 @@ def _verdicts(store, cluster):
 
 
 def test_incremental_equals_full(ingest, store, rules, cluster):
+    engine = Engine(load_profile("default"), seed=3, nodes=10, pods_per_minute=120)
     out = io.BytesIO()
-    write_mix(out, 240, seed=3)
+    engine.listeners.append(recorder(out))
+    run_until(engine, 600)
     lines = out.getvalue().splitlines(keepends=True)
     half = len(lines) // 2
     ingest(b"".join(lines[:half]), analyze_after=False)
