@@ -15,7 +15,7 @@ from analyzer.verdicts import analyze
 from podslo.errors import ConfigError
 from simulator.accuracy import compare
 from simulator.engine import Engine
-from simulator.profile import load_profile, profile_names
+from simulator.profile import PROFILE_DIR, load_profile, profile_names
 from simulator.run import recorder, run_until, write_truth
 
 
@@ -25,6 +25,17 @@ def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> t
     engine.listeners.append(recorder(out))
     run_until(engine, seconds)
     return engine, out.getvalue()
+
+
+def edited_default(tmp_path, name: str, **settings: tuple[str, str]) -> str:
+    """The default profile with some lines replaced (old -> new), saved as `name`.yaml."""
+    text = (PROFILE_DIR / "default.yaml").read_text()
+    for old, new in settings.values():
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
 
 
 def test_same_seed_same_cluster_however_the_clock_steps():
@@ -62,13 +73,11 @@ def test_story_shares_follow_the_profile():
 
 
 def test_node_faults_follow_the_profile(tmp_path):
-    text = (load_profile.__globals__["PROFILE_DIR"] / "default.yaml").read_text()
-    text = text.replace("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 24") \
-               .replace("pressure_per_node_day: 0.3", "pressure_per_node_day: 24") \
-               .replace("missing_daemonset_per_node_day: 0.1", "missing_daemonset_per_node_day: 24")
-    path = tmp_path / "flaky.yaml"
-    path.write_text(text)
-    engine = Engine(load_profile(str(path)), seed=2, nodes=40, pods_per_minute=30)
+    path = edited_default(tmp_path, "flaky",
+                          down=("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 24"),
+                          pressure=("pressure_per_node_day: 0.3", "pressure_per_node_day: 24"),
+                          daemonset=("missing_daemonset_per_node_day: 0.1", "missing_daemonset_per_node_day: 24"))
+    engine = Engine(load_profile(path), seed=2, nodes=40, pods_per_minute=30)
     run_until(engine, 3 * 3600)
     faults = Counter(f["kind"] for n in engine.truth()["nodes"] for f in n["faults"])
     # 72 fault events per node-day in total, a node busy while one lasts: well over a hundred each
@@ -82,11 +91,9 @@ def test_node_faults_follow_the_profile(tmp_path):
 
 def test_node_verdicts_reach_the_node_truth(tmp_path, ingest, store, rules):
     """Nodes down for longer than the repair threshold, not back by themselves, need a person."""
-    text = (load_profile.__globals__["PROFILE_DIR"] / "default.yaml").read_text()
-    path = tmp_path / "dying.yaml"
-    path.write_text(text.replace("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 12")
-                    .replace("recover_share: 0.75", "recover_share: 0.5"))
-    engine = Engine(load_profile(str(path)), seed=4, nodes=16, pods_per_minute=30)
+    path = edited_default(tmp_path, "dying", down=("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 12"),
+                          recover=("recover_share: 0.75", "recover_share: 0.5"))
+    engine = Engine(load_profile(path), seed=4, nodes=16, pods_per_minute=30)
     out = io.BytesIO()
     engine.listeners.append(recorder(out))
     run_until(engine, 4 * 3600)
