@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from analyzer.durations import pulled_seconds
 from podslo.store import Store
 
 # Pods whose verdict may change: rows or events since the watermark {low}, or a
@@ -151,6 +152,7 @@ class PodFacts:
     last_seen: int
     signals: list = field(default_factory=list)  # (source, reason, message, at)
     events: list = field(default_factory=list)  # (reason, message, type, component, first, last, count)
+    pull_s: float | None = None  # seconds waited for images (None: no pull seen)
 
 
 def _int_or_none(value):
@@ -182,8 +184,40 @@ def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
         if pod is not None:
             pod.signals.append(("log", component, message, int(at)))
     for pod in pods.values():
-        pod.events.sort(key=lambda e: e[4])
+        _complete(pod)
     return pods
+
+
+def _complete(pod: PodFacts) -> None:
+    """What the events add to the status: times the status lacks, and the pull durations."""
+    pod.events.sort(key=lambda e: e[4])
+    pod.scheduled = pod.scheduled or event_time(pod, "Scheduled")
+    pod.started = pod.started or event_time(pod, "Started")
+    pod.pull_s = image_pull_seconds(pod)
+
+
+def event_time(pod: PodFacts, reason: str) -> int | None:
+    times = [e[4] for e in pod.events if e[0] == reason]
+    return min(times) if times else None
+
+
+def image_pull_seconds(pod: PodFacts) -> float | None:
+    """Sum of the kubelet's Pulled durations (pulls are serial by default)."""
+    total, seen = None, False
+    for reason, message, *_ in pod.events:
+        if reason != "Pulled":
+            continue
+        seen = True
+        seconds = pulled_seconds(message)
+        if seconds is not None:
+            total = (total or 0.0) + seconds
+    if total is None and seen:
+        pulling, pulled = event_time(pod, "Pulling"), event_time(pod, "Pulled")
+        present = any("already present" in e[1] for e in pod.events if e[0] == "Pulled")
+        if pulling and pulled and not present:
+            return max(pulled - pulling, 0) / 1000
+        return 0.0
+    return total
 
 
 def load_not_created(store: Store, cluster: str, low_ms: int | None) -> list[tuple]:

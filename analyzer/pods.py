@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.durations import pulled_seconds
 from analyzer.facts import NodeFacts, PodFacts
 from podslo.timeutil import iso
 from slo_rules import Rule
@@ -46,19 +45,11 @@ def pod_kind(pod: PodFacts) -> str:
     return "job" if pod.owner_kind in JOB_OWNERS or pod.restart_policy != "Always" else "service"
 
 
-def _event_time(pod: PodFacts, reason: str) -> int | None:
-    times = [e[4] for e in pod.events if e[0] == reason]
-    return min(times) if times else None
-
-
 def phases(pod: PodFacts, kind: str) -> dict:
     """Phase durations in seconds (None where the pod never got there)."""
-    created = pod.created
-    scheduled = pod.scheduled or _event_time(pod, "Scheduled")
+    created, scheduled, started, pull_s = pod.created, pod.scheduled, pod.started, pod.pull_s
     pulls = [e for e in pod.events if e[0] in ("Pulling", "Pulled")]
     sandbox = pod.sandbox_ready or (min(e[4] for e in pulls) if pulls else None)
-    pull_s = image_pull_seconds(pod)
-    started = started_at(pod)
     ready = pod.ready if kind == "service" else None
 
     def span(later, earlier):
@@ -77,35 +68,9 @@ def phases(pod: PodFacts, kind: str) -> dict:
     }
 
 
-def image_pull_seconds(pod: PodFacts) -> float | None:
-    """Sum of the kubelet's Pulled durations (pulls are serial by default)."""
-    total, seen = None, False
-    for reason, message, *_ in pod.events:
-        if reason != "Pulled":
-            continue
-        seen = True
-        seconds = pulled_seconds(message)
-        if seconds is not None:
-            total = (total or 0.0) + seconds
-    if total is None and seen:
-        pulling, pulled = _event_time(pod, "Pulling"), _event_time(pod, "Pulled")
-        if pulling and pulled and "already present" not in _messages(pod, "Pulled"):
-            return max(pulled - pulling, 0) / 1000
-        return 0.0
-    return total
-
-
-def _messages(pod: PodFacts, reason: str) -> str:
-    return "\n".join(e[1] for e in pod.events if e[0] == reason)
-
-
-def started_at(pod: PodFacts) -> int | None:
-    return pod.started or _event_time(pod, "Started")
-
-
 def delivered_at(pod: PodFacts, kind: str) -> int | None:
     """Service pods are delivered when Ready; job pods when a container has run."""
-    return pod.ready if kind == "service" else started_at(pod)
+    return pod.ready if kind == "service" else pod.started
 
 
 def fits_some_node(pod: PodFacts, nodes: dict[str, NodeFacts]) -> bool:
@@ -142,12 +107,12 @@ def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, no
     lost = node_not_ready(pod, nodes, start, min(end, max(deadline_at, start)))
     if lost:
         derived.append(lost)
-    pull_s = image_pull_seconds(pod)
+    pull_s = pod.pull_s
     if pull_s and delivered and delivered - pull_s * 1000 <= deadline_at:
         derived.append(("derived", "SlowImagePull", f"image pull took {pull_s:.3f}s of a {(delivered - pod.created) / 1000:.3f}s delivery", delivered))
     elif _pulling_at(pod, deadline_at):
         derived.append(("derived", "SlowImagePull", "image still pulling at the deadline", deadline_at))
-    scheduled = pod.scheduled or _event_time(pod, "Scheduled")
+    scheduled = pod.scheduled
     if scheduled is None and now >= deadline_at:
         derived.append(("derived", "NotScheduled", "not scheduled by the deadline", deadline_at))
     elif scheduled and delivered and delivered - (scheduled - pod.created) <= deadline_at:
