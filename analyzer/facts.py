@@ -56,9 +56,8 @@ SELECT uid, any(namespace), any(name), toUnixTimestamp64Milli(min(created_at)),
        toUnixTimestamp64Milli(min(ready_at)), toUnixTimestamp64Milli(min(started_at)),
        minIf(toUnixTimestamp64Milli(deletion_at) - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL),
        toUnixTimestamp64Milli(max(deletion_at)),
-       argMax(deletion_grace_s, {_ORDER}), argMax(finalizers, {_ORDER}), argMax(ready, {_ORDER}),
-       max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf(seen_at, event_type = 'DELETED')),
-       toUnixTimestamp64Milli(max(seen_at))
+       argMax(deletion_grace_s, {_ORDER}), argMax(finalizers, {_ORDER}),
+       max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf(seen_at, event_type = 'DELETED'))
 FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/
 GROUP BY uid
 """
@@ -146,10 +145,8 @@ class PodFacts:
     deletion_deadline: int | None  # the latest deletionTimestamp seen
     last_grace_s: int | None
     finalizers: list
-    ready_now: str
     gone: bool
     gone_at: int | None
-    last_seen: int
     signals: list = field(default_factory=list)  # (source, reason, message, at)
     events: list = field(default_factory=list)  # (reason, message, type, component, first, last, count)
     pull_s: float | None = None  # seconds waited for images (None: no pull seen)
@@ -169,8 +166,8 @@ def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
     for r in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
         pods[r[0]] = PodFacts(
             r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], r[8], dict(r[9]), int(r[10]), int(r[11]),
-            bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], list(r[20]), r[21], bool(r[22]),
-            _int_or_none(r[23]) if r[22] else None, int(r[24]))
+            bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], list(r[20]), bool(r[21]),
+            _int_or_none(r[22]) if r[21] else None)
     for uid, source, reason, message, at in store.stream(SIGNAL_SQL.replace("/*slice*/", part.where()), **params):
         pod = pods.get(uid)
         if pod is not None:

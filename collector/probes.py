@@ -58,7 +58,7 @@ class Prober:
             if ready is None:
                 result["outcome"] = "timeout"
             else:
-                result.update(_timings(ready, started))
+                result.update(_timings(ready))
             deleting = time.monotonic()
             self.source.delete_pod(self.namespace, name, grace_s=1)
             gone, _ = self._until(name, rv, self.gone_timeout_s, lambda event: event["type"] == "DELETED")
@@ -87,7 +87,7 @@ def _is_ready(event: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _timings(event: dict, started_ms: int) -> dict:
+def _timings(event: dict) -> dict:
     """Ready and scheduling times from the pod's own conditions (the cluster's clock)."""
     pod = event["object"]
     created = opt_ms(pod["metadata"].get("creationTimestamp"))

@@ -233,7 +233,7 @@ class Engine:
     def _expire_events(self, at: int) -> None:
         """Events older than the TTL go away, as their etcd lease ends (watchers see DELETED)."""
         while self.event_expiry and self.event_expiry[0][0] <= at:
-            expires, key = self.event_expiry.popleft()
+            _, key = self.event_expiry.popleft()
             current = self.objects["events"].get(key)
             if current is not None:
                 last = current.get("lastTimestamp") or current.get("eventTime") or ""

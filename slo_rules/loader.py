@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from podslo.errors import RuleError
 
 DEFAULT_FILE = Path(__file__).with_name("default.yaml")
-SOURCES = ("event", "waiting", "terminated", "status", "condition", "derived", "log")
 Source = Literal["event", "waiting", "terminated", "status", "condition", "derived", "log"]
 
 
