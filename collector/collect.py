@@ -215,8 +215,10 @@ class Reflector:
             kind = event.get("type")
             obj = event.get("object") or {}
             if kind == "ERROR":
-                if obj.get("code") == 410:
-                    log.info("%s: resourceVersion %s expired; relisting", self.resource, rv)
+                if obj.get("code") == 410 or _too_large(obj):
+                    # expired, or beyond what this cluster has reached (rebuilt, restored):
+                    # either way the resume point is no good, as client-go's reflector concludes
+                    log.info("%s: cannot resume at %s (%s); relisting", self.resource, rv, obj.get("message"))
                     return None
                 raise ValueError(f"watch error: {obj.get('message')}")
             new_rv = (obj.get("metadata") or {}).get("resourceVersion")
@@ -268,8 +270,16 @@ class Reflector:
         if response is not None:
             try:
                 response.shutdown()
+            except RuntimeError:
+                pass  # that watch already ended and gave its connection back
             except (AttributeError, OSError):
                 response.close()
+
+
+def _too_large(status: dict) -> bool:
+    causes = (status.get("details") or {}).get("causes") or []
+    return any(c.get("reason") == "ResourceVersionTooLarge" for c in causes) or \
+        "Too large resource version" in str(status.get("message", ""))
 
 
 def _with_kind(item: dict, resource: str) -> dict:

@@ -19,7 +19,7 @@ from simulator.server import Clock, serve_in_thread
 from slo_rules import Rules
 
 def run_demo(store: Store, rules: Rules, minutes: float, speed: float, profile: str, seed: int, say=print) -> None:
-    # each run is a new simulated cluster: it must not resume an earlier one's watch
+    # each run is a new simulated cluster, so its verdicts get a cluster name of their own
     cluster = time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
     engine = Engine(load_profile(profile), seed=seed, nodes=20, pods_per_minute=120)
     server, thread, url = serve_in_thread(engine)

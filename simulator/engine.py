@@ -312,7 +312,7 @@ class Engine:
     def _start_daemonset_pod(self, at: int, node: str, settled: bool = False) -> None:
         """kube-proxy on `node`, Ready (already for a while when `settled`)."""
         t0 = datetime.fromtimestamp(at / 1000, timezone.utc) - (timedelta(days=30) if settled else timedelta())
-        name = f"kube-proxy-{stable_uid(node, str(at))[:5]}"
+        name = f"kube-proxy-{stable_uid(node, str(at), str(self.seed))[:5]}"
         pod = PodStory(self.scene.rec, t0, name, namespace="kube-system", owner=("DaemonSet", "kube-proxy"),
                        image="registry.k8s.io/kube-proxy:v1.31.2", cpu="100m", memory="64Mi",
                        labels={"k8s-app": "kube-proxy", "controller-revision-hash": "5c8f7b9d4",

@@ -26,6 +26,7 @@ JSON = "application/json"
 CORE = {"pods": ("Pod", True, ["po"]), "nodes": ("Node", False, ["no"]),
         "events": ("Event", True, ["ev"]), "namespaces": ("Namespace", False, ["ns"])}
 BOOKMARK_EVERY_S = 1.0
+TOO_LARGE_WAIT_S = 3.0
 POLL_S = 0.05
 
 
@@ -225,6 +226,14 @@ class Api:
                 "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired",
                 "code": 410, "message": f"too old resource version: {rv} ({engine.log_first_rv - 1})"}}) + b"\n"
 
+        def too_large(rv: int) -> bytes:
+            """A resourceVersion this cluster has not reached (it was rebuilt, say)."""
+            return orjson.dumps({"type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Timeout",
+                "code": 504, "message": f"Too large resource version: {rv}, current: {engine.rv}",
+                "details": {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]}}}
+            ) + b"\n"
+
         async def stream():
             ends = time.monotonic() + timeout
             if start == "0":
@@ -235,6 +244,12 @@ class Api:
                     yield line("ADDED", obj)
             else:
                 cursor = int(start) if start.isdigit() else 0
+                waited = time.monotonic() + TOO_LARGE_WAIT_S  # as the apiserver's watch cache waits
+                while cursor > engine.rv and time.monotonic() < waited:
+                    await asyncio.sleep(POLL_S)
+                if cursor > engine.rv:
+                    yield too_large(cursor)
+                    return
             marked = time.monotonic()
             while time.monotonic() < ends:
                 with engine.lock:

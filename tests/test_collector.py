@@ -319,3 +319,34 @@ def test_spool_is_bounded(tmp_path):
     written = []
     assert spool.drain(written.append) == 1 and written[0]["rows"]["raw_pods"] == [["x" * 300]]
     assert not spool.full()
+
+
+def test_a_rebuilt_cluster_is_relisted_not_waited_for(store, cluster):
+    """The stored resume point lies beyond what a rebuilt cluster has reached: relist."""
+    old = Engine(load_profile("default"), seed=41, nodes=4, pods_per_minute=240)
+    old.advance(old.now_ms + 600_000)
+    server, thread, url = serve_in_thread(old)
+    collect_while(store, url, cluster, old, 5)
+    server.should_exit = True
+    thread.join(5)
+    rebuilt = Engine(load_profile("default"), seed=42, nodes=4, pods_per_minute=240)  # younger: smaller RVs
+    server, thread, url = serve_in_thread(rebuilt)
+    second = start(store, url, cluster)
+    try:
+        assert rebuilt.rv < old.rv
+        tick(rebuilt, 10)
+        deadline = time.monotonic() + 20  # the server waits 3 s before it says "too large"
+        while time.monotonic() < deadline and not mirrored(store, cluster, rebuilt):
+            time.sleep(0.2)
+    finally:
+        second.shutdown()
+        server.should_exit = True
+        thread.join(5)
+    assert second.stats.relists["pods"] == 1
+    assert mirrored(store, cluster, rebuilt), "the rebuilt cluster's pods are all stored"
+
+
+def mirrored(store, cluster, engine) -> bool:
+    live = {o["metadata"]["uid"]: int(o["metadata"]["resourceVersion"]) for o in engine.objects["pods"].values()}
+    stored = dict(store.rows("SELECT uid, max(rv) FROM raw_pods WHERE cluster = {c:String} GROUP BY uid", c=cluster))
+    return all(stored.get(uid) == rv for uid, rv in live.items())
