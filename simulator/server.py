@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import threading
 import time
 from datetime import datetime, timezone
@@ -28,6 +29,7 @@ CORE = {"pods": ("Pod", True, ["po"]), "nodes": ("Node", False, ["no"]),
 BOOKMARK_EVERY_S = 1.0
 TOO_LARGE_WAIT_S = 3.0
 POLL_S = 0.05
+LIST_SNAPSHOTS = 16  # paged lists in flight whose later pages can still be answered
 
 
 class Clock:
@@ -84,6 +86,9 @@ def new_event(ev: dict) -> dict:
 class Api:
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 0):
         self.engine, self.address = engine, f"{host}:{port}"
+        # (resource, rv) -> the objects as they were when a paged list began: later pages
+        # answer from it, as the apiserver answers them from etcd at the first page's revision
+        self.snapshots: collections.OrderedDict = collections.OrderedDict()
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.engine.now_ms / 1000, timezone.utc)
@@ -187,16 +192,19 @@ class Api:
                 after = tuple(token["after"])
             except (ValueError, KeyError, TypeError):
                 return status(400, "BadRequest", "invalid continue token")
-            if token.get("rv", 0) < self.engine.log_first_rv - 1:
-                return status(410, "Expired", "The provided continue parameter is too old to display a consistent "
-                              "list result. You can start a new list without the continue parameter.")
         with self.engine.lock:
-            # every page of a list answers at its first page's resourceVersion (as the
-            # apiserver's consistent snapshot does): a watch from it misses nothing
-            rv = token["rv"] if after is not None else self.engine.rv
-            keys = sorted(k for k, o in self.engine.objects[resource].items() if (after is None or k > after) and wanted(o))
+            if after is None:
+                rv, objects = self.engine.rv, self.engine.objects[resource]
+            else:
+                rv, objects = token["rv"], self.snapshots.get((resource, token["rv"]))
+                if objects is None or rv < self.engine.log_first_rv - 1:  # forgotten, or compacted
+                    return status(410, "Expired", "The provided continue parameter is too old to display a "
+                                  "consistent list result. You can start a new list without the continue parameter.")
+            keys = sorted(k for k, o in objects.items() if (after is None or k > after) and wanted(o))
             page = keys[:limit] if limit else keys
-            items = [view(self.engine.objects[resource][k]) for k in page]
+            items = [view(objects[k]) for k in page]
+            if after is None and limit and len(keys) > limit:
+                self._keep_snapshot((resource, rv), dict(objects))
         meta = {"resourceVersion": str(rv)}
         if limit and len(keys) > limit:
             meta["continue"] = base64.urlsafe_b64encode(orjson.dumps({"rv": rv, "after": page[-1]})).decode()
@@ -206,6 +214,13 @@ class Api:
         kind = CORE[resource][0]
         api_version = items[0]["apiVersion"] if items else ("events.k8s.io/v1" if "events.k8s.io" in request.url.path else "v1")
         return _json({"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items})
+
+    def _keep_snapshot(self, key: tuple[str, int], objects: dict) -> None:
+        """Objects are replaced, never changed in place, so a shallow copy is a snapshot."""
+        self.snapshots[key] = objects
+        self.snapshots.move_to_end(key)
+        while len(self.snapshots) > LIST_SNAPSHOTS:
+            self.snapshots.popitem(last=False)
 
     def _watch(self, request: Request, resource: str, wanted, view, as_table: bool) -> Response:
         query = request.query_params

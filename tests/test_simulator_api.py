@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -130,6 +131,26 @@ def test_paging_and_selectors(v1):
     assert events.items and all(e.involved_object.uid == pod.metadata.uid for e in events.items)
     proxies = v1.list_namespaced_pod("kube-system", label_selector="k8s-app in (kube-proxy),k8s-app!=other,!probe")
     assert len(proxies.items) >= 5 and all(p.metadata.labels["k8s-app"] == "kube-proxy" for p in proxies.items)
+
+
+def test_later_pages_answer_at_the_first_pages_version(v1):
+    """As etcd serves them: a paged list is one snapshot however the cluster moves meanwhile."""
+    def page_of(token=None) -> dict:
+        return json.loads(v1.list_pod_for_all_namespaces(limit=20, _continue=token, _preload_content=False).data)
+
+    page = page_of()
+    listed_at, items = int(page["metadata"]["resourceVersion"]), page["items"]
+    for _ in range(4):
+        time.sleep(0.5)  # the cluster moves at 20x between pages
+        page = page_of(page["metadata"]["continue"])
+        assert int(page["metadata"]["resourceVersion"]) == listed_at
+        items += page["items"]
+    assert max(int(p["metadata"]["resourceVersion"]) for p in items) <= listed_at
+    assert len({p["metadata"]["uid"] for p in items}) == len(items) == 100
+    with pytest.raises(ApiException) as expired:
+        forged = base64.urlsafe_b64encode(json.dumps({"rv": listed_at - 1, "after": ["", ""]}).encode()).decode()
+        v1.list_pod_for_all_namespaces(limit=5, _continue=forged)
+    assert expired.value.status == 410
 
 
 def test_create_watch_ready_delete_gone(server, v1):
