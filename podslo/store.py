@@ -57,9 +57,10 @@ class Store:
             "SELECT version, name FROM schema_migrations ORDER BY version").result_rows]
 
     # -- data -------------------------------------------------------------------
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
+               settings: dict | None = None) -> None:
         if rows:
-            self.client.insert(table, rows, column_names=list(columns))
+            self.client.insert(table, rows, column_names=list(columns), settings=settings)
 
     def rows(self, sql: str, **params: Any) -> list[tuple]:
         return self.client.query(sql, parameters=params).result_rows

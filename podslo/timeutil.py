@@ -1,5 +1,6 @@
 """Kubernetes timestamps <-> integer epoch milliseconds (the hot-path time type)."""
 
+import time
 from datetime import datetime, timezone
 from functools import lru_cache
 
@@ -46,4 +47,4 @@ def iso(ms: int | float | None) -> str | None:
 
 
 def now_ms() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1000)
+    return time.time_ns() // 1_000_000

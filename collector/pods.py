@@ -1,0 +1,302 @@
+"""Pod objects -> raw_pods rows: the collector's hot path.
+
+The fields podslo reads are declared once as msgspec Structs, so a watch line is decoded
+and type-checked in C straight from its bytes (unknown fields are skipped, never built
+as Python objects), and a wrong type is reported with its JSON path. Replayed values,
+which arrive as dicts, are converted through the same declaration.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from collector.normalize import MAX_TEXT, ObjectError, encode_object, quantity, timestamp, without_managed_fields
+
+# Pod conditions whose False/notable state explains a delay; kept as signals.
+SIGNAL_CONDITIONS = frozenset({"PodScheduled", "DisruptionTarget", "Ready", "ContainersReady"})
+POD_COLUMNS = (
+    "cluster", "uid", "namespace", "name", "resource_version", "rv", "event_type", "observed_at",
+    "seen_at", "created_at", "deletion_at", "deletion_grace_s", "node", "phase", "owner_kind",
+    "owner_name", "restart_policy", "labels", "finalizers", "has_prestop", "cpu_request_m",
+    "memory_request_b", "scheduled_at", "sandbox_ready_at", "ready", "ready_at", "started_at",
+    "signals", "object",
+)
+
+
+class _S(msgspec.Struct, kw_only=True, gc=False):
+    """Every field optional: the apiserver omits empty ones. Decoded pods are trees
+    without cycles, freed by reference counting: kept out of the garbage collector's way."""
+
+
+Quantity = str | int | float
+
+
+class OwnerReference(_S):
+    kind: str = ""
+    name: str = ""
+    controller: bool | None = None
+
+
+class Metadata(_S):
+    uid: str = ""
+    namespace: str = ""
+    name: str = ""
+    resourceVersion: str = ""
+    creationTimestamp: str | None = None
+    deletionTimestamp: str | None = None
+    deletionGracePeriodSeconds: int | None = None
+    labels: dict[str, str] | None = None
+    finalizers: list[str] | None = None
+    ownerReferences: list[OwnerReference] | None = None
+    managedFields: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class Resources(_S):
+    requests: dict[str, Quantity] | None = None
+
+
+class Lifecycle(_S):
+    preStop: dict | None = None
+
+
+class Container(_S):
+    resources: Resources | None = None
+    lifecycle: Lifecycle | None = None
+
+
+class Spec(_S):
+    nodeName: str = ""
+    restartPolicy: str = ""
+    containers: list[Container] | None = None
+    initContainers: list[Container] | None = None
+
+
+class Running(_S):
+    startedAt: str | None = None
+
+
+class Waiting(_S):
+    reason: str = ""
+    message: str = ""
+
+
+class Terminated(_S):
+    reason: str = ""
+    message: str = ""
+    exitCode: int | None = None
+    startedAt: str | None = None
+    finishedAt: str | None = None
+
+
+class State(_S):
+    running: Running | None = None
+    waiting: Waiting | None = None
+    terminated: Terminated | None = None
+
+
+class ContainerStatus(_S):
+    state: State | None = None
+    lastState: State | None = None
+
+
+class Condition(_S):
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+    message: str = ""
+    lastTransitionTime: str | None = None
+
+
+class Status(_S):
+    phase: str = ""
+    reason: str = ""
+    message: str = ""
+    conditions: list[Condition] | None = None
+    initContainerStatuses: list[ContainerStatus] | None = None
+    containerStatuses: list[ContainerStatus] | None = None
+
+
+class Pod(_S):
+    metadata: Metadata
+    spec: Spec | None = None
+    status: Status | None = None
+
+
+_POD_JSON = msgspec.json.Decoder(Pod)
+
+
+def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> list:
+    """A replayed pod (a dict) -> row."""
+    obj = without_managed_fields(obj)
+    try:
+        pod = msgspec.convert(obj, Pod)
+    except msgspec.ValidationError as exc:
+        raise ObjectError(_explain(exc)) from None
+    return _row(cluster, pod, event_type, observed, lambda: encode_object(obj))
+
+
+def pod_row_json(cluster: str, raw: bytes | msgspec.Raw, event_type: str, observed: int | None) -> list:
+    """A watched pod (its JSON bytes, as the apiserver sent them) -> row."""
+    try:
+        pod = _POD_JSON.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ObjectError(_explain(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ObjectError(f"Pod: not JSON: {exc}") from None
+    return _row(cluster, pod, event_type, observed, lambda: _without_managed_fields(raw, pod.metadata))
+
+
+def _without_managed_fields(raw: bytes | msgspec.Raw, meta: Metadata) -> str:
+    """Cut `"managedFields":[...]` out of the bytes instead of re-encoding the object.
+
+    The pattern cannot occur inside a JSON string (its quotes would be escaped), so the
+    one match is the member itself; compact JSON (as the apiserver writes) always matches.
+    """
+    if not meta.managedFields:
+        return str(raw, "utf-8")
+    raw = bytes(raw)
+    member = b'"managedFields":' + bytes(meta.managedFields)
+    at = raw.find(member)
+    if at < 0:  # spaced-out JSON: take the slow way
+        return encode_object(msgspec.json.decode(raw))
+    end = at + len(member)
+    if raw[at - 1:at] == b",":
+        at -= 1
+    elif raw[end:end + 1] == b",":
+        end += 1
+    return (raw[:at] + raw[end:]).decode()
+
+
+_EXPECTED = {"`object`": "an object", "`array`": "a list", "`str`": "a string", "`int`": "an integer",
+             "`str | null`": "a string", "`int | null`": "an integer", "`object | null`": "an object",
+             "`array | null`": "a list", "`bool | null`": "a boolean"}
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    """`Expected `array`, got `object` - at `$.spec.containers`` -> `Pod.spec.containers: expected a list, got object`."""
+    text = str(exc)
+    what, _, where = text.partition(" - at `$")
+    where = "Pod" + where.rstrip("`")
+    if what.startswith("Expected "):
+        expected, _, got = what[len("Expected "):].partition(", got ")
+        return f"{where}: expected {_EXPECTED.get(expected, expected.strip('`'))}, got {got.strip('`')}"
+    return f"{where}: {what[:1].lower()}{what[1:]}"
+
+
+def _text(value: str) -> str:
+    return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
+
+
+def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded) -> list:
+    meta = pod.metadata
+    spec = pod.spec or _NO_SPEC
+    status = pod.status or _NO_STATUS
+    if not meta.uid:
+        raise ObjectError("Pod.metadata.uid: missing")
+    created = timestamp(meta.creationTimestamp, "Pod.metadata.creationTimestamp")
+    if created is None:
+        raise ObjectError("Pod.metadata.creationTimestamp: missing")
+    signals, started, latest = _container_signals(status)
+    latest = max(latest, created)
+    true_since: dict[str, int | None] = {}
+    ready = ""
+    for c in status.conditions or ():
+        at = timestamp(c.lastTransitionTime, "Pod.status.conditions[].lastTransitionTime")
+        if at is not None and at > latest:
+            latest = at
+        if c.status == "True":
+            true_since[c.type] = at
+        if c.type == "Ready":
+            ready = c.status
+        if c.reason and c.type in SIGNAL_CONDITIONS and (c.status == "False" or c.type == "DisruptionTarget"):
+            signals.append(("condition", _text(f"{c.type}/{c.reason}"), _text(c.message), at or latest))
+    if status.reason:
+        signals.append(("status", _text(status.reason), _text(status.message), latest))
+    seen = latest  # the cluster's own clock; receive times (observed) are kept, not judged by
+    if signals:
+        signals = [(s, r, m, a if a is not None else seen) for s, r, m, a in signals]
+    cpu, memory = _requests(spec)
+    labels = meta.labels or {}
+    if labels and max(map(len, labels.values())) > MAX_TEXT or max(map(len, labels), default=0) > MAX_TEXT:
+        labels = {k[:MAX_TEXT]: v[:MAX_TEXT] for k, v in labels.items()}
+    owner_kind, owner_name = _owner(meta.ownerReferences)
+    return [
+        cluster, meta.uid, meta.namespace, _text(meta.name), meta.resourceVersion, _rv(meta.resourceVersion),
+        event_type, observed, seen, created, timestamp(meta.deletionTimestamp, "Pod.metadata.deletionTimestamp"),
+        meta.deletionGracePeriodSeconds, spec.nodeName, status.phase, owner_kind, owner_name,
+        spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
+        true_since.get("PodScheduled"),
+        true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
+        ready, true_since.get("Ready"), started, signals, encoded(),
+    ]
+
+
+_NO_SPEC, _NO_STATUS = Spec(), Status()
+
+
+def _rv(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 20 else 0
+
+
+def _owner(owners: list[OwnerReference] | None) -> tuple[str, str]:
+    if not owners:
+        return "", ""
+    for owner in owners:
+        if owner.controller:
+            return owner.kind, owner.name
+    return owners[0].kind, owners[0].name
+
+
+def _has_prestop(spec: Spec) -> int:
+    for container in spec.containers or ():
+        if container.lifecycle is not None and container.lifecycle.preStop:
+            return 1
+    return 0
+
+
+def _container_signals(status: Status):
+    """(signals, first container start, newest time seen) from container statuses."""
+    signals: list[tuple] = []
+    started: int | None = None
+    latest = 0
+    for statuses in (status.initContainerStatuses, status.containerStatuses):
+        for cs in statuses or ():
+            for state in (cs.state, cs.lastState):
+                if state is None:
+                    continue
+                running, waiting, terminated = state.running, state.waiting, state.terminated
+                for moment in (running and timestamp(running.startedAt, "running.startedAt"),
+                               terminated and timestamp(terminated.startedAt, "terminated.startedAt")):
+                    if moment:
+                        started = moment if started is None else min(started, moment)
+                        latest = max(latest, moment)
+                if waiting is not None and waiting.reason:
+                    signals.append(("waiting", _text(waiting.reason), _text(waiting.message), None))
+                if terminated is not None:
+                    finished = timestamp(terminated.finishedAt, "terminated.finishedAt")
+                    latest = max(latest, finished or 0)
+                    if terminated.reason or terminated.exitCode:
+                        text = _text(terminated.message)
+                        signals.append(("terminated", _text(terminated.reason) or "Error",
+                                        f"exit code {terminated.exitCode}" + (f": {text}" if text else ""), finished))
+    return signals, started, latest
+
+
+def _requests(spec: Spec) -> tuple[int, int]:
+    """Effective pod request: max(sum of containers, largest init container)."""
+    cpu = memory = init_cpu = init_memory = 0
+    for container in spec.containers or ():
+        c, m = _container_requests(container)
+        cpu, memory = cpu + c, memory + m
+    for container in spec.initContainers or ():
+        c, m = _container_requests(container)
+        init_cpu, init_memory = max(init_cpu, c), max(init_memory, m)
+    return max(cpu, init_cpu), max(memory, init_memory)
+
+
+def _container_requests(container: Container) -> tuple[int, int]:
+    requests = container.resources and container.resources.requests
+    if not requests:
+        return 0, 0
+    return quantity(str(requests.get("cpu", "0")), 1000), quantity(str(requests.get("memory", "0")), 1)
+

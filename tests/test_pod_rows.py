@@ -1,0 +1,67 @@
+"""The collector's hot path (watch bytes -> row) and replay's (dict -> row) agree, on real
+objects with managedFields and on bad ones."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+import yaml
+
+from collector.normalize import ObjectError
+from collector.pods import pod_row, pod_row_json
+from tests.conftest import FIXTURES
+
+FIXTURE = FIXTURES / "kind-rollout" / "recording.yaml"
+MANAGED = [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-03-02T10:00:00Z",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:conditions": {}}}}]
+
+
+def fixture_pods() -> list[dict]:
+    pods = [doc for doc in yaml.safe_load_all(FIXTURE.read_text()) if isinstance(doc, dict) and doc.get("kind") == "Pod"]
+    assert pods and any("managedFields" in p["metadata"] for p in pods)
+    return pods
+
+
+def test_watch_bytes_and_replayed_dicts_give_the_same_row():
+    for pod in fixture_pods():
+        from_dict = pod_row("c", pod, "MODIFIED", 1)
+        from_bytes = pod_row_json("c", orjson.dumps(pod), "MODIFIED", 1)
+        assert from_dict[:-1] == from_bytes[:-1]
+        assert json.loads(from_dict[-1]) == json.loads(from_bytes[-1])
+        assert "managedFields" not in from_bytes[-1]
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last", "only"])
+def test_managed_fields_are_cut_wherever_they_sit(where):
+    pod = fixture_pods()[0]
+    meta = {k: v for k, v in pod["metadata"].items() if k != "managedFields"}
+    keys = list(meta)
+    at = {"first": 0, "middle": len(keys) // 2, "last": len(keys), "only": 0}[where]
+    if where == "only":
+        keys = ["uid", "name", "creationTimestamp"]
+    ordered = dict([(k, meta[k]) for k in keys[:at]] + [("managedFields", MANAGED)] + [(k, meta[k]) for k in keys[at:]])
+    raw = orjson.dumps({**pod, "metadata": ordered})
+    stored = json.loads(pod_row_json("c", raw, "ADDED", 1)[-1])
+    assert stored["metadata"] == {k: meta[k] for k in keys}
+    spaced = json.dumps({**pod, "metadata": ordered}, indent=1).encode()  # not compact: the slow way
+    assert json.loads(pod_row_json("c", spaced, "ADDED", 1)[-1])["metadata"] == {k: meta[k] for k in keys}
+
+
+def test_bad_pods_name_the_field_on_both_paths():
+    pod = fixture_pods()[0]
+    cases = {
+        "Pod.metadata.labels: expected an object, got": {**pod, "metadata": {**pod["metadata"], "labels": ["x"]}},
+        "Pod.status.conditions[0].lastTransitionTime: expected a string, got": {**pod, "status": {
+            **pod["status"], "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": 5}]}},
+        "Pod.metadata.uid: missing": {**pod, "metadata": {k: v for k, v in pod["metadata"].items() if k != "uid"}},
+        "not a timestamp": {**pod, "metadata": {**pod["metadata"], "creationTimestamp": "yesterday"}},
+    }
+    for expected, bad in cases.items():
+        for convert in (lambda: pod_row("c", bad, "ADDED", 1), lambda: pod_row_json("c", orjson.dumps(bad), "ADDED", 1)):
+            with pytest.raises(ObjectError) as error:
+                convert()
+            assert expected in str(error.value)
+    with pytest.raises(ObjectError, match="not JSON"):
+        pod_row_json("c", orjson.dumps(pod)[:-20], "ADDED", 1)
