@@ -12,7 +12,7 @@ from functools import lru_cache
 import orjson
 from kubernetes.utils.quantity import parse_quantity
 
-from podslo.timeutil import opt_ms, parse_ms
+from podslo.timeutil import opt_ms
 
 EVENT_COLUMNS = (
     "cluster", "uid", "resource_version", "rv", "api", "namespace", "name", "object_kind",

@@ -122,7 +122,17 @@ class Pod(_S):
     status: Status | None = None
 
 
+class PodEvent(_S, forbid_unknown_fields=True):
+    """A watch frame holding a pod; nothing else may sit beside the object."""
+    type: str = ""
+    object: Pod | None = None
+
+
 _POD_JSON = msgspec.json.Decoder(Pod)
+_POD_EVENT = msgspec.json.Decoder(PodEvent)
+# the apiserver's compact frame: the object's bytes lie between one of these and the last brace
+_FRAMES = {t: f'{{"type":"{t}","object":'.encode() for t in ("ADDED", "MODIFIED", "DELETED")}
+_ANY_FRAME = tuple(_FRAMES.values())
 
 
 def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> list:
@@ -146,25 +156,47 @@ def pod_row_json(cluster: str, raw: bytes | msgspec.Raw, event_type: str, observ
     return _row(cluster, pod, event_type, observed, lambda: _without_managed_fields(raw, pod.metadata))
 
 
+def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None:
+    """A pod watch line in the apiserver's compact frame -> row, decoding the line once.
+
+    None when the line needs the general path (another frame, a bookmark, an error, a
+    pod that does not decode), which also reports what was wrong with it.
+    """
+    if not line.startswith(_ANY_FRAME) or not line.endswith(b"}"):
+        return None
+    try:
+        event = _POD_EVENT.decode(line)
+    except msgspec.DecodeError:
+        return None
+    pod, frame = event.object, _FRAMES.get(event.type)
+    if pod is None or frame is None or not line.startswith(frame):
+        return None  # e.g. a repeated "type" key
+    raw = line[len(frame):-1]
+    return _row(cluster, pod, event.type, observed, lambda: _without_managed_fields(raw, pod.metadata))
+
+
 def _without_managed_fields(raw: bytes | msgspec.Raw, meta: Metadata) -> str:
     """Cut `"managedFields":[...]` out of the bytes instead of re-encoding the object.
 
     The pattern cannot occur inside a JSON string (its quotes would be escaped), so the
     one match is the member itself; compact JSON (as the apiserver writes) always matches.
     """
-    if not meta.managedFields:
+    value = meta.managedFields
+    if not value:
         return str(raw, "utf-8")
-    raw = bytes(raw)
-    member = b'"managedFields":' + bytes(meta.managedFields)
-    at = raw.find(member)
-    if at < 0:  # spaced-out JSON: take the slow way
+    raw, value = bytes(raw), bytes(value)
+    at = raw.find(_MANAGED_KEY)
+    end = at + len(_MANAGED_KEY) + len(value)
+    if at < 0 or not raw.startswith(value, at + len(_MANAGED_KEY)):  # spaced-out JSON: the slow way
         return encode_object(msgspec.json.decode(raw))
-    end = at + len(member)
-    if raw[at - 1:at] == b",":
+    if raw[at - 1] == 44:  # a comma before: the member is not the first
         at -= 1
-    elif raw[end:end + 1] == b",":
+    elif raw[end] == 44:
         end += 1
     return (raw[:at] + raw[end:]).decode()
+
+
+_MANAGED_KEY = b'"managedFields":'
 
 
 _EXPECTED = {"`object`": "an object", "`array`": "a list", "`str`": "a string", "`int`": "an integer",

@@ -82,7 +82,8 @@ class KubeSource:
         response = self.apis["core"].list_namespaced_pod(
             namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
             timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
-        for event in _events(response):
+        for line in _lines(response):
+            event = decode_frame(line)
             if isinstance(event, WatchEvent):
                 yield {"type": event.type, "object": event.parsed()}
 
@@ -104,7 +105,7 @@ class KubeSource:
                 return items, rv
 
     def watch(self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float,
-              on_open=None) -> Iterator[WatchEvent | WatchLine]:
+              on_open=None) -> Iterator[bytes]:
         """Watch events from `resource_version` until the server ends the stream.
 
         A read timeout longer than the bookmark interval notices a silently dead connection.
@@ -113,11 +114,11 @@ class KubeSource:
                               timeout_seconds=timeout_s, _request_timeout=(10, read_timeout_s))
         if on_open:
             on_open(response)
-        yield from _events(response)
+        yield from _lines(response)
 
 
-def _events(response) -> Iterator[WatchEvent | WatchLine]:
-    """A watch response's lines, parsed, until the server ends it; the connection is released."""
+def _lines(response) -> Iterator[bytes]:
+    """A watch response's non-empty lines until the server ends it; the connection is released."""
     pending = b""
     try:
         for chunk in response.stream(1 << 16, decode_content=True):
@@ -125,14 +126,14 @@ def _events(response) -> Iterator[WatchEvent | WatchLine]:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 if line.strip():
-                    yield _parse(line)
+                    yield line
         if pending.strip():
-            yield _parse(pending)
+            yield pending
     finally:
         response.release_conn()
 
 
-def _parse(line: bytes) -> WatchEvent | WatchLine:
+def decode_frame(line: bytes) -> WatchEvent | WatchLine:
     """The event's frame only: its object is checked by whoever decodes it."""
     try:
         return _WATCH_LINE.decode(line)

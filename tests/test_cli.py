@@ -88,3 +88,13 @@ def test_demo_runs_the_whole_path(tmp_path):
     assert "serving the Kubernetes API" in text and "delivery success rate" in text
     agree, judged = map(int, text.split("injected: ")[1].split(" ")[0].split("/"))
     assert judged > 100 and agree / judged >= 0.98
+
+
+def test_ingest_benchmark_stores_every_event(tmp_path):
+    """`podslo bench ingest` (figures are for a person; here only that it measures the real path)."""
+    done = run_podslo("bench", "ingest", "--events", "3000", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    figures = json.loads(done.stdout)
+    assert figures["events"] == figures["stored_rows"] == 3000
+    assert figures["bytes_per_event"] > 3000  # served as an apiserver serves pods, managedFields and all
+    assert 0 < figures["cpu_s"] <= figures["process_cpu_s"] and figures["events_per_s"] > 0

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from collector.normalize import ObjectError
-from collector.pods import pod_row, pod_row_json
+from collector.pods import pod_line_row, pod_row, pod_row_json
 from tests.conftest import FIXTURES
 
 FIXTURE = FIXTURES / "kind-rollout" / "recording.yaml"
@@ -65,3 +65,18 @@ def test_bad_pods_name_the_field_on_both_paths():
             assert expected in str(error.value)
     with pytest.raises(ObjectError, match="not JSON"):
         pod_row_json("c", orjson.dumps(pod)[:-20], "ADDED", 1)
+
+
+def test_a_watch_line_is_decoded_once_or_left_to_the_general_path():
+    pod = fixture_pods()[-1]
+    line = orjson.dumps({"type": "MODIFIED", "object": pod})
+    row = pod_line_row("c", line, 1)
+    assert row[:-1] == pod_row("c", pod, "MODIFIED", 1)[:-1]
+    assert json.loads(row[-1]) == {**pod, "metadata": {k: v for k, v in pod["metadata"].items() if k != "managedFields"}}
+    odd = [orjson.dumps({"object": pod, "type": "MODIFIED"}),  # another key order
+           orjson.dumps({"type": "MODIFIED", "object": pod, "extra": 1}),
+           b'{"type":"MODIFIED","object":' + orjson.dumps(pod) + b',"type":"DELETED"}',
+           orjson.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}),
+           orjson.dumps({"type": "MODIFIED", "object": {"metadata": "oops"}}),
+           line[:-30]]
+    assert [pod_line_row("c", bad, 1) for bad in odd] == [None] * len(odd)
