@@ -87,7 +87,8 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _rv(text: str) -> int:
+def rv_number(text: str) -> int:
+    """A resourceVersion as a number for ordering (0 when it is not one)."""
     return int(text) if text.isdigit() and len(text) < 20 else 0
 
 
@@ -143,7 +144,7 @@ def event_row(cluster: str, obj: dict, observed: int | None) -> list:
         or _str(obj, "reportingComponent", "Event") or _str(source, "component", "Event.source")
     host = _str(obj, "reportingInstance", "Event") if new_api else _str(source, "host", "Event.source")
     return [
-        cluster, uid, rv_text, _rv(rv_text), "events.k8s.io/v1" if new_api else "v1",
+        cluster, uid, rv_text, rv_number(rv_text), "events.k8s.io/v1" if new_api else "v1",
         _str(meta, "namespace", "Event.metadata"), _str(meta, "name", "Event.metadata"),
         _str(regarding, "kind", "Event.involvedObject"), _str(regarding, "namespace", "Event.involvedObject"),
         _str(regarding, "name", "Event.involvedObject"), _str(regarding, "uid", "Event.involvedObject"),
@@ -176,7 +177,7 @@ def node_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> 
               for t in _list(spec, "taints", "Node.spec") if isinstance(t, dict)]
     rv_text = _str(meta, "resourceVersion", "Node.metadata")
     return [
-        cluster, name, _str(meta, "uid", "Node.metadata"), rv_text, _rv(rv_text), event_type, observed,
+        cluster, name, _str(meta, "uid", "Node.metadata"), rv_text, rv_number(rv_text), event_type, observed,
         latest, created, conditions, int(bool(spec.get("unschedulable"))),
         taints, quantity(str(alloc.get("cpu", "0")), 1000), quantity(str(alloc.get("memory", "0")), 1),
         quantity(str(alloc.get("pods", "0")), 1), encode_object(obj),

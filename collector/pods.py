@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import msgspec
 
-from collector.normalize import MAX_TEXT, ObjectError, encode_object, quantity, timestamp, without_managed_fields
+from collector.normalize import (MAX_TEXT, ObjectError, encode_object, quantity, rv_number, timestamp,
+                                 without_managed_fields)
 
 # Pod conditions whose False/notable state explains a delay; kept as signals.
 SIGNAL_CONDITIONS = frozenset({"PodScheduled", "DisruptionTarget", "Ready", "ContainersReady"})
@@ -253,7 +254,7 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded)
         labels = {k[:MAX_TEXT]: v[:MAX_TEXT] for k, v in labels.items()}
     owner_kind, owner_name = _owner(meta.ownerReferences)
     return [
-        cluster, meta.uid, meta.namespace, _text(meta.name), meta.resourceVersion, _rv(meta.resourceVersion),
+        cluster, meta.uid, meta.namespace, _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
         event_type, observed, seen, created, timestamp(meta.deletionTimestamp, "Pod.metadata.deletionTimestamp"),
         meta.deletionGracePeriodSeconds, spec.nodeName, status.phase, owner_kind, owner_name,
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
@@ -264,10 +265,6 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded)
 
 
 _NO_SPEC, _NO_STATUS = Spec(), Status()
-
-
-def _rv(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 20 else 0
 
 
 def _owner(owners: list[OwnerReference] | None) -> tuple[str, str]:
