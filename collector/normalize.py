@@ -12,7 +12,7 @@ from functools import lru_cache
 import orjson
 from kubernetes.utils.quantity import parse_quantity
 
-from podslo.timeutil import opt_ms
+from podslo.timeutil import opt_ms, parse_ms
 
 EVENT_COLUMNS = (
     "cluster", "uid", "resource_version", "rv", "api", "namespace", "name", "object_kind",
@@ -73,7 +73,7 @@ def timestamp(value, where: str) -> int | None:
     if not value:
         return None
     try:
-        return opt_ms(value)
+        return parse_ms(value) if type(value) is str else opt_ms(value)  # the common case: one call
     except ValueError as exc:
         raise ObjectError(f"{where}: not a timestamp ({_short(value)}): {exc}") from None
 
