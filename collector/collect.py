@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import msgspec
 import orjson
 import urllib3
 from kubernetes.client.rest import ApiException
@@ -69,44 +68,38 @@ class Sink:
 
     def add(self, resource: str, event: dict, observed: int) -> None:
         """A listed object (or a deletion found on relist), as a dict."""
-        self._wait_for_spool()
-        with self.lock:
-            before = self.tally.malformed
+        def route() -> str | None:
             self.router.route(0, event, observed)
-            rv = (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
-            self._added(resource, rv, before)
+            return (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
+        self._take(resource, route)
 
     def add_pod_line(self, line: bytes, observed: int) -> str | None:
         """A pod watch line, decoded once (the hot path); returns its resourceVersion, or
         None when the line must go through `add_watched`."""
-        self._wait_for_spool()
-        with self.lock:
-            rv = self.router.route_pod_line(line, observed)
-            if rv is not None:
-                self._added("pods", rv, self.tally.malformed)
-            return rv
+        return self._take("pods", lambda: self.router.route_pod_line(line, observed))
 
     def add_watched(self, resource: str, event: WatchEvent, observed: int) -> str | None:
         """A watched change, its object still bytes; returns its resourceVersion."""
+        return self._take(resource, lambda: self.router.route_watched(event.type, event.object, observed))
+
+    def _take(self, resource: str, route) -> str | None:
+        """Route under the lock; the resume point moves to what was routed; a full batch is written."""
         self._wait_for_spool()
         with self.lock:
             before = self.tally.malformed
-            rv = self.router.route_watched(resource, event.type, event.object, observed)
-            self._added(resource, rv, before)
+            rv = route()
+            if self.tally.malformed > before:
+                self.stats.malformed[resource] += 1
+            if rv:
+                self.pending[resource] = rv
+            if self.writer.full():
+                self._flush_or_keep()
             return rv
 
     def _wait_for_spool(self) -> None:
         while self.spool is not None and self.spool.full():
             time.sleep(0.5)  # back-pressure: the watch stops reading until the spool drains
             self.try_flush()
-
-    def _added(self, resource: str, rv: str | None, malformed_before: int) -> None:
-        if self.tally.malformed > malformed_before:
-            self.stats.malformed[resource] += 1
-        if rv:
-            self.pending[resource] = rv
-        if self.writer.full():
-            self._flush_or_keep()
 
     def advance(self, resource: str, rv: str) -> None:
         """A bookmark: nothing to write, but the resume point moves."""
@@ -251,7 +244,7 @@ class Reflector:
                 continue
             kind = event.type
             if kind in ("ERROR", "BOOKMARK"):
-                obj = _control_object(event)
+                obj = event.parsed()  # small and rare: parsed in full
                 if kind == "ERROR":
                     if obj.get("code") == 410 or _too_large(obj):
                         # expired, or beyond what this cluster has reached (rebuilt, restored):
@@ -311,14 +304,6 @@ class Reflector:
                 pass  # that watch already ended and gave its connection back
             except (AttributeError, OSError):
                 response.close()
-
-
-def _control_object(event: WatchEvent) -> dict:
-    """A bookmark's or error's object (small, rare): parsed in full."""
-    try:
-        return event.parsed()
-    except msgspec.DecodeError:
-        return {}
 
 
 def _too_large(status: dict) -> bool:

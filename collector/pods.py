@@ -129,7 +129,6 @@ class PodEvent(_S, forbid_unknown_fields=True):
     object: Pod | None = None
 
 
-_POD_JSON = msgspec.json.Decoder(Pod)
 _POD_EVENT = msgspec.json.Decoder(PodEvent)
 # the apiserver's compact frame: the object's bytes lie between one of these and the last brace
 _FRAMES = {t: f'{{"type":"{t}","object":'.encode() for t in ("ADDED", "MODIFIED", "DELETED")}
@@ -137,24 +136,13 @@ _ANY_FRAME = tuple(_FRAMES.values())
 
 
 def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> list:
-    """A replayed pod (a dict) -> row."""
+    """A pod as a dict (replayed, listed, or a watch line in an unusual frame) -> row."""
     obj = without_managed_fields(obj)
     try:
         pod = msgspec.convert(obj, Pod)
     except msgspec.ValidationError as exc:
         raise ObjectError(_explain(exc)) from None
     return _row(cluster, pod, event_type, observed, lambda: encode_object(obj))
-
-
-def pod_row_json(cluster: str, raw: bytes | msgspec.Raw, event_type: str, observed: int | None) -> list:
-    """A watched pod (its JSON bytes, as the apiserver sent them) -> row."""
-    try:
-        pod = _POD_JSON.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise ObjectError(_explain(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise ObjectError(f"Pod: not JSON: {exc}") from None
-    return _row(cluster, pod, event_type, observed, lambda: _without_managed_fields(raw, pod.metadata))
 
 
 def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None:
@@ -176,7 +164,7 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     return _row(cluster, pod, event.type, observed, lambda: _without_managed_fields(raw, pod.metadata))
 
 
-def _without_managed_fields(raw: bytes | msgspec.Raw, meta: Metadata) -> str:
+def _without_managed_fields(raw: bytes, meta: Metadata) -> str:
     """Cut `"managedFields":[...]` out of the bytes instead of re-encoding the object.
 
     The pattern cannot occur inside a JSON string (its quotes would be escaped), so the
@@ -184,8 +172,8 @@ def _without_managed_fields(raw: bytes | msgspec.Raw, meta: Metadata) -> str:
     """
     value = meta.managedFields
     if not value:
-        return str(raw, "utf-8")
-    raw, value = bytes(raw), bytes(value)
+        return raw.decode()
+    value = bytes(value)
     at = raw.find(_MANAGED_KEY)
     end = at + len(_MANAGED_KEY) + len(value)
     if at < 0 or not raw.startswith(value, at + len(_MANAGED_KEY)):  # spaced-out JSON: the slow way

@@ -13,7 +13,7 @@ from typing import Callable
 import msgspec
 
 from collector.normalize import ObjectError, audit_row, event_row, node_row
-from collector.pods import pod_line_row, pod_row, pod_row_json
+from collector.pods import pod_line_row, pod_row
 
 WATCH_TYPES = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"}
 CHANGES = frozenset({"ADDED", "MODIFIED", "DELETED"})
@@ -88,32 +88,23 @@ class Router:
         self.tally.taken["Pod"] += 1
         return row[4]
 
-    def route_watched(self, resource: str, event_type: str, raw: bytes, observed: int) -> str | None:
-        """A watched change whose object is still JSON bytes; returns its resourceVersion.
-
-        Pods, the hot kind, are decoded straight into their row; other kinds take the
-        general path. None when the object was unusable (counted).
-        """
+    def route_watched(self, event_type: str, raw: bytes, observed: int) -> str | None:
+        """A watched change whose object is still JSON bytes; returns its resourceVersion
+        (None when the object was unusable: counted and reported)."""
         if event_type not in CHANGES:
             self._bad(0, f"watch event of unknown type {event_type[:40]!r}")
             return None
-        if resource != "pods":
-            try:
-                obj = msgspec.json.decode(raw)
-            except msgspec.DecodeError as exc:
-                self._bad(0, f"{resource} watch event: {exc}")
-                return None
-            self.route(0, {"type": event_type, "object": obj}, observed)
-            meta = obj.get("metadata") if isinstance(obj, dict) else None
-            return meta.get("resourceVersion") if isinstance(meta, dict) else None
         try:
-            row = pod_row_json(self.cluster, raw, event_type, observed)
-        except ObjectError as exc:
-            self._bad(0, str(exc))
+            obj = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            self._bad(0, f"watch event object: {exc}")
             return None
-        self.add("raw_pods", row)
-        self.tally.taken["Pod"] += 1
-        return row[4]
+        before = self.tally.malformed
+        self.route(0, {"type": event_type, "object": obj}, observed)
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if self.tally.malformed > before or not isinstance(meta, dict):
+            return None
+        return meta.get("resourceVersion")
 
     def _one(self, line: int, api: str, kind: str, obj: dict, event_type: str, observed) -> None:
         try:

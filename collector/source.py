@@ -30,11 +30,15 @@ class WatchEvent(msgspec.Struct):
     object: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
     def parsed(self) -> dict:
-        value = msgspec.json.decode(self.object) if self.object else {}
+        """The object as a dict ({} when it is missing or not a JSON object)."""
+        try:
+            value = msgspec.json.decode(self.object) if self.object else {}
+        except msgspec.DecodeError:
+            return {}
         return value if isinstance(value, dict) else {}
 
 
-_WATCH_LINE = msgspec.json.Decoder(WatchEvent)
+_WATCH_FRAME = msgspec.json.Decoder(WatchEvent)
 
 
 class WatchLine:
@@ -136,6 +140,6 @@ def _lines(response) -> Iterator[bytes]:
 def decode_frame(line: bytes) -> WatchEvent | WatchLine:
     """The event's frame only: its object is checked by whoever decodes it."""
     try:
-        return _WATCH_LINE.decode(line)
+        return _WATCH_FRAME.decode(line)
     except msgspec.DecodeError as exc:  # ValidationError included: not a {type, object}
         return WatchLine(line[:200], str(exc))

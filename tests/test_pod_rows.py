@@ -1,5 +1,5 @@
-"""The collector's hot path (watch bytes -> row) and replay's (dict -> row) agree, on real
-objects with managedFields and on bad ones."""
+"""The collector's hot path (a watch line -> row) and the general one (dict -> row) agree,
+on real objects with managedFields and on bad ones."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ import pytest
 import yaml
 
 from collector.normalize import ObjectError
-from collector.pods import pod_line_row, pod_row, pod_row_json
+from collector.pods import pod_line_row, pod_row
+from collector.route import Router, Tally
+from collector.source import WatchLine, decode_frame
 from tests.conftest import FIXTURES
 
 FIXTURE = FIXTURES / "kind-rollout" / "recording.yaml"
+def frame(obj: bytes, event_type: str = "ADDED") -> bytes:
+    return b'{"type":"' + event_type.encode() + b'","object":' + obj + b"}"
+
+
 MANAGED = [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-03-02T10:00:00Z",
             "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:conditions": {}}}}]
 
@@ -27,7 +33,7 @@ def fixture_pods() -> list[dict]:
 def test_watch_bytes_and_replayed_dicts_give_the_same_row():
     for pod in fixture_pods():
         from_dict = pod_row("c", pod, "MODIFIED", 1)
-        from_bytes = pod_row_json("c", orjson.dumps(pod), "MODIFIED", 1)
+        from_bytes = pod_line_row("c", frame(orjson.dumps(pod), "MODIFIED"), 1)
         assert from_dict[:-1] == from_bytes[:-1]
         assert json.loads(from_dict[-1]) == json.loads(from_bytes[-1])
         assert "managedFields" not in from_bytes[-1]
@@ -43,10 +49,10 @@ def test_managed_fields_are_cut_wherever_they_sit(where):
         keys = ["uid", "name", "creationTimestamp"]
     ordered = dict([(k, meta[k]) for k in keys[:at]] + [("managedFields", MANAGED)] + [(k, meta[k]) for k in keys[at:]])
     raw = orjson.dumps({**pod, "metadata": ordered})
-    stored = json.loads(pod_row_json("c", raw, "ADDED", 1)[-1])
+    stored = json.loads(pod_line_row("c", frame(raw), 1)[-1])
     assert stored["metadata"] == {k: meta[k] for k in keys}
-    spaced = json.dumps({**pod, "metadata": ordered}, indent=1).encode()  # not compact: the slow way
-    assert json.loads(pod_row_json("c", spaced, "ADDED", 1)[-1])["metadata"] == {k: meta[k] for k in keys}
+    spaced = json.dumps({**pod, "metadata": ordered}, separators=(", ", ": ")).encode()  # not compact: the slow way
+    assert json.loads(pod_line_row("c", frame(spaced), 1)[-1])["metadata"] == {k: meta[k] for k in keys}
 
 
 def test_bad_pods_name_the_field_on_both_paths():
@@ -59,12 +65,23 @@ def test_bad_pods_name_the_field_on_both_paths():
         "not a timestamp": {**pod, "metadata": {**pod["metadata"], "creationTimestamp": "yesterday"}},
     }
     for expected, bad in cases.items():
-        for convert in (lambda: pod_row("c", bad, "ADDED", 1), lambda: pod_row_json("c", orjson.dumps(bad), "ADDED", 1)):
-            with pytest.raises(ObjectError) as error:
-                convert()
-            assert expected in str(error.value)
-    with pytest.raises(ObjectError, match="not JSON"):
-        pod_row_json("c", orjson.dumps(pod)[:-20], "ADDED", 1)
+        with pytest.raises(ObjectError) as error:
+            pod_row("c", bad, "ADDED", 1)
+        assert expected in str(error.value)
+        assert expected in watched_problem(frame(orjson.dumps(bad)))
+    assert "truncated" in watched_problem(frame(orjson.dumps(pod))[:-20])
+
+
+def watched_problem(line: bytes) -> str:
+    """What the collector reports for a pod line that the hot path hands on."""
+    problems = []
+    router = Router("c", lambda table, row: None, Tally(), lambda at, message: problems.append(message))
+    assert router.route_pod_line(line, 1) is None
+    event = decode_frame(line)  # as the reflector does next
+    if isinstance(event, WatchLine):
+        return event.error
+    assert router.route_watched(event.type, event.object, 1) is None
+    return problems[0]
 
 
 def test_a_watch_line_is_decoded_once_or_left_to_the_general_path():
