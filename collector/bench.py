@@ -20,20 +20,26 @@ from simulator.profile import load_profile
 
 # The stream server: lists are empty at resourceVersion 1; the pod watch is the file.
 _SERVER = r"""
-import sys, uvicorn
+import asyncio, sys, uvicorn
 from starlette.applications import Starlette
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 path, port = sys.argv[1], int(sys.argv[2])
+served = False
 async def pods(request):
+    global served
     if request.query_params.get("watch") not in ("true", "1"):
         return Response(b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}',
                         media_type="application/json")
-    def body():
+    async def body():  # one HTTP chunk per event, as the apiserver writes a watch
         with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                yield chunk
-    return StreamingResponse(body(), media_type="application/json")
+            for line in f:
+                yield line
+    async def quiet():  # a later watch (the collector resuming): nothing new happens
+        await asyncio.sleep(3600)
+        yield b""
+    stream, served = (quiet() if served else body()), True
+    return StreamingResponse(stream, media_type="application/json")
 async def version(request):
     return Response(b'{"major":"1","minor":"31"}', media_type="application/json")
 uvicorn.run(Starlette(routes=[Route("/api/v1/pods", pods), Route("/version", version)]),

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import orjson
 import urllib3
@@ -73,28 +74,31 @@ class Sink:
             return (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
         self._take(resource, route)
 
-    def add_pod_line(self, line: bytes, observed: int) -> str | None:
-        """A pod watch line, decoded once (the hot path); returns its resourceVersion, or
-        None when the line must go through `add_watched`."""
-        return self._take("pods", lambda: self.router.route_pod_line(line, observed))
+    def add_pod_lines(self, lines: list[bytes], start: int, observed: int) -> tuple[int, str]:
+        """Pod watch lines from `start` on, each decoded once (the hot path), up to the first
+        that must go through `add_watched`; returns how many were taken and the last one's
+        resourceVersion."""
+        return self._take("pods", lambda: self.router.route_pod_lines(lines, start, observed), rv_of=itemgetter(1))
 
     def add_watched(self, resource: str, event: WatchEvent, observed: int) -> str | None:
         """A watched change, its object still bytes; returns its resourceVersion."""
         return self._take(resource, lambda: self.router.route_watched(event.type, event.object, observed))
 
-    def _take(self, resource: str, route) -> str | None:
-        """Route under the lock; the resume point moves to what was routed; a full batch is written."""
+    def _take(self, resource: str, route, rv_of=lambda routed: routed):
+        """Route under the lock (returning what `route` does); the resume point moves to what
+        was routed (`rv_of` that); a full batch is written."""
         self._wait_for_spool()
         with self.lock:
             before = self.tally.malformed
-            rv = route()
+            routed = route()
             if self.tally.malformed > before:
                 self.stats.malformed[resource] += 1
+            rv = rv_of(routed)
             if rv:
                 self.pending[resource] = rv
             if self.writer.full():
                 self._flush_or_keep()
-            return rv
+            return routed
 
     def _wait_for_spool(self) -> None:
         while self.spool is not None and self.spool.full():
@@ -224,44 +228,60 @@ class Reflector:
         return failures + 1
 
     def _watch(self, rv: str) -> str | None:
-        """Follow the watch until the server ends it; returns where to resume (None: relist)."""
+        """Follow the watch until the server ends it; returns where to resume (None: relist).
+
+        Lines come a read at a time; pod lines take the hot path a run at a time (one lock,
+        one clock reading per read), anything else goes one by one through `_other`.
+        """
         timeout = self.rng.randint(*self.watch_timeout_s)
         pods = self.resource == "pods"
-        for line in self.source.watch(self.resource, rv, timeout, self.read_timeout_s, self._opened):
+        for lines in self.source.watch(self.resource, rv, timeout, self.read_timeout_s, self._opened):
             if self.stop.is_set():
                 break
-            if pods:
-                new_rv = self.sink.add_pod_line(line, now_ms())
-                if new_rv is not None:
-                    self.stats.last_heard[self.resource] = time.monotonic()
-                    self.stats.received[self.resource] += 1
-                    rv = new_rv
-                    continue
-            event = decode_frame(line)
-            if isinstance(event, WatchLine):
-                self.stats.malformed[self.resource] += 1
-                log.warning("%s: unreadable watch line skipped: %s", self.resource, event.error)
-                continue
-            kind = event.type
-            if kind in ("ERROR", "BOOKMARK"):
-                obj = event.parsed()  # small and rare: parsed in full
-                if kind == "ERROR":
-                    if obj.get("code") == 410 or _too_large(obj):
-                        # expired, or beyond what this cluster has reached (rebuilt, restored):
-                        # either way the resume point is no good, as client-go's reflector concludes
-                        log.info("%s: cannot resume at %s (%s); relisting", self.resource, rv, obj.get("message"))
-                        return None
-                    raise ValueError(f"watch error: {obj.get('message')}")
-                self.stats.last_heard[self.resource] = time.monotonic()
-                new_rv = (obj.get("metadata") or {}).get("resourceVersion")
-                if new_rv:
-                    self.sink.advance(self.resource, new_rv)
-                    rv = new_rv
-                continue
-            self.stats.last_heard[self.resource] = time.monotonic()
-            self.stats.received[self.resource] += 1
-            rv = self.sink.add_watched(self.resource, event, now_ms()) or rv
+            observed = now_ms()
+            at = 0
+            while at < len(lines):
+                if pods:
+                    taken, new_rv = self.sink.add_pod_lines(lines, at, observed)
+                    if taken:
+                        self._heard(taken)
+                        rv, at = new_rv, at + taken
+                        continue
+                rv = self._other(lines[at], rv, observed)
+                if rv is None:
+                    return None
+                at += 1
         return rv
+
+    def _other(self, line: bytes, rv: str, observed: int) -> str | None:
+        """A line off the hot path: a change, a bookmark or an error; returns where to resume
+        (None: relist)."""
+        event = decode_frame(line)
+        if isinstance(event, WatchLine):
+            self.stats.malformed[self.resource] += 1
+            log.warning("%s: unreadable watch line skipped: %s", self.resource, event.error)
+            return rv
+        kind = event.type
+        if kind == "ERROR":
+            obj = event.parsed()  # small and rare: parsed in full
+            if obj.get("code") == 410 or _too_large(obj):
+                # expired, or beyond what this cluster has reached (rebuilt, restored):
+                # either way the resume point is no good, as client-go's reflector concludes
+                log.info("%s: cannot resume at %s (%s); relisting", self.resource, rv, obj.get("message"))
+                return None
+            raise ValueError(f"watch error: {obj.get('message')}")
+        if kind == "BOOKMARK":
+            self._heard(0)
+            new_rv = (event.parsed().get("metadata") or {}).get("resourceVersion")
+            if new_rv:
+                self.sink.advance(self.resource, new_rv)
+            return new_rv or rv
+        self._heard(1)
+        return self.sink.add_watched(self.resource, event, observed) or rv
+
+    def _heard(self, events: int) -> None:
+        self.stats.last_heard[self.resource] = time.monotonic()
+        self.stats.received[self.resource] += events
 
     def _opened(self, response) -> None:
         self.response = response

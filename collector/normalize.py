@@ -115,9 +115,10 @@ def without_managed_fields(obj: dict) -> dict:
     return obj
 
 
-def encode_object(obj: dict) -> str:
-    """The raw object without managedFields, as JSON text."""
-    return orjson.dumps(without_managed_fields(obj), option=orjson.OPT_NON_STR_KEYS).decode()
+def encode_object(obj: dict) -> bytes:
+    """The raw object without managedFields, as JSON (UTF-8 bytes: the store takes them as
+    they are, with no decode and re-encode on the way)."""
+    return orjson.dumps(without_managed_fields(obj), option=orjson.OPT_NON_STR_KEYS)
 
 
 # -- events -------------------------------------------------------------------------

@@ -4,6 +4,10 @@ The fields podslo reads are declared once as msgspec Structs, so a watch line is
 and type-checked in C straight from its bytes (unknown fields are skipped, never built
 as Python objects), and a wrong type is reported with its JSON path. Replayed values,
 which arrive as dicts, are converted through the same declaration.
+
+Rows are built here rather than by ClickHouse: landing the objects in a Null table with
+a materialized view (one typed JSONExtract, the rest as array expressions) was measured
+at ~25 us of engine CPU a pod, against ~10 us for decode and row here.
 """
 
 from __future__ import annotations
@@ -160,29 +164,30 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     pod, frame = event.object, _FRAMES.get(event.type)
     if pod is None or frame is None or not line.startswith(frame):
         return None  # e.g. a repeated "type" key
-    raw = line[len(frame):-1]
-    return _row(cluster, pod, event.type, observed, lambda: _without_managed_fields(raw, pod.metadata))
+    return _row(cluster, pod, event.type, observed,
+                lambda: _without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
 
 
-def _without_managed_fields(raw: bytes, meta: Metadata) -> str:
-    """Cut `"managedFields":[...]` out of the bytes instead of re-encoding the object.
+def _without_managed_fields(line: bytes, start: int, stop: int, meta: Metadata) -> bytes:
+    """The object (`line[start:stop]`) with `"managedFields":[...]` cut out of its bytes,
+    instead of re-encoding it; one copy.
 
     The pattern cannot occur inside a JSON string (its quotes would be escaped), so the
     one match is the member itself; compact JSON (as the apiserver writes) always matches.
     """
     value = meta.managedFields
     if not value:
-        return raw.decode()
-    value = bytes(value)
-    at = raw.find(_MANAGED_KEY)
+        return line[start:stop]
+    at = line.find(_MANAGED_KEY, start, stop)
     end = at + len(_MANAGED_KEY) + len(value)
-    if at < 0 or not raw.startswith(value, at + len(_MANAGED_KEY)):  # spaced-out JSON: the slow way
-        return encode_object(msgspec.json.decode(raw))
-    if raw[at - 1] == 44:  # a comma before: the member is not the first
+    if at < 0 or memoryview(line)[at + len(_MANAGED_KEY):end] != memoryview(value):  # spaced out: the slow way
+        return encode_object(msgspec.json.decode(line[start:stop]))
+    if line[at - 1] == 44:  # a comma before: the member is not the first
         at -= 1
-    elif raw[end] == 44:
+    elif line[end] == 44:
         end += 1
-    return (raw[:at] + raw[end:]).decode()
+    view = memoryview(line)
+    return b"".join((view[start:at], view[end:stop]))
 
 
 _MANAGED_KEY = b'"managedFields":'

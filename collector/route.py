@@ -75,18 +75,24 @@ class Router:
             return
         self._one(line, api, kind, data, event_type or "ADDED", observed)
 
-    def route_pod_line(self, line: bytes, observed: int) -> str | None:
-        """The hot path: a pod watch line decoded once into its row; returns its
-        resourceVersion, or None when the line must take `route_watched`."""
-        try:
-            row = pod_line_row(self.cluster, line, observed)
-        except ObjectError:
-            return None  # the general path reports it
-        if row is None:
-            return None
-        self.add("raw_pods", row)
-        self.tally.taken["Pod"] += 1
-        return row[4]
+    def route_pod_lines(self, lines: list[bytes], start: int, observed: int) -> tuple[int, str]:
+        """The hot path: pod watch lines from `start` on, each decoded once into its row, up
+        to the first that must take `route_watched`; returns (how many, the last one's
+        resourceVersion)."""
+        cluster, add, rv = self.cluster, self.add, ""
+        end = start
+        for line in lines[start:] if start else lines:
+            try:
+                row = pod_line_row(cluster, line, observed)
+            except ObjectError:
+                break  # the general path reports it
+            if row is None:
+                break
+            add("raw_pods", row)
+            rv = row[4]
+            end += 1
+        self.tally.taken["Pod"] += end - start
+        return end - start, rv
 
     def route_watched(self, event_type: str, raw: bytes, observed: int) -> str | None:
         """A watched change whose object is still JSON bytes; returns its resourceVersion

@@ -86,10 +86,11 @@ class KubeSource:
         response = self.apis["core"].list_namespaced_pod(
             namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
             timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
-        for line in _lines(response):
-            event = decode_frame(line)
-            if isinstance(event, WatchEvent):
-                yield {"type": event.type, "object": event.parsed()}
+        for lines in _line_batches(response):
+            for line in lines:
+                event = decode_frame(line)
+                if isinstance(event, WatchEvent):
+                    yield {"type": event.type, "object": event.parsed()}
 
     def list(self, resource: str, page: int = 500) -> tuple[list[dict], str]:
         """All objects (paged) and the list's resourceVersion."""
@@ -109,8 +110,9 @@ class KubeSource:
                 return items, rv
 
     def watch(self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float,
-              on_open=None) -> Iterator[bytes]:
-        """Watch events from `resource_version` until the server ends the stream.
+              on_open=None) -> Iterator[list[bytes]]:
+        """Watch event lines from `resource_version` until the server ends the stream, a
+        list per read (the lines that arrived together).
 
         A read timeout longer than the bookmark interval notices a silently dead connection.
         """
@@ -118,21 +120,24 @@ class KubeSource:
                               timeout_seconds=timeout_s, _request_timeout=(10, read_timeout_s))
         if on_open:
             on_open(response)
-        yield from _lines(response)
+        yield from _line_batches(response)
 
 
-def _lines(response) -> Iterator[bytes]:
-    """A watch response's non-empty lines until the server ends it; the connection is released."""
+def _line_batches(response) -> Iterator[list[bytes]]:
+    """A watch response's non-empty lines, a list per read, until the server ends it; the
+    connection is released. Only a line cut by the read is joined (never the whole read)."""
     pending = b""
     try:
         for chunk in response.stream(1 << 16, decode_content=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield line
+            lines = chunk.split(b"\n")
+            if pending:
+                lines[0] = pending + lines[0]
+            pending = lines.pop()
+            lines = [line for line in lines if line.strip()]
+            if lines:
+                yield lines
         if pending.strip():
-            yield pending
+            yield [pending]
     finally:
         response.release_conn()
 

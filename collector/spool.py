@@ -37,7 +37,7 @@ class Spool:
         seq = int(files[-1].stem) + 1 if files else 1
         path = self.dir / f"{seq:012d}.batch"
         temp = path.with_suffix(".tmp")
-        data = orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS)
+        data = orjson.dumps(batch, option=orjson.OPT_NON_STR_KEYS, default=_text)
         temp.write_bytes(data)
         os.replace(temp, path)
         self.bytes += len(data)
@@ -54,3 +54,10 @@ class Spool:
             self.bytes -= len(data)
             done += 1
         return done
+
+
+def _text(value):
+    """Objects travel as UTF-8 bytes; the spool keeps them as text (they drain as text)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    raise TypeError(f"cannot spool a {type(value).__name__}")

@@ -36,7 +36,7 @@ def test_watch_bytes_and_replayed_dicts_give_the_same_row():
         from_bytes = pod_line_row("c", frame(orjson.dumps(pod), "MODIFIED"), 1)
         assert from_dict[:-1] == from_bytes[:-1]
         assert json.loads(from_dict[-1]) == json.loads(from_bytes[-1])
-        assert "managedFields" not in from_bytes[-1]
+        assert b"managedFields" not in from_bytes[-1]
 
 
 @pytest.mark.parametrize("where", ["first", "middle", "last", "only"])
@@ -76,7 +76,7 @@ def watched_problem(line: bytes) -> str:
     """What the collector reports for a pod line that the hot path hands on."""
     problems = []
     router = Router("c", lambda table, row: None, Tally(), lambda at, message: problems.append(message))
-    assert router.route_pod_line(line, 1) is None
+    assert router.route_pod_lines([line], 0, 1) == (0, "")
     event = decode_frame(line)  # as the reflector does next
     if isinstance(event, WatchLine):
         return event.error
@@ -97,3 +97,40 @@ def test_a_watch_line_is_decoded_once_or_left_to_the_general_path():
            orjson.dumps({"type": "MODIFIED", "object": {"metadata": "oops"}}),
            line[:-30]]
     assert [pod_line_row("c", bad, 1) for bad in odd] == [None] * len(odd)
+
+
+def test_the_hot_path_takes_a_run_of_pod_lines_and_stops_where_the_general_path_must_go():
+    pods = fixture_pods()
+    good = [frame(orjson.dumps(pod), "MODIFIED") for pod in pods[:3]]
+    bookmark = orjson.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "99"}}})
+    lines = [good[0], good[1], bookmark, good[2]]
+    rows = []
+    router = Router("c", lambda table, row: rows.append(row), Tally(), lambda at, message: None)
+    assert router.route_pod_lines(lines, 0, 7) == (2, pods[1]["metadata"]["resourceVersion"])
+    assert router.route_pod_lines(lines, 2, 7) == (0, "")  # the reflector handles the bookmark itself
+    assert router.route_pod_lines(lines, 3, 7) == (1, pods[2]["metadata"]["resourceVersion"])
+    assert [row[1] for row in rows] == [pod["metadata"]["uid"] for pod in pods[:3]]
+
+
+class _Response:
+    """What `_line_batches` reads: a stream of reads, cut anywhere."""
+
+    def __init__(self, reads: list[bytes]):
+        self.reads, self.released = reads, False
+
+    def stream(self, amount, decode_content):
+        yield from self.reads
+
+    def release_conn(self):
+        self.released = True
+
+
+def test_watch_lines_are_whole_however_the_reads_cut_them():
+    from collector.source import _line_batches
+    lines = [frame(orjson.dumps(pod)) for pod in fixture_pods()]
+    data = b"\n".join(lines) + b"\n\n  \n" + lines[0]  # blank lines dropped; the last has no newline
+    for cut in (1, 7, 100, 4096, len(data)):
+        response = _Response([data[i:i + cut] for i in range(0, len(data), cut)])
+        batches = list(_line_batches(response))
+        assert [line for batch in batches for line in batch] == lines + [lines[0]]
+        assert all(batches) and response.released
