@@ -127,7 +127,9 @@ def run_ingest_bench(events: int) -> dict:
             collector.start()
             while collector.stats.received["pods"] < rendered:
                 time.sleep(0.05)
-            collector.shutdown()
+            running = collector.shutdown()
+            if running:  # their CPU would be missing from the figure
+                raise RuntimeError(f"collector threads did not stop: {running}")
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
             # the collector's own CPU: its threads and the main thread's final flush. The
             # rest is the embedded ClickHouse's own threads (parts, merges): work a ClickHouse
@@ -135,8 +137,9 @@ def run_ingest_bench(events: int) -> dict:
             # calling thread and stays in the collector's figure (conservative).
             own = collector.stats.thread_cpu_s + time.thread_time() - main0
             stored = store.scalar("SELECT count() FROM raw_pods FINAL")
+            store.close()  # before its directory goes
         finally:
-            server.terminate()
+            server.kill()  # not terminate: uvicorn would wait for the idle resumed watch to end
             server.wait(10)
     return {"events": rendered, "bytes_per_event": round(size / rendered),
             "stored_rows": stored, "wall_s": round(wall, 2), "cpu_s": round(own, 2),

@@ -382,14 +382,16 @@ class Collector:
         while not self.stop.wait(self.flush_s):
             self.sink.try_flush()
 
-    def shutdown(self, timeout: float = 10) -> None:
-        """Stop watching, write what is pending and its checkpoints."""
+    def shutdown(self, timeout: float = 10) -> list[str]:
+        """Stop watching, write what is pending and its checkpoints; returns the names of
+        threads that did not end in time (none, normally)."""
         self.stop.set()
         for reflector in self.reflectors:
             reflector.close()
         for thread in self.threads:
             thread.join(timeout)
         self.sink.try_flush()  # into the store, or the spool
+        return [thread.name for thread in self.threads if thread.is_alive()]
 
 
 @dataclass(frozen=True)
