@@ -285,6 +285,8 @@ class Reflector:
 
     def _opened(self, response) -> None:
         self.response = response
+        if self.stop.is_set():  # opened while shutting down, after `close` looked: close it too
+            self.close()
 
     def _relist(self) -> str:
         """List everything; record objects that vanished while we were not watching as gone."""

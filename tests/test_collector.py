@@ -353,3 +353,27 @@ def mirrored(store, cluster, engine) -> bool:
     live = {o["metadata"]["uid"]: int(o["metadata"]["resourceVersion"]) for o in engine.objects["pods"].values()}
     stored = dict(store.rows("SELECT uid, max(rv) FROM raw_pods WHERE cluster = {c:String} GROUP BY uid", c=cluster))
     return all(stored.get(uid) == rv for uid, rv in live.items())
+
+
+def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
+    """`close` may look before the resumed watch's response exists; the response must not
+    then keep the thread reading until the read timeout."""
+    from collector.collect import Reflector
+
+    class Response:
+        closed = False
+
+        def shutdown(self):
+            self.closed = True
+
+    stop = threading.Event()
+    reflector = Reflector(source=None, resource="pods", sink=None, stop=stop, stats=None)
+    reflector.close()  # nothing open yet
+    stop.set()
+    late = Response()
+    reflector._opened(late)
+    assert late.closed
+    running = Response()
+    stop.clear()
+    reflector._opened(running)
+    assert not running.closed
