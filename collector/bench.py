@@ -1,5 +1,5 @@
 """`podslo bench ingest`: the real collector path (HTTP watch -> rows -> store) against a
-pre-rendered watch stream served by a separate process over loopback."""
+pre-rendered watch stream served by a separate process over loopback (bench_server)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 
 import orjson
 
+from collector.bench_server import frame
 from collector.collect import Collector, tune_gc_for_ingest
 from collector.source import KubeSource
 from podslo.store import Store
@@ -18,49 +19,22 @@ from podslo.webserver import free_port
 from simulator.engine import Engine
 from simulator.profile import load_profile
 
-# The stream server: lists are empty at resourceVersion 1; the pod watch is the file.
-_SERVER = r"""
-import asyncio, sys, uvicorn
-from starlette.applications import Starlette
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
-path, port = sys.argv[1], int(sys.argv[2])
-served = False
-async def pods(request):
-    global served
-    if request.query_params.get("watch") not in ("true", "1"):
-        return Response(b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}',
-                        media_type="application/json")
-    async def body():  # one HTTP chunk per event, as the apiserver writes a watch
-        with open(path, "rb") as f:
-            for line in f:
-                yield line
-    async def quiet():  # a later watch (the collector resuming): nothing new happens
-        await asyncio.sleep(3600)
-        yield b""
-    stream, served = (quiet() if served else body()), True
-    return StreamingResponse(stream, media_type="application/json")
-async def version(request):
-    return Response(b'{"major":"1","minor":"31"}', media_type="application/json")
-uvicorn.run(Starlette(routes=[Route("/api/v1/pods", pods), Route("/version", version)]),
-            host="127.0.0.1", port=port, log_level="warning")
-"""
-
-
-def render_stream(path: str, events: int, seed: int = 1) -> int:
-    """Pod watch events as the apiserver serves them (a realistic mix), one per line."""
+def render_stream(path: str, events: int, seed: int = 1) -> tuple[int, int]:
+    """Pod watch events as the apiserver serves them (a realistic mix), each a line in its
+    own HTTP chunk; returns (events, bytes of events)."""
     engine = Engine(load_profile("default"), seed=seed, nodes=200, pods_per_minute=1200)
-    written = 0
+    written = size = 0
     with open(path, "wb") as out:
         while written < events:
             start = len(engine.log)
             engine.advance(engine.now_ms + 60_000)
             for _, resource, kind, obj in engine.log[start:]:
                 if resource == "pods" and written < events:
-                    out.write(orjson.dumps({"type": kind, "object": as_served(obj)}) + b"\n")
-                    written += 1
+                    event = orjson.dumps({"type": kind, "object": as_served(obj)}) + b"\n"
+                    out.write(frame(event))
+                    written, size = written + 1, size + len(event)
             engine.compact()
-    return written
+    return written, size
 
 
 def as_served(pod: dict) -> dict:
@@ -112,11 +86,10 @@ def _managed_fields(meta: dict) -> list[dict]:
 
 def run_ingest_bench(events: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="podslo-ingest-") as tmp:
-        stream = os.path.join(tmp, "watch.jsonl")
-        rendered = render_stream(stream, events)
-        size = os.path.getsize(stream)
+        stream = os.path.join(tmp, "watch.chunked")
+        rendered, size = render_stream(stream, events)
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-c", _SERVER, stream, str(port)])
+        server = subprocess.Popen([sys.executable, "-m", "collector.bench_server", stream, str(port)])
         try:
             _wait_up(port)
             store = Store(f"chdb://{tmp}/db")
@@ -139,7 +112,7 @@ def run_ingest_bench(events: int) -> dict:
             stored = store.scalar("SELECT count() FROM raw_pods FINAL")
             store.close()  # before its directory goes
         finally:
-            server.kill()  # not terminate: uvicorn would wait for the idle resumed watch to end
+            server.kill()
             server.wait(10)
     return {"events": rendered, "bytes_per_event": round(size / rendered),
             "stored_rows": stored, "wall_s": round(wall, 2), "cpu_s": round(own, 2),

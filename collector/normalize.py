@@ -89,7 +89,7 @@ def _short(value) -> str:
 
 def rv_number(text: str) -> int:
     """A resourceVersion as a number for ordering (0 when it is not one)."""
-    return int(text) if text.isdigit() and len(text) < 20 else 0
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
 
 
 @lru_cache(maxsize=4096)

@@ -16,6 +16,7 @@ import msgspec
 
 from collector.normalize import (MAX_TEXT, ObjectError, encode_object, quantity, rv_number, timestamp,
                                  without_managed_fields)
+from podslo.timeutil import parse_ms as _ms  # cached; raises ValueError on a bad time
 
 # Pod conditions whose False/notable state explains a delay; kept as signals.
 SIGNAL_CONDITIONS = frozenset({"PodScheduled", "DisruptionTarget", "Ready", "ContainersReady"})
@@ -180,7 +181,7 @@ def _without_managed_fields(line: bytes, start: int, stop: int, meta: Metadata) 
         return line[start:stop]
     at = line.find(_MANAGED_KEY, start, stop)
     end = at + len(_MANAGED_KEY) + len(value)
-    if at < 0 or memoryview(line)[at + len(_MANAGED_KEY):end] != memoryview(value):  # spaced out: the slow way
+    if at < 0 or not line.startswith(value, at + len(_MANAGED_KEY)):  # spaced out: the slow way
         return encode_object(msgspec.json.decode(line[start:stop]))
     if line[at - 1] == 44:  # a comma before: the member is not the first
         at -= 1
@@ -214,28 +215,42 @@ def _text(value: str) -> str:
 
 
 def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded) -> list:
+    """The row, times read by the cached parser directly; a time that does not parse is
+    then looked for field by field, so the error names it."""
+    try:
+        return _fast_row(cluster, pod, event_type, observed, encoded)
+    except ObjectError:
+        raise
+    except ValueError as exc:
+        _name_the_bad_time(pod)
+        raise ObjectError(f"Pod: {exc}") from None
+
+
+def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded) -> list:
     meta = pod.metadata
     spec = pod.spec or _NO_SPEC
     status = pod.status or _NO_STATUS
     if not meta.uid:
         raise ObjectError("Pod.metadata.uid: missing")
-    created = timestamp(meta.creationTimestamp, "Pod.metadata.creationTimestamp")
-    if created is None:
+    if not meta.creationTimestamp:
         raise ObjectError("Pod.metadata.creationTimestamp: missing")
+    created = _ms(meta.creationTimestamp)
     signals, started, latest = _container_signals(status)
-    latest = max(latest, created)
+    if created > latest:
+        latest = created
     true_since: dict[str, int | None] = {}
     ready = ""
     for c in status.conditions or ():
-        at = timestamp(c.lastTransitionTime, "Pod.status.conditions[].lastTransitionTime")
+        at = _ms(c.lastTransitionTime) if c.lastTransitionTime else None
         if at is not None and at > latest:
             latest = at
+        kind = c.type
         if c.status == "True":
-            true_since[c.type] = at
-        if c.type == "Ready":
+            true_since[kind] = at
+        if kind == "Ready":
             ready = c.status
-        if c.reason and c.type in SIGNAL_CONDITIONS and (c.status == "False" or c.type == "DisruptionTarget"):
-            signals.append(("condition", _text(f"{c.type}/{c.reason}"), _text(c.message), at or latest))
+        if c.reason and kind in SIGNAL_CONDITIONS and (c.status == "False" or kind == "DisruptionTarget"):
+            signals.append(("condition", _text(f"{kind}/{c.reason}"), _text(c.message), at or latest))
     if status.reason:
         signals.append(("status", _text(status.reason), _text(status.message), latest))
     seen = latest  # the cluster's own clock; receive times (observed) are kept, not judged by
@@ -248,13 +263,31 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded)
     owner_kind, owner_name = _owner(meta.ownerReferences)
     return [
         cluster, meta.uid, meta.namespace, _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
-        event_type, observed, seen, created, timestamp(meta.deletionTimestamp, "Pod.metadata.deletionTimestamp"),
+        event_type, observed, seen, created, _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
         meta.deletionGracePeriodSeconds, spec.nodeName, status.phase, owner_kind, owner_name,
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
         ready, true_since.get("Ready"), started, signals, encoded(),
     ]
+
+
+def _name_the_bad_time(pod: Pod) -> None:
+    """Raise ObjectError naming the first time field that is not a timestamp."""
+    meta, status = pod.metadata, pod.status or _NO_STATUS
+    timestamp(meta.creationTimestamp, "Pod.metadata.creationTimestamp")
+    timestamp(meta.deletionTimestamp, "Pod.metadata.deletionTimestamp")
+    for c in status.conditions or ():
+        timestamp(c.lastTransitionTime, "Pod.status.conditions[].lastTransitionTime")
+    for where, statuses in (("initContainerStatuses", status.initContainerStatuses),
+                            ("containerStatuses", status.containerStatuses)):
+        for cs in statuses or ():
+            for state in (cs.state, cs.lastState):
+                if state is not None and state.running is not None:
+                    timestamp(state.running.startedAt, f"Pod.status.{where}[].running.startedAt")
+                if state is not None and state.terminated is not None:
+                    timestamp(state.terminated.startedAt, f"Pod.status.{where}[].terminated.startedAt")
+                    timestamp(state.terminated.finishedAt, f"Pod.status.{where}[].terminated.finishedAt")
 
 
 _NO_SPEC, _NO_STATUS = Spec(), Status()
@@ -287,16 +320,22 @@ def _container_signals(status: Status):
                 if state is None:
                     continue
                 running, waiting, terminated = state.running, state.waiting, state.terminated
-                for moment in (running and timestamp(running.startedAt, "running.startedAt"),
-                               terminated and timestamp(terminated.startedAt, "terminated.startedAt")):
+                if running is not None and running.startedAt:
+                    moment = _ms(running.startedAt)
                     if moment:
-                        started = moment if started is None else min(started, moment)
-                        latest = max(latest, moment)
+                        started = moment if started is None or moment < started else started
+                        latest = moment if moment > latest else latest
                 if waiting is not None and waiting.reason:
                     signals.append(("waiting", _text(waiting.reason), _text(waiting.message), None))
                 if terminated is not None:
-                    finished = timestamp(terminated.finishedAt, "terminated.finishedAt")
-                    latest = max(latest, finished or 0)
+                    if terminated.startedAt:
+                        moment = _ms(terminated.startedAt)
+                        if moment:
+                            started = moment if started is None or moment < started else started
+                            latest = moment if moment > latest else latest
+                    finished = _ms(terminated.finishedAt) if terminated.finishedAt else None
+                    if finished and finished > latest:
+                        latest = finished
                     if terminated.reason or terminated.exitCode:
                         text = _text(terminated.message)
                         signals.append(("terminated", _text(terminated.reason) or "Error",

@@ -63,6 +63,10 @@ def test_bad_pods_name_the_field_on_both_paths():
             **pod["status"], "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": 5}]}},
         "Pod.metadata.uid: missing": {**pod, "metadata": {k: v for k, v in pod["metadata"].items() if k != "uid"}},
         "not a timestamp": {**pod, "metadata": {**pod["metadata"], "creationTimestamp": "yesterday"}},
+        "Pod.status.conditions[].lastTransitionTime: not a timestamp": {**pod, "status": {
+            **pod["status"], "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "soon"}]}},
+        "Pod.status.containerStatuses[].terminated.finishedAt: not a timestamp": {**pod, "status": {
+            **pod["status"], "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "finishedAt": "late"}}}]}},
     }
     for expected, bad in cases.items():
         with pytest.raises(ObjectError) as error:
