@@ -320,19 +320,14 @@ def _container_signals(status: Status):
                 if state is None:
                     continue
                 running, waiting, terminated = state.running, state.waiting, state.terminated
-                if running is not None and running.startedAt:
-                    moment = _ms(running.startedAt)
+                for text in (running and running.startedAt, terminated and terminated.startedAt):
+                    moment = _ms(text) if text else None
                     if moment:
                         started = moment if started is None or moment < started else started
                         latest = moment if moment > latest else latest
                 if waiting is not None and waiting.reason:
                     signals.append(("waiting", _text(waiting.reason), _text(waiting.message), None))
                 if terminated is not None:
-                    if terminated.startedAt:
-                        moment = _ms(terminated.startedAt)
-                        if moment:
-                            started = moment if started is None or moment < started else started
-                            latest = moment if moment > latest else latest
                     finished = _ms(terminated.finishedAt) if terminated.finishedAt else None
                     if finished and finished > latest:
                         latest = finished

@@ -5,7 +5,6 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
-import threading
 import time
 
 from simulator.engine import Engine

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 
 def ts(moment: datetime, micros: bool = False) -> str:
