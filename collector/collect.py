@@ -322,8 +322,8 @@ class Reflector:
         if response is not None:
             try:
                 response.shutdown()
-            except RuntimeError:
-                pass  # that watch already ended and gave its connection back
+            except (RuntimeError, ValueError):
+                pass  # that watch already ended and gave its connection back (or closed it)
             except (AttributeError, OSError):
                 response.close()
 

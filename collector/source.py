@@ -7,12 +7,14 @@ here with msgspec: model classes cost ~35x more per object on the hot path.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import msgspec
 import orjson
 from kubernetes import client, config
 
+from collector.chunked import Lines, chunked_line_batches
 from podslo.errors import ConfigError
 
 # resource -> (API class, list method)
@@ -125,21 +127,41 @@ class KubeSource:
 
 def _line_batches(response) -> Iterator[list[bytes]]:
     """A watch response's non-empty lines, a list per read, until the server ends it; the
-    connection is released. Only a line cut by the read is joined (never the whole read)."""
-    pending = b""
+    connection is given back (closed first when read past urllib3)."""
+    body = _chunked_body(response)
     try:
-        for chunk in response.stream(1 << 16, decode_content=True):
-            lines = chunk.split(b"\n")
-            if pending:
-                lines[0] = pending + lines[0]
-            pending = lines.pop()
-            lines = [line for line in lines if line.strip()]
-            if lines:
-                yield lines
-        if pending.strip():
-            yield [pending]
+        if body is not None:
+            yield from chunked_line_batches(partial(body.read1, _READ_SIZE))
+            return
+        lines = Lines()
+        for chunk in response.stream(_READ_SIZE, decode_content=True):
+            out: list[bytes] = []
+            if chunk:
+                lines.add(chunk, 0, len(chunk), out)
+            if out:
+                yield out
+        rest = lines.rest()
+        if rest:
+            yield [rest]
     finally:
+        if body is not None:
+            response.close()  # http.client still thinks the body unread: never reuse the connection
         response.release_conn()
+
+
+_READ_SIZE = 1 << 18
+
+
+def _chunked_body(response):
+    """The buffered socket file under a plain chunked response whose body nothing has read
+    yet, to unframe it ourselves (`chunked_line_batches`); None for anything else, read
+    through urllib3."""
+    httplib = getattr(response, "_fp", None)  # urllib3 2.x keeps http.client's response here
+    body = getattr(httplib, "fp", None)
+    if (body is None or not hasattr(body, "read1") or getattr(httplib, "chunked", False) is not True
+            or getattr(httplib, "chunk_left", 0) is not None or response.headers.get("content-encoding")):
+        return None
+    return body
 
 
 def decode_frame(line: bytes) -> WatchEvent | WatchLine:
