@@ -57,8 +57,13 @@ class Metadata(_S):
     managedFields: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
 
+class Requests(_S):
+    cpu: Quantity = "0"
+    memory: Quantity = "0"
+
+
 class Resources(_S):
-    requests: dict[str, Quantity] | None = None
+    requests: Requests | None = None
 
 
 class Lifecycle(_S):
@@ -166,7 +171,8 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     if pod is None or frame is None or not line.startswith(frame):
         return None  # e.g. a repeated "type" key
     return _row(cluster, pod, event.type, observed,
-                lambda: _without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
+                lambda: _without_managed_fields(line, len(frame), len(line) - 1, pod.metadata),
+                short=len(line) <= MAX_TEXT)
 
 
 def _without_managed_fields(line: bytes, start: int, stop: int, meta: Metadata) -> bytes:
@@ -214,11 +220,12 @@ def _text(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
 
 
-def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded) -> list:
+def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded, short: bool = False) -> list:
     """The row, times read by the cached parser directly; a time that does not parse is
-    then looked for field by field, so the error names it."""
+    then looked for field by field, so the error names it. `short`: the pod came in fewer
+    than MAX_TEXT bytes, so none of its strings needs cutting."""
     try:
-        return _fast_row(cluster, pod, event_type, observed, encoded)
+        return _fast_row(cluster, pod, event_type, observed, encoded, short)
     except ObjectError:
         raise
     except ValueError as exc:
@@ -226,7 +233,7 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded)
         raise ObjectError(f"Pod: {exc}") from None
 
 
-def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded) -> list:
+def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded, short: bool) -> list:
     meta = pod.metadata
     spec = pod.spec or _NO_SPEC
     status = pod.status or _NO_STATUS
@@ -258,11 +265,11 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, enc
         signals = [(s, r, m, a if a is not None else seen) for s, r, m, a in signals]
     cpu, memory = _requests(spec)
     labels = meta.labels or {}
-    if labels and max(map(len, labels.values())) > MAX_TEXT or max(map(len, labels), default=0) > MAX_TEXT:
+    if not short and labels and max(map(len, labels.values())) > MAX_TEXT or max(map(len, labels), default=0) > MAX_TEXT:
         labels = {k[:MAX_TEXT]: v[:MAX_TEXT] for k, v in labels.items()}
     owner_kind, owner_name = _owner(meta.ownerReferences)
     return [
-        cluster, meta.uid, meta.namespace, _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
+        cluster, meta.uid, meta.namespace, meta.name if short else _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
         event_type, observed, seen, created, _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
         meta.deletionGracePeriodSeconds, spec.nodeName, status.phase, owner_kind, owner_name,
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
@@ -312,7 +319,7 @@ def _has_prestop(spec: Spec) -> int:
 def _container_signals(status: Status):
     """(signals, first container start, newest time seen) from container statuses."""
     signals: list[tuple] = []
-    started: int | None = None
+    starts: list[int] = []
     latest = 0
     for statuses in (status.initContainerStatuses, status.containerStatuses):
         for cs in statuses or ():
@@ -320,14 +327,13 @@ def _container_signals(status: Status):
                 if state is None:
                     continue
                 running, waiting, terminated = state.running, state.waiting, state.terminated
-                for text in (running and running.startedAt, terminated and terminated.startedAt):
-                    moment = _ms(text) if text else None
-                    if moment:
-                        started = moment if started is None or moment < started else started
-                        latest = moment if moment > latest else latest
+                if running is not None and running.startedAt:
+                    starts.append(_ms(running.startedAt))
                 if waiting is not None and waiting.reason:
                     signals.append(("waiting", _text(waiting.reason), _text(waiting.message), None))
                 if terminated is not None:
+                    if terminated.startedAt:
+                        starts.append(_ms(terminated.startedAt))
                     finished = _ms(terminated.finishedAt) if terminated.finishedAt else None
                     if finished and finished > latest:
                         latest = finished
@@ -335,13 +341,19 @@ def _container_signals(status: Status):
                         text = _text(terminated.message)
                         signals.append(("terminated", _text(terminated.reason) or "Error",
                                         f"exit code {terminated.exitCode}" + (f": {text}" if text else ""), finished))
-    return signals, started, latest
+    starts = [moment for moment in starts if moment]  # the epoch is no start
+    if not starts:
+        return signals, None, latest
+    return signals, min(starts), max(latest, max(starts))
 
 
 def _requests(spec: Spec) -> tuple[int, int]:
     """Effective pod request: max(sum of containers, largest init container)."""
+    containers = spec.containers or ()
+    if len(containers) == 1 and not spec.initContainers:  # the usual
+        return _container_requests(containers[0])
     cpu = memory = init_cpu = init_memory = 0
-    for container in spec.containers or ():
+    for container in containers:
         c, m = _container_requests(container)
         cpu, memory = cpu + c, memory + m
     for container in spec.initContainers or ():
@@ -352,7 +364,7 @@ def _requests(spec: Spec) -> tuple[int, int]:
 
 def _container_requests(container: Container) -> tuple[int, int]:
     requests = container.resources and container.resources.requests
-    if not requests:
+    if requests is None:
         return 0, 0
-    return quantity(str(requests.get("cpu", "0")), 1000), quantity(str(requests.get("memory", "0")), 1)
+    return quantity(str(requests.cpu), 1000), quantity(str(requests.memory), 1)
 
