@@ -91,7 +91,13 @@ def chunked_line_batches(read: Callable[[], bytes]) -> Iterator[list[bytes]]:
 
 
 def _chunk_length(buf: bytes, start: int, end: int) -> int:
-    size = buf[start:end].split(b";", 1)[0].strip()
+    size = buf[start:end]
+    if size.isalnum() and size[1:2] not in (b"x", b"X"):  # the usual: bare hex digits
+        try:
+            return int(size, 16)
+        except ValueError:
+            pass  # named below
+    size = size.split(b";", 1)[0].strip()
     try:
         if not size or size.startswith((b"-", b"+", b"0x", b"0X")):
             raise ValueError

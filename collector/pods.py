@@ -152,7 +152,9 @@ def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> l
         pod = msgspec.convert(obj, Pod)
     except msgspec.ValidationError as exc:
         raise ObjectError(_explain(exc)) from None
-    return _row(cluster, pod, event_type, observed, lambda: encode_object(obj))
+    row = _row(cluster, pod, event_type, observed)
+    row.append(encode_object(obj))
+    return row
 
 
 def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None:
@@ -170,9 +172,9 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     pod, frame = event.object, _FRAMES.get(event.type)
     if pod is None or frame is None or not line.startswith(frame):
         return None  # e.g. a repeated "type" key
-    return _row(cluster, pod, event.type, observed,
-                lambda: _without_managed_fields(line, len(frame), len(line) - 1, pod.metadata),
-                short=len(line) <= MAX_TEXT)
+    row = _row(cluster, pod, event.type, observed, short=len(line) <= MAX_TEXT)
+    row.append(_without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
+    return row
 
 
 def _without_managed_fields(line: bytes, start: int, stop: int, meta: Metadata) -> bytes:
@@ -220,12 +222,12 @@ def _text(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
 
 
-def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded, short: bool = False) -> list:
-    """The row, times read by the cached parser directly; a time that does not parse is
+def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False) -> list:
+    """The row but its last column (the object), times read by the cached parser directly; a time that does not parse is
     then looked for field by field, so the error names it. `short`: the pod came in fewer
     than MAX_TEXT bytes, so none of its strings needs cutting."""
     try:
-        return _fast_row(cluster, pod, event_type, observed, encoded, short)
+        return _fast_row(cluster, pod, event_type, observed, short)
     except ObjectError:
         raise
     except ValueError as exc:
@@ -233,7 +235,7 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded,
         raise ObjectError(f"Pod: {exc}") from None
 
 
-def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, encoded, short: bool) -> list:
+def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool) -> list:
     meta = pod.metadata
     spec = pod.spec or _NO_SPEC
     status = pod.status or _NO_STATUS
@@ -275,7 +277,7 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, enc
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
-        ready, true_since.get("Ready"), started, signals, encoded(),
+        ready, true_since.get("Ready"), started, signals,
     ]
 
 
