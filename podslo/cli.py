@@ -343,11 +343,13 @@ def bench_verdicts(count, seed, fmt):
 
 @bench.command("ingest")
 @click.option("--events", default=200_000, show_default=True, help="Pod watch events in the served stream.")
+@click.option("--rounds", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Serve the stream this many times, each into a fresh store; the median round is shown.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench_ingest(events, fmt):
+def bench_ingest(events, rounds, fmt):
     """The collector's path from an HTTP watch into the store; prints events, wall_s, cpu_s, events_per_s."""
     from collector.bench import run_ingest_bench
-    _show_figures(run_ingest_bench(events), fmt)
+    _show_figures(run_ingest_bench(events, rounds), fmt)
 
 
 @bench.command("simulator")
