@@ -223,9 +223,10 @@ def _text(value: str) -> str:
 
 
 def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False) -> list:
-    """The row but its last column (the object), times read by the cached parser directly; a time that does not parse is
-    then looked for field by field, so the error names it. `short`: the pod came in fewer
-    than MAX_TEXT bytes, so none of its strings needs cutting."""
+    """The row but its last column (the object). Times are read by the cached parser
+    directly; a time that does not parse is then looked for field by field, so the error
+    names it. `short`: the pod came in fewer than MAX_TEXT bytes, so none of its strings
+    needs cutting."""
     try:
         return _fast_row(cluster, pod, event_type, observed, short)
     except ObjectError:
@@ -267,7 +268,7 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
         signals = [(s, r, m, a if a is not None else seen) for s, r, m, a in signals]
     cpu, memory = _requests(spec)
     labels = meta.labels or {}
-    if not short and labels and max(map(len, labels.values())) > MAX_TEXT or max(map(len, labels), default=0) > MAX_TEXT:
+    if not short and labels and (max(map(len, labels.values())) > MAX_TEXT or max(map(len, labels)) > MAX_TEXT):
         labels = {k[:MAX_TEXT]: v[:MAX_TEXT] for k, v in labels.items()}
     owner_kind, owner_name = _owner(meta.ownerReferences)
     return [
@@ -343,7 +344,7 @@ def _container_signals(status: Status):
                         text = _text(terminated.message)
                         signals.append(("terminated", _text(terminated.reason) or "Error",
                                         f"exit code {terminated.exitCode}" + (f": {text}" if text else ""), finished))
-    starts = [moment for moment in starts if moment]  # the epoch is no start
+    starts = [moment for moment in starts if moment]  # 1970-01-01T00:00:00Z: a zeroed time, no start
     if not starts:
         return signals, None, latest
     return signals, min(starts), max(latest, max(starts))

@@ -138,3 +138,19 @@ def test_watch_lines_are_whole_however_the_reads_cut_them():
         batches = list(_line_batches(response))
         assert [line for batch in batches for line in batch] == lines + [lines[0]]
         assert all(batches) and response.released
+
+
+def test_long_strings_are_cut_on_the_hot_path_too():
+    from collector.normalize import MAX_TEXT
+    from collector.pods import POD_COLUMNS
+    pod = fixture_pods()[0]
+    meta = pod["metadata"]
+    long = {**pod, "metadata": {**meta, "name": "n" * (MAX_TEXT + 5),
+                                "labels": {**meta.get("labels", {}), "blob": "v" * (MAX_TEXT + 1), "k" * (MAX_TEXT + 2): "x"}}}
+    for row in (pod_line_row("c", frame(orjson.dumps(long)), 1), pod_row("c", long, "ADDED", 1)):
+        named = dict(zip(POD_COLUMNS, row))
+        assert named["name"] == "n" * MAX_TEXT
+        assert named["labels"]["blob"] == "v" * MAX_TEXT and named["labels"]["k" * MAX_TEXT] == "x"
+        assert b"v" * (MAX_TEXT + 1) in named["object"]  # the stored object keeps them whole
+    short = dict(zip(POD_COLUMNS, pod_line_row("c", frame(orjson.dumps(pod)), 1)))
+    assert short["labels"] == meta.get("labels", {}) and short["name"] == meta["name"]
