@@ -1,10 +1,11 @@
-"""Watch lines read straight off a chunked HTTP body: whole however chunks and reads cut
-them, bad framing refused, and a real response read this way."""
+"""Watch lines read straight off a chunked HTTP body (or through urllib3 when not): whole
+however chunks and reads cut them, bad framing refused, and a real response read this way."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import pytest
 from urllib3.exceptions import ProtocolError
@@ -12,7 +13,7 @@ from urllib3.exceptions import ProtocolError
 from collector.bench import _wait_up
 from collector.bench_server import frame
 from collector.chunked import chunked_line_batches
-from collector.source import KubeSource, _chunked_body
+from collector.source import KubeSource, _chunked_body, _line_batches
 from podslo.webserver import free_port
 
 LINES = [b'{"type":"ADDED","object":{"n":%d,"pad":"%s"}}' % (i, b"x" * (i * 37 % 300)) for i in range(40)]
@@ -63,33 +64,53 @@ def test_bad_framing_is_an_error_naming_it(body, why):
         read_all(body, 64)
 
 
-def test_a_real_watch_response_is_read_off_its_chunks(tmp_path):
+@contextmanager
+def served(tmp_path, body: bytes):
+    """The benchmark's stream server serving `body` (framed chunks); its address."""
     stream = tmp_path / "watch.chunked"
-    stream.write_bytes(b"".join(frame(line + b"\n") for line in LINES))
+    stream.write_bytes(body)
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "collector.bench_server", str(stream), str(port)])
     try:
         _wait_up(port)
-        source = KubeSource(server=f"http://127.0.0.1:{port}")
-        opened = []
-        batches = list(source.watch("pods", "1", 60, 30, on_open=opened.append))
-        assert [line for batch in batches for line in batch] == LINES
-        assert _chunked_body(opened[0]) is None  # read to its end past urllib3, then closed
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.kill()
         server.wait(10)
+
+
+def test_a_real_watch_response_is_read_off_its_chunks(tmp_path):
+    with served(tmp_path, b"".join(frame(line + b"\n") for line in LINES)) as url:
+        opened = []
+        batches = list(KubeSource(server=url).watch("pods", "1", 60, 30, on_open=opened.append))
+        assert [line for batch in batches for line in batch] == LINES
+        assert _chunked_body(opened[0]) is None  # read to its end past urllib3, then closed
 
 
 def test_a_fresh_chunked_response_takes_the_fast_reader(tmp_path):
-    stream = tmp_path / "watch.chunked"
-    stream.write_bytes(frame(LINES[0] + b"\n"))
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "collector.bench_server", str(stream), str(port)])
-    try:
-        _wait_up(port)
-        response = KubeSource(server=f"http://127.0.0.1:{port}")._call("pods", watch=True, _request_timeout=(10, 30))
+    with served(tmp_path, frame(LINES[0] + b"\n")) as url:
+        response = KubeSource(server=url)._call("pods", watch=True, _request_timeout=(10, 30))
         assert _chunked_body(response) is not None
         response.close()
-    finally:
-        server.kill()
-        server.wait(10)
+
+
+class _Response:
+    """What `_line_batches` reads through urllib3: a stream of reads, cut anywhere."""
+
+    def __init__(self, reads: list[bytes]):
+        self.reads, self.released = reads, False
+
+    def stream(self, amount, decode_content):
+        yield from self.reads
+
+    def release_conn(self):
+        self.released = True
+
+
+def test_lines_read_through_urllib3_are_whole_however_the_reads_cut_them():
+    data = b"\n".join(LINES) + b"\n\n  \n" + LINES[0]  # blank lines dropped; the last has no newline
+    for cut in (1, 7, 100, 4096, len(data)):
+        response = _Response([data[i:i + cut] for i in range(0, len(data), cut)])
+        batches = list(_line_batches(response))
+        assert [line for batch in batches for line in batch] == LINES + [LINES[0]]
+        assert all(batches) and response.released

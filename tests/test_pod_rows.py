@@ -16,6 +16,8 @@ from collector.source import WatchLine, decode_frame
 from tests.conftest import FIXTURES
 
 FIXTURE = FIXTURES / "kind-rollout" / "recording.yaml"
+
+
 def frame(obj: bytes, event_type: str = "ADDED") -> bytes:
     return b'{"type":"' + event_type.encode() + b'","object":' + obj + b"}"
 
@@ -114,30 +116,6 @@ def test_the_hot_path_takes_a_run_of_pod_lines_and_stops_where_the_general_path_
     assert router.route_pod_lines(lines, 2, 7) == (0, "")  # the reflector handles the bookmark itself
     assert router.route_pod_lines(lines, 3, 7) == (1, pods[2]["metadata"]["resourceVersion"])
     assert [row[1] for row in rows] == [pod["metadata"]["uid"] for pod in pods[:3]]
-
-
-class _Response:
-    """What `_line_batches` reads: a stream of reads, cut anywhere."""
-
-    def __init__(self, reads: list[bytes]):
-        self.reads, self.released = reads, False
-
-    def stream(self, amount, decode_content):
-        yield from self.reads
-
-    def release_conn(self):
-        self.released = True
-
-
-def test_watch_lines_are_whole_however_the_reads_cut_them():
-    from collector.source import _line_batches
-    lines = [frame(orjson.dumps(pod)) for pod in fixture_pods()]
-    data = b"\n".join(lines) + b"\n\n  \n" + lines[0]  # blank lines dropped; the last has no newline
-    for cut in (1, 7, 100, 4096, len(data)):
-        response = _Response([data[i:i + cut] for i in range(0, len(data), cut)])
-        batches = list(_line_batches(response))
-        assert [line for batch in batches for line in batch] == lines + [lines[0]]
-        assert all(batches) and response.released
 
 
 def test_long_strings_are_cut_on_the_hot_path_too():
