@@ -16,11 +16,13 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Iterator
 
 import orjson
 import urllib3
 from kubernetes.client.rest import ApiException
 
+from collector.normalize import rv_number
 from collector.route import Router, Tally
 from collector.source import KubeSource, WatchEvent, WatchLine, decode_frame
 from collector.spool import Spool, SpoolFull
@@ -30,6 +32,7 @@ from podslo.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 KIND_TABLE = {"pods": "raw_pods", "nodes": "raw_nodes"}
+_KEY_FIELD = {"raw_pods": "uid", "raw_nodes": "name"}  # what names an object in its table and its metadata
 
 
 @dataclass
@@ -68,11 +71,9 @@ class Sink:
         log.warning("cluster %s: skipped a malformed object: %s", self.cluster, message)
 
     def add(self, resource: str, event: dict, observed: int) -> None:
-        """A listed object (or a deletion found on relist), as a dict."""
-        def route() -> str | None:
-            self.router.route(0, event, observed)
-            return (event.get("object") or {}).get("metadata", {}).get("resourceVersion")
-        self._take(resource, route)
+        """A listed object (or a deletion found on relist), as a dict. It never moves the
+        resume point: only the list's own resourceVersion does, once the whole list is in."""
+        self._take(resource, lambda: self.router.route(0, event, observed), rv_of=_nothing)
 
     def add_pod_lines(self, lines: list[bytes], start: int, observed: int) -> tuple[int, str]:
         """Pod watch lines from `start` on, each decoded once (the hot path), up to the first
@@ -289,32 +290,51 @@ class Reflector:
             self.close()
 
     def _relist(self) -> str:
-        """List everything; record objects that vanished while we were not watching as gone."""
+        """List page by page, in bounded memory. An object stored already at the version
+        listed is not written again; one stored as live that the list lacks was deleted
+        while we were away, and is recorded as gone. Only then does the resume point move
+        to the list's resourceVersion: a collector killed mid-list lists again."""
         self.stats.relists[self.resource] += 1
-        items, rv = self.source.list(self.resource)
-        self.stats.listed_at[self.resource] = rv
-        observed = now_ms()
-        for item in items:
-            self.sink.add(self.resource, {"type": "ADDED", "object": _with_kind(item, self.resource)}, observed)
         table = KIND_TABLE.get(self.resource)
-        if table:
-            present = {(item.get("metadata") or {}).get("uid") for item in items}
-            for obj in self._live_in_store(table):
-                if obj["metadata"].get("uid") not in present:
-                    self.stats.gone_while_away[self.resource] += 1
-                    self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
+        stored = self._stored_versions(table) if table else {}
+        key = _KEY_FIELD.get(table, "uid")
+        rv, observed = "", now_ms()
+        for items, rv in self.source.list_pages(self.resource):
+            for item in items:
+                meta = item.get("metadata") if isinstance(item, dict) else None
+                if isinstance(meta, dict):
+                    known = stored.pop(meta.get(key), None)
+                    if known and known == rv_number(str(meta.get("resourceVersion") or "")):
+                        continue
+                self.sink.add(self.resource, {"type": "ADDED", "object": _with_kind(item, self.resource)}, observed)
+        for obj in self._last_stored(table, list(stored)):
+            self.stats.gone_while_away[self.resource] += 1
+            self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
+        self.stats.listed_at[self.resource] = rv
         self.sink.advance(self.resource, rv)
         self.sink.try_flush()
         return rv
 
-    def _live_in_store(self, table: str) -> list[dict]:
-        """The last stored state of every object whose last stored event is not a deletion."""
-        key = "uid" if table == "raw_pods" else "name"
-        rows = self.sink.store.rows(
-            f"SELECT argMax(object, (rv, seen_at)) FROM {table} WHERE cluster = {{cluster:String}} "
+    def _stored_versions(self, table: str) -> dict[str, int]:
+        """Key -> newest stored resourceVersion of every object whose last stored event is
+        not a deletion (keys and numbers only: no objects)."""
+        key = _KEY_FIELD[table]
+        rows = self.sink.store.stream(
+            f"SELECT {key}, max(rv) FROM {table} WHERE cluster = {{cluster:String}} "
             f"GROUP BY {key} HAVING argMax(event_type, (rv, seen_at, event_type = 'DELETED')) != 'DELETED'",
             cluster=self.sink.cluster)
-        return [orjson.loads(r[0]) for r in rows]
+        return {k: int(v) for k, v in rows}
+
+    def _last_stored(self, table: str | None, keys: list[str], chunk: int = 500) -> Iterator[dict]:
+        """The last stored state of each of `keys`, a chunk at a time."""
+        for at in range(0, len(keys) if table else 0, chunk):
+            key = _KEY_FIELD[table]
+            rows = self.sink.store.rows(
+                f"SELECT argMax(object, (rv, seen_at)) FROM {table} WHERE cluster = {{cluster:String}} "
+                f"AND {key} IN {{keys:Array(String)}} GROUP BY {key}",
+                cluster=self.sink.cluster, keys=keys[at:at + chunk])
+            for (obj,) in rows:
+                yield orjson.loads(obj)
 
     def close(self) -> None:
         """Unblock a watch waiting for data (on shutdown)."""
@@ -326,6 +346,10 @@ class Reflector:
                 pass  # that watch already ended and gave its connection back (or closed it)
             except (AttributeError, OSError):
                 response.close()
+
+
+def _nothing(_routed) -> None:
+    return None
 
 
 def _too_large(status: dict) -> bool:

@@ -94,9 +94,10 @@ class KubeSource:
                 if isinstance(event, WatchEvent):
                     yield {"type": event.type, "object": event.parsed()}
 
-    def list(self, resource: str, page: int = 500) -> tuple[list[dict], str]:
-        """All objects (paged) and the list's resourceVersion."""
-        items, token, rv = [], None, ""
+    def list_pages(self, resource: str, page: int = 500) -> Iterator[tuple[list[dict], str]]:
+        """The objects a page at a time, each with the list's resourceVersion (the same on
+        every page of a consistent paged list; the last page's is the one to resume from)."""
+        token, rv = None, ""
         while True:
             params = {"limit": page, **({"_continue": token} if token else {})}
             response = self._call(resource, _request_timeout=(10, 120), **params)
@@ -104,12 +105,12 @@ class KubeSource:
                 body = orjson.loads(response.data)
             finally:
                 response.release_conn()
-            items.extend(body.get("items") or [])
             meta = body.get("metadata") or {}
             rv = meta.get("resourceVersion") or rv
             token = meta.get("continue")
+            yield body.get("items") or [], rv
             if not token:
-                return items, rv
+                return
 
     def watch(self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float,
               on_open=None) -> Iterator[list[bytes]]:

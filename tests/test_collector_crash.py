@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import urllib3
 
@@ -34,21 +35,35 @@ def _collector(url: str, dsn: str, listen: str = "") -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _metric(listen: str, series: str) -> float | None:
+    """One series of the collector's /metrics (None: not there, or not answering)."""
+    try:
+        text = urllib3.PoolManager().request("GET", f"http://{listen}/metrics", timeout=1).data.decode()
+    except urllib3.exceptions.HTTPError:
+        return None
+    line = next((l for l in text.splitlines() if l.startswith(series + " ")), None)
+    return float(line.split()[-1]) if line else None
+
+
+RESUME = 'podslo_collector_resume_resource_version{cluster="crash",resource="pods"}'
+WRITTEN = 'podslo_collector_rows_written_total{cluster="crash",table="raw_pods"}'
+RELISTS = 'podslo_collector_relists_total{cluster="crash",resource="pods"}'
+
+
 def _wait_for_resume_point(listen: str, rv: int, timeout: float = 60) -> None:
     """Until the collector has stored a resume point at or past `rv` (it has caught up)."""
-    http = urllib3.PoolManager()
-    key = 'podslo_collector_resume_resource_version{cluster="crash",resource="pods"} '
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            text = http.request("GET", f"http://{listen}/metrics", timeout=1).data.decode()
-            line = next((l for l in text.splitlines() if l.startswith(key)), None)
-            if line and float(line.split()[-1]) >= rv:
-                return
-        except urllib3.exceptions.HTTPError:
-            pass
+        value = _metric(listen, RESUME)
+        if value is not None and value >= rv:
+            return
         time.sleep(0.1)
     raise AssertionError(f"the collector did not catch up to resourceVersion {rv}")
+
+
+def _dump(dsn: str) -> dict:
+    return json.loads(subprocess.run([sys.executable, "-c", DUMP, dsn], cwd=ROOT, capture_output=True, text=True,
+                                     check=True).stdout)
 
 
 def test_kill_9_loses_and_doubles_nothing(tmp_path):
@@ -82,8 +97,7 @@ def test_kill_9_loses_and_doubles_nothing(tmp_path):
     finally:
         server.should_exit = True
         thread.join(5)
-    dumped = json.loads(subprocess.run([sys.executable, "-c", DUMP, dsn], cwd=ROOT, capture_output=True, text=True,
-                                       check=True).stdout)
+    dumped = _dump(dsn)
     stored = {(uid, rv) for uid, rv, _ in dumped["rows"]}
     assert len(dumped["rows"]) == dumped["final_count"] == len({(u, r, t) for u, r, t in dumped["rows"]})
     latest = {uid: max(rv for u, rv in stored if u == uid) for uid, _ in stored}
@@ -93,6 +107,76 @@ def test_kill_9_loses_and_doubles_nothing(tmp_path):
     missing = served - stored
     # every change served after the first list is stored (a kill may only cost a re-read, never a gap)
     assert not missing, f"{len(missing)} changes lost, e.g. {sorted(missing)[:3]}"
+
+
+def test_kill_9_during_paged_relists_loses_nothing(tmp_path):
+    """Lists of 20,000 pods (40 pages) killed at random moments while the cluster moves;
+    then a restart on a still cluster, run until caught up and killed too. After each such
+    round every live pod is stored at its current version, every pod deleted while the
+    collector was down is recorded as gone, and no state is stored twice."""
+    engine = Engine(load_profile("default"), seed=5, nodes=60, pods_per_minute=4000)
+    while len(engine.objects["pods"]) < 20_000:
+        engine.advance(engine.now_ms + 60_000)
+    server, thread, url = serve_in_thread(engine)
+    dsn = f"chdb://{tmp_path}/db"
+    rng = random.Random(11)
+    victims, during = [], 0
+    try:
+        for round_ in range(3):
+            if round_:  # the stored resume point expires: this run must list (the first has none)
+                engine.advance(engine.now_ms + 5000)
+                engine.compact()
+            listen = f"127.0.0.1:{free_port()}"
+            proc = _collector(url, dsn, listen)
+            _wait_for_metric(listen, RELISTS)  # this run has begun to list
+            if round_ == 0:  # part of the list written: a random point of its progress
+                _wait_for_metric(listen, WRITTEN, at_least=rng.randint(2000, 15_000))
+            else:
+                end = time.monotonic() + rng.uniform(0.3, 3.0)
+                while time.monotonic() < end:  # the cluster moves on meanwhile
+                    engine.advance(engine.now_ms + 1000)
+                    time.sleep(0.05)
+            during += _metric(listen, RESUME) is None  # its list not yet complete
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            with engine.lock:  # while it is down: pods deleted, and new ones
+                names = rng.sample(sorted(engine.objects["pods"]), 20)
+            for namespace, name in names:
+                victims.append(engine.objects["pods"][(namespace, name)]["metadata"]["uid"])
+                engine.delete_pod(namespace, name, grace=0)
+            engine.advance(engine.now_ms + 20_000)
+            listen = f"127.0.0.1:{free_port()}"
+            proc = _collector(url, dsn, listen)
+            _wait_for_resume_point(listen, engine.rv, timeout=120)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            _assert_stored_as_served(engine, _dump(dsn)["rows"], victims)
+    finally:
+        server.should_exit = True
+        thread.join(5)
+    assert during >= 2, f"only {during} of 3 kills fell inside a list"
+
+
+def _wait_for_metric(listen: str, series: str, at_least: float = 0, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while (_metric(listen, series) or -1) < at_least:
+        assert time.monotonic() < deadline, f"no {series} within {timeout}s"
+        time.sleep(0.05)
+
+
+def _assert_stored_as_served(engine: Engine, rows: list, victims: list[str]) -> None:
+    last: dict[str, tuple[int, bool]] = {}  # uid -> (newest rv, gone)
+    for uid, rv, kind in rows:
+        last[uid] = max(last.get(uid, (0, False)), (rv, kind == "DELETED"))
+    live = {o["metadata"]["uid"]: int(o["metadata"]["resourceVersion"]) for o in engine.objects["pods"].values()}
+    missing = [uid for uid, rv in live.items() if last.get(uid) != (rv, False)]
+    assert not missing, f"{len(missing)} live pods not stored at their current version, e.g. {missing[:3]}"
+    not_gone = [uid for uid in set(last) - set(live) if not last[uid][1]]
+    assert not not_gone, f"{len(not_gone)} pods deleted while away not recorded as gone, e.g. {not_gone[:3]}"
+    assert all(last[uid][1] for uid in victims if uid in last)
+    states = Counter((uid, rv) for uid, rv, kind in rows if kind != "DELETED")
+    doubled = [key for key, n in states.items() if n > 1]
+    assert not doubled, f"{len(doubled)} states stored twice (as ADDED and MODIFIED), e.g. {doubled[:3]}"
 
 
 def test_several_clusters_in_one_process(tmp_path):
