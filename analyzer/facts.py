@@ -47,6 +47,10 @@ class Slice:
 
 
 _ORDER = "(rv, seen_at)"
+# When a deleted pod went: its last write by the cluster's record (the newest of its own
+# timestamps and managedFields' times), never after the DELETED event was received.
+_LAST_WRITE = "greatest(seen_at, ifNull(last_write_at, seen_at))"
+_GONE_AT = f"if(observed_at IS NULL, {_LAST_WRITE}, least({_LAST_WRITE}, observed_at))"
 POD_SQL = f"""
 SELECT uid, any(namespace), any(name), toUnixTimestamp64Milli(min(created_at)),
        argMaxIf(node, {_ORDER}, node != ''), argMax(phase, {_ORDER}),
@@ -56,8 +60,8 @@ SELECT uid, any(namespace), any(name), toUnixTimestamp64Milli(min(created_at)),
        toUnixTimestamp64Milli(min(ready_at)), toUnixTimestamp64Milli(min(started_at)),
        minIf(toUnixTimestamp64Milli(deletion_at) - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL),
        toUnixTimestamp64Milli(max(deletion_at)),
-       argMax(deletion_grace_s, {_ORDER}), argMax(finalizers, {_ORDER}),
-       max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf(seen_at, event_type = 'DELETED'))
+       argMax(deletion_grace_s, {_ORDER}), groupUniqArrayArrayIf(finalizers, deletion_at IS NOT NULL),
+       max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf({_GONE_AT}, event_type = 'DELETED'))
 FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/
 GROUP BY uid
 """
@@ -144,7 +148,7 @@ class PodFacts:
     deletion_requested: int | None
     deletion_deadline: int | None  # the latest deletionTimestamp seen
     last_grace_s: int | None
-    finalizers: list
+    finalizers: list  # set at some time while it terminated
     gone: bool
     gone_at: int | None
     signals: list = field(default_factory=list)  # (source, reason, message, at)
@@ -166,7 +170,7 @@ def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
     for r in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
         pods[r[0]] = PodFacts(
             r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], r[8], dict(r[9]), int(r[10]), int(r[11]),
-            bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], list(r[20]), bool(r[21]),
+            bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], sorted(r[20]), bool(r[21]),
             _int_or_none(r[22]) if r[21] else None)
     for uid, source, reason, message, at in store.stream(SIGNAL_SQL.replace("/*slice*/", part.where()), **params):
         pod = pods.get(uid)

@@ -147,7 +147,7 @@ def deletion_signals(pod: PodFacts, nodes: dict, limit: int) -> list[tuple]:
         derived.append(lost)
     confirmed = pod.last_grace_s == 0 or pod.phase in ("Succeeded", "Failed") or not pod.node
     if pod.finalizers and confirmed:
-        derived.append(("derived", "FinalizersPending", "finalizers still set: " + ", ".join(pod.finalizers), limit))
+        derived.append(("derived", "FinalizersPending", "finalizers set while terminating: " + ", ".join(pod.finalizers), limit))
     if not confirmed and not lost:
         if pod.has_prestop:
             derived.append(("derived", "PreStopHookRunning", "a preStop hook is set and the kubelet has not confirmed the kill", limit))

@@ -296,6 +296,7 @@ class Reflector:
         to the list's resourceVersion: a collector killed mid-list lists again."""
         self.stats.relists[self.resource] += 1
         table = KIND_TABLE.get(self.resource)
+        self.sink.try_flush()  # rows a watch left pending count as stored
         stored = self._stored_versions(table) if table else {}
         key = _KEY_FIELD.get(table, "uid")
         rv, observed = "", now_ms()
@@ -309,6 +310,7 @@ class Reflector:
                 self.sink.add(self.resource, {"type": "ADDED", "object": _with_kind(item, self.resource)}, observed)
         for obj in self._last_stored(table, list(stored)):
             self.stats.gone_while_away[self.resource] += 1
+            obj["metadata"]["resourceVersion"] = rv  # gone as of the list: after any state stored or pending
             self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
         self.stats.listed_at[self.resource] = rv
         self.sink.advance(self.resource, rv)

@@ -56,24 +56,35 @@ def _rotated(path: str, handle: IO[str], inode: int) -> bool:
 
 
 def collect_logs(store: Store, cluster: str, component: str, lines: Iterator[str], node: str = "",
-                 year: int | None = None, batch_rows: int = 5000) -> Counter:
-    """Store every line in a known format; count what was taken and skipped."""
+                 year: int | None = None, batch_rows: int = 5000, problem=None) -> Counter:
+    """Store every line in a known format; count what was taken and skipped. A line whose
+    time cannot be read is counted as bad and reported (`problem(line_number, message)`);
+    what is held is written whatever ends the reading (end of input, an error, SIGTERM
+    turned into SystemExit by the caller)."""
     year = year or datetime.now(timezone.utc).year
     counts: Counter = Counter()
     rows: list[list] = []
-    for line in lines:
-        parsed = parse_line(line, year)
-        if parsed is None:
-            counts["skipped"] += 1
-            continue
-        text = line.rstrip("\n")
-        digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-        rows.append([cluster, parsed.node or node, component, parsed.at, parsed.severity, parsed.namespace,
-                     parsed.name, parsed.uid, parsed.message, text[:16000], digest])
-        counts["taken"] += 1
-        counts["about a pod"] += bool(parsed.name or parsed.uid)
-        if len(rows) >= batch_rows:
-            store.insert("raw_logs", rows, COLUMNS)
-            rows = []
-    store.insert("raw_logs", rows, COLUMNS)
+    try:
+        for number, line in enumerate(lines, 1):
+            try:
+                parsed = parse_line(line, year)
+            except (ValueError, OverflowError) as exc:
+                counts["bad"] += 1
+                if problem:
+                    problem(number, f"unreadable time: {exc}")
+                continue
+            if parsed is None:
+                counts["skipped"] += 1
+                continue
+            text = line.rstrip("\n")
+            digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+            rows.append([cluster, parsed.node or node, component, parsed.at, parsed.severity, parsed.namespace,
+                         parsed.name, parsed.uid, parsed.message, text[:16000], digest])
+            counts["taken"] += 1
+            counts["about a pod"] += bool(parsed.name or parsed.uid)
+            if len(rows) >= batch_rows:
+                store.insert("raw_logs", rows, COLUMNS)
+                rows = []
+    finally:
+        store.insert("raw_logs", rows, COLUMNS)
     return counts

@@ -25,7 +25,7 @@ POD_COLUMNS = (
     "seen_at", "created_at", "deletion_at", "deletion_grace_s", "node", "phase", "owner_kind",
     "owner_name", "restart_policy", "labels", "finalizers", "has_prestop", "cpu_request_m",
     "memory_request_b", "scheduled_at", "sandbox_ready_at", "ready", "ready_at", "started_at",
-    "signals", "object",
+    "signals", "last_write_at", "object",
 )
 
 
@@ -55,6 +55,13 @@ class Metadata(_S):
     finalizers: list[str] | None = None
     ownerReferences: list[OwnerReference] | None = None
     managedFields: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
+
+
+class ManagedField(_S):
+    time: str | None = None
+
+
+_MANAGED_FIELDS = msgspec.json.Decoder(list[ManagedField])
 
 
 class Requests(_S):
@@ -147,12 +154,15 @@ _ANY_FRAME = tuple(_FRAMES.values())
 
 def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> list:
     """A pod as a dict (replayed, listed, or a watch line in an unusual frame) -> row."""
+    managed = ((obj.get("metadata") or {}).get("managedFields") if event_type == "DELETED" and
+               isinstance(obj.get("metadata"), dict) else None)
     obj = without_managed_fields(obj)
     try:
         pod = msgspec.convert(obj, Pod)
     except msgspec.ValidationError as exc:
         raise ObjectError(_explain(exc)) from None
     row = _row(cluster, pod, event_type, observed)
+    row[-1] = _last_write(managed, msgspec.convert) if managed else None
     row.append(encode_object(obj))
     return row
 
@@ -173,6 +183,8 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     if pod is None or frame is None or not line.startswith(frame):
         return None  # e.g. a repeated "type" key
     row = _row(cluster, pod, event.type, observed, short=len(line) <= MAX_TEXT)
+    if event.type == "DELETED" and pod.metadata.managedFields:
+        row[-1] = _last_write(pod.metadata.managedFields, lambda raw, _: _MANAGED_FIELDS.decode(raw))
     row.append(_without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
     return row
 
@@ -202,6 +214,18 @@ def _without_managed_fields(line: bytes, start: int, stop: int, meta: Metadata) 
 _MANAGED_KEY = b'"managedFields":'
 
 
+def _last_write(managed, read) -> int | None:
+    """When the object was last written, by the cluster's own record: the newest
+    `managedFields[].time` (what a deleted pod's timestamps alone cannot tell: when the
+    finalizer that held it was removed). None when they are unreadable: they are optional."""
+    try:
+        entries = read(managed, list[ManagedField])
+        times = [_ms(entry.time) for entry in entries if entry.time]
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        return None
+    return max(times) if times else None
+
+
 _EXPECTED = {"`object`": "an object", "`array`": "a list", "`str`": "a string", "`int`": "an integer",
              "`str | null`": "a string", "`int | null`": "an integer", "`object | null`": "an object",
              "`array | null`": "a list", "`bool | null`": "a boolean"}
@@ -223,7 +247,7 @@ def _text(value: str) -> str:
 
 
 def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False) -> list:
-    """The row but its last column (the object). Times are read by the cached parser
+    """The row but its last column (the object); its last_write_at is filled by the caller. Times are read by the cached parser
     directly; a time that does not parse is then looked for field by field, so the error
     names it. `short`: the pod came in fewer than MAX_TEXT bytes, so none of its strings
     needs cutting."""
@@ -278,7 +302,7 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
-        ready, true_since.get("Ready"), started, signals,
+        ready, true_since.get("Ready"), started, signals, None,
     ]
 
 

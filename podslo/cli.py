@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -320,10 +321,21 @@ def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, eve
 def collect_logs_cmd(files, cluster, component, node, follow, year, dsn):
     """Read component logs (klog text or JSON, containerd) from FILES or - into the store;
     lines that name a pod show in its trace, and errors feed the rules."""
+    import signal
+
     from collector.logs import collect_logs, read_lines
-    counts = collect_logs(_store(dsn), cluster, component, read_lines(list(files), follow), node, year)
+    missing = [f for f in files if f != "-" and not os.path.isfile(f)]
+    if missing:
+        raise click.ClickException(f"no such file: {missing[0]}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds, so what is held is written
+
+    def problem(number: int, message: str) -> None:
+        click.echo(f"line {number}: {message}", err=True)
+
+    counts = collect_logs(_store(dsn), cluster, component, read_lines(list(files), follow), node, year,
+                          problem=problem)
     click.echo(f"logs of {component}: {counts['taken']} lines taken ({counts['about a pod']} about a pod), "
-               f"{counts['skipped']} in no known format")
+               f"{counts['skipped']} in no known format, {counts['bad']} with an unreadable time")
 
 
 @main.group()
@@ -350,6 +362,16 @@ def bench_ingest(events, rounds, fmt):
     """The collector's path from an HTTP watch into the store; prints events, wall_s, cpu_s, events_per_s."""
     from collector.bench import run_ingest_bench
     _show_figures(run_ingest_bench(events, rounds), fmt)
+
+
+@bench.command("relist")
+@click.option("--pods", default=150_000, show_default=True, help="Live pods in the simulated cluster.")
+@click.option("--nodes", default=5000, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench_relist(pods, nodes, fmt):
+    """Peak memory of the collector (its own process) listing a cluster of N pods from scratch."""
+    from collector.bench_relist import run_relist_bench
+    _show_figures(run_relist_bench(pods, nodes), fmt)
 
 
 @bench.command("simulator")

@@ -217,4 +217,8 @@ MIGRATIONS.append((6, "faster codec for raw objects", [
     for table in ("raw_pods", "raw_events", "raw_nodes", "raw_audit")
 ]))
 
+MIGRATIONS.append((7, "when a deleted pod was last written (managedFields)", [
+    f"ALTER TABLE raw_pods ADD COLUMN IF NOT EXISTS last_write_at {NTS} AFTER signals",
+]))
+
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")

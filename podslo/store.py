@@ -7,6 +7,7 @@ from input. Migrations from podslo.schema are applied once, at open, and recorde
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Iterable, Sequence
 
 import clickhouse_connect
@@ -30,6 +31,8 @@ class Store:
         self.dsn = resolve_dsn(dsn)
         target = parse_dsn(self.dsn)
         self.database = target.database
+        self._contexts: dict[tuple, Any] = {}
+        self._insert_lock = threading.Lock()
         try:
             self.client = _connect(target)
         except Exception as exc:  # the driver raises many kinds; the user needs one line
@@ -59,8 +62,22 @@ class Store:
     # -- data -------------------------------------------------------------------
     def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
                settings: dict | None = None) -> None:
-        if rows:
-            self.client.insert(table, rows, column_names=list(columns), settings=settings)
+        """Rows through one reused insert context per table and columns. A fresh context a
+        call is a reference cycle (it holds a bound method of itself) that keeps its rows
+        alive until a full garbage collection: ~1 GB held after a list of 100,000 Events."""
+        if not rows:
+            return
+        key = (table, tuple(columns), tuple(sorted((settings or {}).items())))
+        with self._insert_lock:
+            context = self._contexts.get(key)
+            if context is None:
+                context = self.client.create_insert_context(table, list(columns), settings=settings)
+                self._contexts[key] = context
+            context.data = rows
+            try:
+                self.client.insert(context=context)
+            finally:
+                context.data = None
 
     def rows(self, sql: str, **params: Any) -> list[tuple]:
         return self.client.query(sql, parameters=params).result_rows

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from simulator.objects import PodStory, Recorder, node_object, stable_uid, ts
+from simulator.objects import PodStory, Recorder, node_object, record_write, stable_uid, ts
 from simulator.profile import Profile
 from simulator.stories import STORIES, Scene, Timing, Truth, _to_running
 
@@ -376,6 +376,7 @@ class Engine:
             return
         obj = copy.deepcopy(current)
         obj["metadata"]["deletionGracePeriodSeconds"] = 0
+        record_write(obj, "kubelet", datetime.fromtimestamp(at / 1000, timezone.utc))
         obj["status"]["phase"] = "Succeeded" if obj["status"].get("phase") == "Running" else obj["status"].get("phase")
         self.cut[uid] = at + 1
         self._push(at, "emit", {"type": "MODIFIED", "object": obj})
@@ -487,6 +488,7 @@ class Engine:
             obj["status"].setdefault("conditions", []).append({
                 "type": "DisruptionTarget", "status": "True", "lastTransitionTime": ts(now),
                 "reason": "DeletionByTaintManager", "message": "Taint manager: deleting due to NoExecute taint"})
+            record_write(obj, "kube-controller-manager", now)
             self._pod_event(at, obj, "TaintManagerEviction", f"Marking for deletion Pod {ns}/{pod_name}",
                             "taint-eviction-controller", type_="Normal")
             self._push(at, "emit", {"type": "MODIFIED", "object": obj})

@@ -86,6 +86,16 @@ def node_object(rec: Recorder, name: str, at: datetime, ready: str = "True", sin
     }
 
 
+def record_write(obj: dict, manager: str, moment: datetime) -> None:
+    """What the apiserver keeps of each manager's last write (server-side apply's record)."""
+    status = manager in ("kubelet", "kube-scheduler")
+    entries = [e for e in obj["metadata"].get("managedFields", []) if e["manager"] != manager]
+    entries.append({"manager": manager, "operation": "Update", "apiVersion": "v1", "time": ts(moment),
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}} if status else {"f:metadata": {}},
+                    **({"subresource": "status"} if status else {})})
+    obj["metadata"]["managedFields"] = entries
+
+
 class PodStory:
     """One pod, played forward. Methods take the moment (seconds after t0) they happen at."""
 
@@ -124,15 +134,20 @@ class PodStory:
         }
         self.conditions: dict[str, dict] = {}
         self.deleted_at: float | None = None
+        self.gone_at: float | None = None
         self.is_job = owner_kind == "Job" or restart_policy != "Always"
         self.delivered_s: float | None = None  # when the platform delivered it (truth, never served)
-        self._emit(0, "ADDED")
+        self._emit(0, "ADDED", manager="kube-controller-manager")
 
     # -- helpers -------------------------------------------------------------------------
     def at(self, seconds: float) -> datetime:
         return self.t0 + timedelta(seconds=seconds)
 
-    def _emit(self, seconds: float, event_type: str = "MODIFIED") -> None:
+    def _emit(self, seconds: float, event_type: str = "MODIFIED", manager: str | None = "kubelet") -> None:
+        """Record the pod as written at `seconds` by `manager` (None: a write that leaves no
+        managedFields entry, such as a DELETE)."""
+        if manager:
+            record_write(self.obj, manager, self.at(seconds))
         self.obj["metadata"]["resourceVersion"] = self.rec.next_rv()
         if self.conditions:
             self.obj["status"]["conditions"] = list(self.conditions.values())
@@ -189,12 +204,12 @@ class PodStory:
         self.obj["spec"]["nodeName"] = node
         self._condition(seconds, "PodScheduled", "True")
         self.scheduler_event(seconds, "Scheduled", f"Successfully assigned {self.namespace}/{self.name} to {node}")
-        self._emit(seconds)
+        self._emit(seconds, manager="kube-scheduler")
 
     def unschedulable(self, seconds: float, message: str) -> None:
         self._condition(seconds, "PodScheduled", "False", "Unschedulable", message)
         self.scheduler_event(seconds, "FailedScheduling", message, "Warning")
-        self._emit(seconds)
+        self._emit(seconds, manager="kube-scheduler")
 
     def creating(self, seconds: float) -> None:
         """The kubelet picked the pod up: Initialized, containers waiting in ContainerCreating."""
@@ -267,13 +282,13 @@ class PodStory:
 
     def disruption(self, seconds: float, reason: str, message: str) -> None:
         self._condition(seconds, "DisruptionTarget", "True", reason, message)
-        self._emit(seconds)
+        self._emit(seconds, manager="kube-scheduler" if "Preemption" in reason else "kube-controller-manager")
 
     def delete(self, seconds: float, grace: int = 30) -> None:
         """A DELETE with a grace period: deletionTimestamp = now + grace."""
         self.obj["metadata"]["deletionTimestamp"] = ts(self.at(seconds + grace))
         self.obj["metadata"]["deletionGracePeriodSeconds"] = grace
-        self._emit(seconds)
+        self._emit(seconds, manager=None)
         if self.deleted_at is None:
             self.deleted_at = seconds
 
@@ -294,7 +309,16 @@ class PodStory:
         self._emit(seconds)
 
     def gone(self, seconds: float) -> None:
-        self._emit(seconds, "DELETED")
+        """Deleted for good: the object as last written (a DELETE records no write)."""
+        self.gone_at = seconds
+        self._emit(seconds, "DELETED", manager=None)
+
+    def release_finalizers(self, seconds: float, manager: str) -> None:
+        """The controller that held the pod removes its finalizers: with the deletion already
+        confirmed, that update is the pod's last write, and the pod is gone."""
+        self.obj["metadata"]["finalizers"] = []
+        self.gone_at = seconds
+        self._emit(seconds, "DELETED", manager=manager)
 
     def _containers(self, seconds: float, state: dict, ready: bool = False, started: bool = False,
                     restarts: int = 0, last: dict | None = None) -> None:

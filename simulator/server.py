@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import collections
 import threading
 import time
@@ -44,6 +45,19 @@ class Clock:
     def _run(self) -> None:
         while not self.stop.wait(POLL_S):
             self.engine.advance(self.sim0 + int((time.monotonic() - self.wall0) * 1000 * self.speed))
+
+
+def _page(keys: list, start: int, limit: int, wanted) -> tuple[list, int]:
+    """Up to `limit` wanted keys from `start` on (all when limit is 0), and the index to go on
+    from: past the last key looked at, or len(keys) when no wanted key is left."""
+    page, at = [], start
+    while at < len(keys) and (not limit or len(page) < limit):
+        if wanted(keys[at]):
+            page.append(keys[at])
+        at += 1
+    while at < len(keys) and not wanted(keys[at]):
+        at += 1
+    return page, at
 
 
 def _json(data, status: int = 200) -> Response:
@@ -195,29 +209,31 @@ class Api:
         with self.engine.lock:
             if after is None:
                 rv, objects = self.engine.rv, self.engine.objects[resource]
+                keys, start = sorted(objects), 0
             else:
-                rv, objects = token["rv"], self.snapshots.get((resource, token["rv"]))
+                rv, (objects, keys) = token["rv"], self.snapshots.get((resource, token["rv"]), (None, None))
                 if objects is None or rv < self.engine.log_first_rv - 1:  # forgotten, or compacted
                     return status(410, "Expired", "The provided continue parameter is too old to display a "
                                   "consistent list result. You can start a new list without the continue parameter.")
-            keys = sorted(k for k, o in objects.items() if (after is None or k > after) and wanted(o))
-            page = keys[:limit] if limit else keys
+                start = bisect.bisect_right(keys, after)
+            page, end = _page(keys, start, limit, lambda k: wanted(objects[k]))
             items = [view(objects[k]) for k in page]
-            if after is None and limit and len(keys) > limit:
-                self._keep_snapshot((resource, rv), dict(objects))
+            if after is None and end < len(keys):
+                self._keep_snapshot((resource, rv), (dict(objects), keys))
         meta = {"resourceVersion": str(rv)}
-        if limit and len(keys) > limit:
+        if end < len(keys):
             meta["continue"] = base64.urlsafe_b64encode(orjson.dumps({"rv": rv, "after": page[-1]})).decode()
-            meta["remainingItemCount"] = len(keys) - limit
+            meta["remainingItemCount"] = len(keys) - end  # an estimate, as the apiserver's
         if as_table:
             return _json(table_for(resource, items, meta, self._now()))
         kind = CORE[resource][0]
         api_version = items[0]["apiVersion"] if items else ("events.k8s.io/v1" if "events.k8s.io" in request.url.path else "v1")
         return _json({"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items})
 
-    def _keep_snapshot(self, key: tuple[str, int], objects: dict) -> None:
-        """Objects are replaced, never changed in place, so a shallow copy is a snapshot."""
-        self.snapshots[key] = objects
+    def _keep_snapshot(self, key: tuple[str, int], snapshot: tuple[dict, list]) -> None:
+        """Objects are replaced, never changed in place, so a shallow copy (with its sorted
+        keys, for later pages to bisect) is a snapshot."""
+        self.snapshots[key] = snapshot
         self.snapshots.move_to_end(key)
         while len(self.snapshots) > LIST_SNAPSHOTS:
             self.snapshots.popitem(last=False)

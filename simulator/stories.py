@@ -23,6 +23,7 @@ class Truth:
     attribution: str | None = None
     reason: str | None = None
     stuck: str | None = None  # stuck-Terminating reason, when the story deletes the pod
+    gone_s: float | None = None  # when a deleted pod went (seconds after creation), where a story checks it
 
 
 class Timing:
@@ -485,8 +486,8 @@ def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1
     return pod, _on_time(s, stages.ready, stages)
 
 
-def _stuck(delivery: Truth, reason: str) -> Truth:
-    return Truth(delivery.outcome, delivery.attribution, delivery.reason, reason)
+def _stuck(delivery: Truth, reason: str | None, gone_s: float | None = None) -> Truth:
+    return Truth(delivery.outcome, delivery.attribution, delivery.reason, reason, gone_s)
 
 
 def stuck_finalizer(s: Scene, name: str, t0: datetime):
@@ -497,6 +498,42 @@ def stuck_finalizer(s: Scene, name: str, t0: datetime):
     pod.event(stages.ready + 90, "Killing", "Stopping container app")
     pod.killed(stages.ready + 94)
     return pod, _stuck(_on_time(s, stages.ready, stages), "Finalizer")
+
+
+def stuck_finalizer_released(s: Scene, name: str, t0: datetime):
+    """Held an hour by a finalizer after the kubelet stopped it, then released: it counts as
+    stuck for that hour, and went when the finalizer was removed (its last write)."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.add_finalizer("example.com/backup-protection")
+    stages = _to_running(s, pod, s.node("node-1"))
+    deleted = stages.ready + 90
+    pod.delete(deleted, grace=30)
+    pod.event(deleted, "Killing", "Stopping container app")
+    pod.killed(deleted + 4)
+    pod.release_finalizers(deleted + 3600, "backup-controller")
+    return pod, _stuck(_on_time(s, stages.ready, stages), "Finalizer", deleted + 3600)
+
+
+def stuck_node_lost_then_back(s: Scene, name: str, t0: datetime):
+    """Deleted while its node was unreachable; the node came back 30 minutes later and its
+    kubelet confirmed at once: stuck on the lost node, gone when it returned."""
+    pod, delivery = _running_then_deleted(s, name, t0, node="node-2")
+    s.node_status(pod.at(90), "node-2", "Unknown")
+    back = pod.deleted_at + 1800
+    s.node_status(pod.at(back), "node-2", "True")
+    pod.killed(back + 2)
+    pod.gone(back + 2)
+    return pod, _stuck(delivery, "NodeLost", back + 2)
+
+
+def prestop_past_grace(s: Scene, name: str, t0: datetime):
+    """A preStop hook that outlasts its 30 s grace period: the kubelet kills the container
+    2 s after it (its minimum grace) and the pod goes then. Late, but not stuck."""
+    pod, delivery = _running_then_deleted(s, name, t0, prestop=True)
+    gone = pod.deleted_at + 32
+    pod.killed(gone, exit_code=137, phase="Failed")
+    pod.gone(gone)
+    return pod, _stuck(delivery, None, gone)
 
 
 def stuck_node_lost(s: Scene, name: str, t0: datetime):
@@ -540,8 +577,9 @@ STORIES: dict[str, Story] = {f.__name__: f for f in (
     image_pull_slow, image_pull_error, insufficient_capacity, scheduling_delay, sandbox_create_failed,
     network_not_ready, volume_attach_failed, admission_rejected, node_not_ready, evicted, preempted,
     runtime_error, kubelet_no_progress, unknown_failure,
-    stuck_finalizer, stuck_node_lost, stuck_kubelet_not_confirming, stuck_volume_detach, stuck_prestop_hang,
+    stuck_finalizer, stuck_finalizer_released, stuck_node_lost, stuck_node_lost_then_back, prestop_past_grace,
+    stuck_kubelet_not_confirming, stuck_volume_detach, stuck_prestop_hang,
     stuck_unknown)}
 # How long after t0 the recording must run for the story to reach its verdict.
-HORIZON_S = {"pending": 20}
+HORIZON_S = {"pending": 20, "stuck_finalizer_released": 4000, "stuck_node_lost_then_back": 2400}
 DEFAULT_HORIZON_S = 2400

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -85,3 +88,58 @@ def test_follow_reads_across_rotation(tmp_path):
     stop.set()
     reader.join(5)
     assert [s.strip() for s in seen] == ["one", "two", "three", "four"]
+
+
+GOOD = 'I0302 10:00:{s:02d}.250000    1234 kubelet.go:2187] "SyncLoop ADD" source="api" pods=["shop/web-{s}"]\n'
+
+
+def test_a_bad_time_is_counted_and_its_neighbours_kept(store, cluster):
+    lines = [GOOD.format(s=1), "E1399 10:00:00.000000 1 x.go:1] month 13\n", GOOD.format(s=2),
+             '{"ts": "garbage", "msg": "x"}\n', GOOD.format(s=3)]
+    problems = []
+    counts = collect_logs(store, cluster, "kubelet", iter(lines), "n1", 2026,
+                          problem=lambda n, m: problems.append(n))
+    assert (counts["taken"], counts["bad"]) == (3, 2) and problems == [2, 4]
+    assert store.scalar("SELECT count() FROM raw_logs WHERE cluster = {c:String}", c=cluster) == 3
+
+
+def test_sigterm_writes_what_is_held_and_a_missing_file_is_one_line(tmp_path):
+    from tests.conftest import ROOT, run_podslo
+    log = tmp_path / "kubelet.log"
+    log.write_text("".join(GOOD.format(s=s) for s in range(40)))
+    dsn = f"chdb://{tmp_path}/db"
+    proc = subprocess.Popen([sys.executable, "-m", "podslo.cli", "collect-logs", "--cluster", "c", "--component",
+                             "kubelet", "--node", "n1", "--follow", "--dsn", dsn, str(log)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline, idle = time.monotonic() + 60, 0
+    while idle < 2:  # the whole file read and the main thread waiting for more: its rows held
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        idle = idle + 1 if _read_to_end(proc.pid, log) and _sleeping(proc.pid) else 0
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    count = subprocess.run([sys.executable, "-c", "import sys; from podslo.store import Store; "
+                            "print(Store(sys.argv[1]).scalar('SELECT count() FROM raw_logs'))", dsn],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    assert count == "40"
+    missing = run_podslo("collect-logs", "--cluster", "c", "--component", "kubelet", "--dsn", dsn,
+                         str(tmp_path / "nope.log"), cwd=ROOT)
+    assert missing.returncode == 1 and b"Traceback" not in missing.stderr
+    assert missing.stderr.decode().strip().splitlines() == [f"Error: no such file: {tmp_path / 'nope.log'}"]
+
+
+def _sleeping(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def _read_to_end(pid: int, path) -> bool:
+    """Has process `pid` read its open `path` to the end? (its file position, from /proc)"""
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                pos = int(open(f"/proc/{pid}/fdinfo/{fd}").read().split()[1])
+                return pos >= path.stat().st_size
+        except OSError:
+            continue
+    return False

@@ -13,6 +13,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from podslo.timeutil import iso
 from simulator.stories import DEFAULT_HORIZON_S, HORIZON_S, STORIES, Scene
 
 HERE = Path(__file__).parent
@@ -32,8 +33,10 @@ def render(name: str) -> tuple[str, dict]:
     scene.heartbeat(T0 + timedelta(seconds=HORIZON_S.get(name, DEFAULT_HORIZON_S)))
     lines = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in scene.rec.stream())
     expected = {"pod": pod.name, "outcome": truth.outcome, "attribution": truth.attribution, "reason": truth.reason}
-    if truth.stuck:
-        expected["deletion"] = {"stuck": True, "reason": truth.stuck}
+    if truth.stuck or truth.gone_s is not None:
+        expected["deletion"] = {"stuck": bool(truth.stuck), "reason": truth.stuck}
+        if truth.gone_s is not None:
+            expected["deletion"]["gone_at"] = iso(int(pod.at(truth.gone_s).timestamp()) * 1000)  # whole seconds, as the cluster says
     return lines, {"pods": [expected], "nodes": NODE_TRUTH.get(name, {})}
 
 
