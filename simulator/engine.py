@@ -269,7 +269,11 @@ class Engine:
         story = self._incident_story(story)
         self.counter += 1
         app = rng.choice(APPS)
-        name = f"{app}-{stable_uid(app, str(self.seed))[:9].replace('-', '')}-{stable_uid(str(self.counter), str(self.seed))[:5]}"
+        name, salt = "", ""
+        while not name or (self.scene.namespace, name) in self.objects["pods"]:  # taken: the apiserver would
+            name = (f"{app}-{stable_uid(app, str(self.seed))[:9].replace('-', '')}-"   # refuse it, and the
+                    f"{stable_uid(str(self.counter), str(self.seed), salt)[:5]}")   # controller tries another
+            salt += "+"
         self._play(at, story, name)
 
     def _play(self, at: int, story: str, name: str) -> PodInfo:
