@@ -19,7 +19,7 @@ from podslo.store import Store
 from slo_rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"  # the real recordings, with their licences (a copy of ../shared/fixtures)
 _names = itertools.count()
 
 
