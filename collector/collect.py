@@ -73,7 +73,7 @@ class Sink:
     def add(self, resource: str, event: dict, observed: int) -> None:
         """A listed object (or a deletion found on relist), as a dict. It never moves the
         resume point: only the list's own resourceVersion does, once the whole list is in."""
-        self._take(resource, lambda: self.router.route(0, event, observed), rv_of=_nothing)
+        self._take(resource, lambda: self.router.route(0, event, observed), rv_of=lambda _: None)
 
     def add_pod_lines(self, lines: list[bytes], start: int, observed: int) -> tuple[int, str]:
         """Pod watch lines from `start` on, each decoded once (the hot path), up to the first
@@ -308,7 +308,7 @@ class Reflector:
                     if known and known == rv_number(str(meta.get("resourceVersion") or "")):
                         continue
                 self.sink.add(self.resource, {"type": "ADDED", "object": _with_kind(item, self.resource)}, observed)
-        for obj in self._last_stored(table, list(stored)):
+        for obj in self._last_stored(table, list(stored)) if stored else ():
             self.stats.gone_while_away[self.resource] += 1
             obj["metadata"]["resourceVersion"] = rv  # gone as of the list: after any state stored or pending
             self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
@@ -327,10 +327,10 @@ class Reflector:
             cluster=self.sink.cluster)
         return {k: int(v) for k, v in rows}
 
-    def _last_stored(self, table: str | None, keys: list[str], chunk: int = 500) -> Iterator[dict]:
+    def _last_stored(self, table: str, keys: list[str], chunk: int = 500) -> Iterator[dict]:
         """The last stored state of each of `keys`, a chunk at a time."""
-        for at in range(0, len(keys) if table else 0, chunk):
-            key = _KEY_FIELD[table]
+        key = _KEY_FIELD[table]
+        for at in range(0, len(keys), chunk):
             rows = self.sink.store.rows(
                 f"SELECT argMax(object, (rv, seen_at)) FROM {table} WHERE cluster = {{cluster:String}} "
                 f"AND {key} IN {{keys:Array(String)}} GROUP BY {key}",
@@ -348,10 +348,6 @@ class Reflector:
                 pass  # that watch already ended and gave its connection back (or closed it)
             except (AttributeError, OSError):
                 response.close()
-
-
-def _nothing(_routed) -> None:
-    return None
 
 
 def _too_large(status: dict) -> bool:

@@ -154,15 +154,14 @@ _ANY_FRAME = tuple(_FRAMES.values())
 
 def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> list:
     """A pod as a dict (replayed, listed, or a watch line in an unusual frame) -> row."""
-    managed = ((obj.get("metadata") or {}).get("managedFields") if event_type == "DELETED" and
-               isinstance(obj.get("metadata"), dict) else None)
+    meta = obj.get("metadata")
+    managed = meta.get("managedFields") if event_type == "DELETED" and isinstance(meta, dict) else None
     obj = without_managed_fields(obj)
     try:
         pod = msgspec.convert(obj, Pod)
     except msgspec.ValidationError as exc:
         raise ObjectError(_explain(exc)) from None
-    row = _row(cluster, pod, event_type, observed)
-    row[-1] = _last_write(managed, msgspec.convert) if managed else None
+    row = _row(cluster, pod, event_type, observed, last_write=_last_write(msgspec.json.encode(managed)) if managed else None)
     row.append(encode_object(obj))
     return row
 
@@ -182,9 +181,9 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     pod, frame = event.object, _FRAMES.get(event.type)
     if pod is None or frame is None or not line.startswith(frame):
         return None  # e.g. a repeated "type" key
-    row = _row(cluster, pod, event.type, observed, short=len(line) <= MAX_TEXT)
-    if event.type == "DELETED" and pod.metadata.managedFields:
-        row[-1] = _last_write(pod.metadata.managedFields, lambda raw, _: _MANAGED_FIELDS.decode(raw))
+    managed = pod.metadata.managedFields if event.type == "DELETED" else None
+    row = _row(cluster, pod, event.type, observed, short=len(line) <= MAX_TEXT,
+               last_write=_last_write(managed) if managed else None)
     row.append(_without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
     return row
 
@@ -214,14 +213,14 @@ def _without_managed_fields(line: bytes, start: int, stop: int, meta: Metadata) 
 _MANAGED_KEY = b'"managedFields":'
 
 
-def _last_write(managed, read) -> int | None:
+def _last_write(managed: bytes) -> int | None:
     """When the object was last written, by the cluster's own record: the newest
-    `managedFields[].time` (what a deleted pod's timestamps alone cannot tell: when the
-    finalizer that held it was removed). None when they are unreadable: they are optional."""
+    `managedFields[].time` of its JSON (what a deleted pod's timestamps alone cannot tell:
+    when the finalizer that held it was removed). None when they are unreadable: they are
+    optional. Read for deletions only, off the common path."""
     try:
-        entries = read(managed, list[ManagedField])
-        times = [_ms(entry.time) for entry in entries if entry.time]
-    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        times = [_ms(entry.time) for entry in _MANAGED_FIELDS.decode(managed) if entry.time]
+    except (msgspec.DecodeError, ValueError):
         return None
     return max(times) if times else None
 
@@ -246,13 +245,14 @@ def _text(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
 
 
-def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False) -> list:
-    """The row but its last column (the object); its last_write_at is filled by the caller. Times are read by the cached parser
+def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False,
+         last_write: int | None = None) -> list:
+    """The row but its last column (the object). Times are read by the cached parser
     directly; a time that does not parse is then looked for field by field, so the error
     names it. `short`: the pod came in fewer than MAX_TEXT bytes, so none of its strings
     needs cutting."""
     try:
-        return _fast_row(cluster, pod, event_type, observed, short)
+        return _fast_row(cluster, pod, event_type, observed, short, last_write)
     except ObjectError:
         raise
     except ValueError as exc:
@@ -260,7 +260,8 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: b
         raise ObjectError(f"Pod: {exc}") from None
 
 
-def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool) -> list:
+def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool,
+              last_write: int | None) -> list:
     meta = pod.metadata
     spec = pod.spec or _NO_SPEC
     status = pod.status or _NO_STATUS
@@ -302,7 +303,7 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
-        ready, true_since.get("Ready"), started, signals, None,
+        ready, true_since.get("Ready"), started, signals, last_write,
     ]
 
 

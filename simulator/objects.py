@@ -134,7 +134,6 @@ class PodStory:
         }
         self.conditions: dict[str, dict] = {}
         self.deleted_at: float | None = None
-        self.gone_at: float | None = None
         self.is_job = owner_kind == "Job" or restart_policy != "Always"
         self.delivered_s: float | None = None  # when the platform delivered it (truth, never served)
         self._emit(0, "ADDED", manager="kube-controller-manager")
@@ -310,14 +309,12 @@ class PodStory:
 
     def gone(self, seconds: float) -> None:
         """Deleted for good: the object as last written (a DELETE records no write)."""
-        self.gone_at = seconds
         self._emit(seconds, "DELETED", manager=None)
 
     def release_finalizers(self, seconds: float, manager: str) -> None:
         """The controller that held the pod removes its finalizers: with the deletion already
         confirmed, that update is the pod's last write, and the pod is gone."""
         self.obj["metadata"]["finalizers"] = []
-        self.gone_at = seconds
         self._emit(seconds, "DELETED", manager=manager)
 
     def _containers(self, seconds: float, state: dict, ready: bool = False, started: bool = False,

@@ -486,8 +486,9 @@ def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1
     return pod, _on_time(s, stages.ready, stages)
 
 
-def _stuck(delivery: Truth, reason: str | None, gone_s: float | None = None) -> Truth:
-    return Truth(delivery.outcome, delivery.attribution, delivery.reason, reason, gone_s)
+def _deleted(delivery: Truth, stuck: str | None, gone_s: float | None = None) -> Truth:
+    """The delivery truth with what became of the pod's deletion: stuck (and why), when it went."""
+    return Truth(delivery.outcome, delivery.attribution, delivery.reason, stuck, gone_s)
 
 
 def stuck_finalizer(s: Scene, name: str, t0: datetime):
@@ -497,7 +498,7 @@ def stuck_finalizer(s: Scene, name: str, t0: datetime):
     pod.delete(stages.ready + 90, grace=30)
     pod.event(stages.ready + 90, "Killing", "Stopping container app")
     pod.killed(stages.ready + 94)
-    return pod, _stuck(_on_time(s, stages.ready, stages), "Finalizer")
+    return pod, _deleted(_on_time(s, stages.ready, stages), "Finalizer")
 
 
 def stuck_finalizer_released(s: Scene, name: str, t0: datetime):
@@ -511,7 +512,7 @@ def stuck_finalizer_released(s: Scene, name: str, t0: datetime):
     pod.event(deleted, "Killing", "Stopping container app")
     pod.killed(deleted + 4)
     pod.release_finalizers(deleted + 3600, "backup-controller")
-    return pod, _stuck(_on_time(s, stages.ready, stages), "Finalizer", deleted + 3600)
+    return pod, _deleted(_on_time(s, stages.ready, stages), "Finalizer", deleted + 3600)
 
 
 def stuck_node_lost_then_back(s: Scene, name: str, t0: datetime):
@@ -523,7 +524,7 @@ def stuck_node_lost_then_back(s: Scene, name: str, t0: datetime):
     s.node_status(pod.at(back), "node-2", "True")
     pod.killed(back + 2)
     pod.gone(back + 2)
-    return pod, _stuck(delivery, "NodeLost", back + 2)
+    return pod, _deleted(delivery, "NodeLost", back + 2)
 
 
 def prestop_past_grace(s: Scene, name: str, t0: datetime):
@@ -533,20 +534,20 @@ def prestop_past_grace(s: Scene, name: str, t0: datetime):
     gone = pod.deleted_at + 32
     pod.killed(gone, exit_code=137, phase="Failed")
     pod.gone(gone)
-    return pod, _stuck(delivery, None, gone)
+    return pod, _deleted(delivery, None, gone)
 
 
 def stuck_node_lost(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0, node="node-2")
     s.node_status(pod.at(90), "node-2", "Unknown")
-    return pod, _stuck(delivery, "NodeLost")
+    return pod, _deleted(delivery, "NodeLost")
 
 
 def stuck_kubelet_not_confirming(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0)
     pod.event(pod.deleted_at + 32, "ExceededGracePeriod", "Container runtime did not kill the pod within specified grace period.",
               "Warning", field_path=None)
-    return pod, _stuck(delivery, "KubeletNotConfirming")
+    return pod, _deleted(delivery, "KubeletNotConfirming")
 
 
 def stuck_volume_detach(s: Scene, name: str, t0: datetime):
@@ -555,18 +556,18 @@ def stuck_volume_detach(s: Scene, name: str, t0: datetime):
               f'ebs.csi.aws.com^vol-0a1b2c3d4e5f") pod "{pod.uid}" (UID: "{pod.uid}") : kubernetes.io/csi: '
               "Unmounter.TearDownAt failed: rpc error: code = Internal desc = Could not unmount: exit status 32",
               "Warning", count=9, until=pod.deleted_at + 300, field_path=None)
-    return pod, _stuck(delivery, "VolumeDetach")
+    return pod, _deleted(delivery, "VolumeDetach")
 
 
 def stuck_prestop_hang(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0, prestop=True)
-    return pod, _stuck(delivery, "PreStopHang")
+    return pod, _deleted(delivery, "PreStopHang")
 
 
 def stuck_unknown(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0)
     pod.killed(pod.deleted_at + 4)
-    return pod, _stuck(delivery, "Unknown")
+    return pod, _deleted(delivery, "Unknown")
 
 
 Story = Callable[[Scene, str, datetime], tuple]

@@ -52,13 +52,7 @@ RELISTS = 'podslo_collector_relists_total{cluster="crash",resource="pods"}'
 
 def _wait_for_resume_point(listen: str, rv: int, timeout: float = 60) -> None:
     """Until the collector has stored a resume point at or past `rv` (it has caught up)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = _metric(listen, RESUME)
-        if value is not None and value >= rv:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the collector did not catch up to resourceVersion {rv}")
+    _wait_for_metric(listen, RESUME, at_least=rv, timeout=timeout)
 
 
 def _dump(dsn: str) -> dict:
@@ -159,7 +153,7 @@ def test_kill_9_during_paged_relists_loses_nothing(tmp_path):
 
 def _wait_for_metric(listen: str, series: str, at_least: float = 0, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while (_metric(listen, series) or -1) < at_least:
+    while (value := _metric(listen, series)) is None or value < at_least:
         assert time.monotonic() < deadline, f"no {series} within {timeout}s"
         time.sleep(0.05)
 

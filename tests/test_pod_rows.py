@@ -132,3 +132,20 @@ def test_long_strings_are_cut_on_the_hot_path_too():
         assert b"v" * (MAX_TEXT + 1) in named["object"]  # the stored object keeps them whole
     short = dict(zip(POD_COLUMNS, pod_line_row("c", frame(orjson.dumps(pod)), 1)))
     assert short["labels"] == meta.get("labels", {}) and short["name"] == meta["name"]
+
+
+@pytest.mark.parametrize("managed,want", [
+    ([{**MANAGED[0], "time": "2026-03-02T10:00:00Z"}, {**MANAGED[0], "manager": "backup", "time": "2026-03-02T11:00:05Z"}],
+     1772449205000),  # the newest write
+    ([{**MANAGED[0], "time": "not a time"}], None),  # optional: unreadable is unknown, never an error
+    ({"manager": "x"}, None),
+])
+def test_a_deleted_pods_last_write_is_read_on_both_paths(managed, want):
+    from collector.pods import POD_COLUMNS
+    pod = fixture_pods()[0]
+    deleted = {**pod, "metadata": {**pod["metadata"], "managedFields": managed}}
+    for row in (pod_line_row("c", frame(orjson.dumps(deleted), "DELETED"), 1), pod_row("c", deleted, "DELETED", 1)):
+        named = dict(zip(POD_COLUMNS, row))
+        assert named["last_write_at"] == want and b"managedFields" not in named["object"]
+    modified = dict(zip(POD_COLUMNS, pod_line_row("c", frame(orjson.dumps(deleted), "MODIFIED"), 1)))
+    assert modified["last_write_at"] is None  # read for deletions only
