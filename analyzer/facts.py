@@ -11,10 +11,14 @@ those touched since the watermark) split into hash buckets, so memory stays boun
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import NamedTuple
+
+import msgspec
 
 from analyzer.durations import pulled_seconds
 from podslo.store import Store
+from slo_rules import Rules
 
 # Pods whose verdict may change: rows or events since the watermark {low}, or a
 # verdict that time can still change (pending; deletion asked and not yet gone).
@@ -51,25 +55,56 @@ _ORDER = "(rv, seen_at)"
 # timestamps and managedFields' times), never after the DELETED event was received.
 _LAST_WRITE = "greatest(seen_at, ifNull(last_write_at, seen_at))"
 _GONE_AT = f"if(observed_at IS NULL, {_LAST_WRITE}, least({_LAST_WRITE}, observed_at))"
-POD_SQL = f"""
-SELECT uid, any(namespace), any(name), toUnixTimestamp64Milli(min(created_at)),
-       argMaxIf(node, {_ORDER}, node != ''), argMax(phase, {_ORDER}),
-       any(owner_kind), any(owner_name), any(restart_policy), any(labels),
-       max(cpu_request_m), max(memory_request_b), max(has_prestop),
-       toUnixTimestamp64Milli(min(scheduled_at)), toUnixTimestamp64Milli(min(sandbox_ready_at)),
-       toUnixTimestamp64Milli(min(ready_at)), toUnixTimestamp64Milli(min(started_at)),
-       minIf(toUnixTimestamp64Milli(deletion_at) - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL),
-       toUnixTimestamp64Milli(max(deletion_at)),
-       argMax(deletion_grace_s, {_ORDER}), groupUniqArrayArrayIf(finalizers, deletion_at IS NOT NULL),
-       max(event_type = 'DELETED'), toUnixTimestamp64Milli(minIf({_GONE_AT}, event_type = 'DELETED'))
-FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/
-GROUP BY uid
-"""
+
+
+def _ms(column: str) -> str:
+    return f"toUnixTimestamp64Milli({column})"
+
+
+# PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
+_POD_FIELDS = {
+    "uid": "uid", "namespace": "any(namespace)", "name": "any(name)", "created": _ms("min(created_at)"),
+    "node": f"argMaxIf(node, {_ORDER}, node != '')", "phase": f"argMax(phase, {_ORDER})",
+    "owner_kind": "any(owner_kind)", "owner_name": "any(owner_name)", "restart_policy": "any(restart_policy)",
+    "labels": "any(labels)", "cpu_m": "max(cpu_request_m)", "memory_b": "max(memory_request_b)",
+    "has_prestop": "max(has_prestop) = 1", "scheduled": _ms("min(scheduled_at)"),
+    "sandbox_ready": _ms("min(sandbox_ready_at)"), "ready": _ms("min(ready_at)"), "started": _ms("min(started_at)"),
+    "deletion_requested": f"minIf({_ms('deletion_at')} - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL)",
+    "deletion_deadline": _ms("max(deletion_at)"), "last_grace_s": f"argMax(deletion_grace_s, {_ORDER})",
+    "finalizers": "arraySort(groupUniqArrayArrayIf(finalizers, deletion_at IS NOT NULL))",
+    "claims": "arraySort(groupUniqArrayArray(claims))",
+    "stopped": f"argMax(running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND "
+               f"k.state = 'terminated', containers), {_ORDER})",
+    "gone": "max(event_type = 'DELETED') = 1",
+    "gone_at": f"if(max(event_type = 'DELETED') = 1, {_ms(f'minIf({_GONE_AT}, event_type = {chr(39)}DELETED{chr(39)})')}, NULL)",
+}
+POD_SQL = f"SELECT {', '.join(_POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
+
+# Signals: what the stored facts say that a rule may match, derived here so that a
+# change of rules (which conditions count) or of this derivation re-decides stored pods.
+# Rows written before the facts were stored carry the signals the collector derived.
 SIGNAL_SQL = """
-SELECT uid, s.1, s.2, s.3, toUnixTimestamp64Milli(min(s.4))
-FROM raw_pods ARRAY JOIN signals AS s
-WHERE cluster = {cluster:String} AND /*slice*/
-GROUP BY uid, s.1, s.2, s.3
+SELECT uid, source, reason, message, toUnixTimestamp64Milli(min(at)) FROM (
+  SELECT uid, s.1 AS source, s.2 AS reason, s.3 AS message, s.4 AS at
+  FROM raw_pods ARRAY JOIN signals AS s WHERE cluster = {cluster:String} AND /*slice*/
+  UNION ALL
+  SELECT uid, 'condition', concat(c.type, '/', c.reason), c.message, ifNull(c.since, seen_at)
+  FROM raw_pods ARRAY JOIN conditions AS c
+  WHERE cluster = {cluster:String} AND /*slice*/ AND c.reason != ''
+    AND ((c.status = 'False' AND c.type IN {when_false:Array(String)}) OR c.type IN {always:Array(String)})
+  UNION ALL
+  SELECT uid, k.state, if(k.reason = '' AND k.state = 'terminated', 'Error', k.reason),
+         if(k.state = 'terminated',
+            concat('exit code ', ifNull(toString(k.exit_code), '?'), if(k.message = '', '', concat(': ', k.message))),
+            k.message),
+         ifNull(k.finished_at, seen_at)
+  FROM raw_pods ARRAY JOIN containers AS k
+  WHERE cluster = {cluster:String} AND /*slice*/
+    AND ((k.state = 'waiting' AND k.reason != '') OR (k.state = 'terminated' AND (k.reason != '' OR ifNull(k.exit_code, 0) != 0)))
+  UNION ALL
+  SELECT uid, 'status', status_reason, status_message, seen_at
+  FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ AND status_reason != ''
+) GROUP BY uid, source, reason, message
 """
 EVENT_SQL = """
 SELECT object_uid, reason, message, type, source_component,
@@ -102,7 +137,7 @@ HAVING max(event_type = 'DELETED') = 0 AND argMax(ready, {_ORDER}) = 'True'
 NODE_SQL = """
 SELECT name, toUnixTimestamp64Milli(seen_at), event_type,
        arrayMap(c -> (c.1, c.2, c.3, c.4, toUnixTimestamp64Milli(c.5)), conditions),
-       alloc_cpu_m, alloc_memory_b
+       alloc_cpu_m, alloc_memory_b, volumes_in_use
 FROM raw_nodes WHERE cluster = {cluster:String}
 ORDER BY name, rv, seen_at
 """
@@ -124,6 +159,26 @@ COMBINED = "(combined from similar events): "
 def strip_combined(message: str) -> str:
     """The kubelet's event correlator prefixes aggregated messages; the rest is the real text."""
     return message[len(COMBINED):] if message.startswith(COMBINED) else message
+
+
+class Signal(msgspec.Struct, frozen=True, gc=False):
+    """A fact a rule may match: where it came from, its reason and message, and when.
+    (Structs: a pod has dozens, built in C and kept out of the garbage collector's way.)"""
+    source: str  # event, waiting, terminated, status, condition, log, derived
+    reason: str
+    message: str
+    at: int
+
+
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """The Events about a pod with the same reason and text, folded."""
+    reason: str
+    message: str
+    type: str
+    component: str
+    first: int
+    last: int
+    count: int
 
 
 @dataclass(slots=True)
@@ -149,41 +204,41 @@ class PodFacts:
     deletion_deadline: int | None  # the latest deletionTimestamp seen
     last_grace_s: int | None
     finalizers: list  # set at some time while it terminated
+    claims: list  # the PersistentVolumeClaims it mounts
+    stopped: bool  # in its latest state every container had terminated
     gone: bool
     gone_at: int | None
-    signals: list = field(default_factory=list)  # (source, reason, message, at)
-    events: list = field(default_factory=list)  # (reason, message, type, component, first, last, count)
+    signals: list[Signal] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     pull_s: float | None = None  # seconds waited for images (None: no pull seen)
-
-
-def _int_or_none(value):
-    return None if value is None else int(value)
 
 
 def count_pods(store: Store, part: Slice) -> int:
     return int(store.scalar(COUNT_SQL.replace("/*slice*/", part.where()), **part.params()) or 0)
 
 
-def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
+assert tuple(_POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[:len(_POD_FIELDS)]
+
+
+def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
     params = part.params()
     pods: dict[str, PodFacts] = {}
-    for r in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
-        pods[r[0]] = PodFacts(
-            r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], r[7], r[8], dict(r[9]), int(r[10]), int(r[11]),
-            bool(r[12]), *(_int_or_none(v) for v in r[13:19]), r[19], sorted(r[20]), bool(r[21]),
-            _int_or_none(r[22]) if r[21] else None)
-    for uid, source, reason, message, at in store.stream(SIGNAL_SQL.replace("/*slice*/", part.where()), **params):
+    for row in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
+        pods[row[0]] = PodFacts(*row)  # _POD_FIELDS is in PodFacts' order (checked below)
+    signal_params = {**params, "when_false": list(rules.spec.signals.conditions_when_false),
+                     "always": list(rules.spec.signals.conditions_always)}
+    for uid, source, reason, message, at in store.stream(SIGNAL_SQL.replace("/*slice*/", part.where()), **signal_params):
         pod = pods.get(uid)
         if pod is not None:
-            pod.signals.append((source, reason, message, int(at)))
+            pod.signals.append(Signal(source, reason, message, at))
     for uid, reason, message, *rest in store.stream(EVENT_SQL.replace("/*slice*/", part.where("object_uid")), **params):
         pod = pods.get(uid)
         if pod is not None:
-            pod.events.append((reason, strip_combined(message), *rest))
+            pod.events.append(Event(reason, strip_combined(message), *rest))
     for uid, component, message, at in store.stream(LOG_SQL.replace("/*slice*/", part.where("pod_uid")), **params):
         pod = pods.get(uid)
         if pod is not None:
-            pod.signals.append(("log", component, message, int(at)))
+            pod.signals.append(Signal("log", component, message, at))
     for pod in pods.values():
         _complete(pod)
     return pods
@@ -191,30 +246,30 @@ def load_pods(store: Store, part: Slice) -> dict[str, PodFacts]:
 
 def _complete(pod: PodFacts) -> None:
     """What the events add to the status: times the status lacks, and the pull durations."""
-    pod.events.sort(key=lambda e: e[4])
+    pod.events.sort(key=lambda e: e.first)
     pod.scheduled = pod.scheduled or event_time(pod, "Scheduled")
     pod.started = pod.started or event_time(pod, "Started")
     pod.pull_s = image_pull_seconds(pod)
 
 
 def event_time(pod: PodFacts, reason: str) -> int | None:
-    times = [e[4] for e in pod.events if e[0] == reason]
+    times = [e.first for e in pod.events if e.reason == reason]
     return min(times) if times else None
 
 
 def image_pull_seconds(pod: PodFacts) -> float | None:
     """Sum of the kubelet's Pulled durations (pulls are serial by default)."""
     total, seen = None, False
-    for reason, message, *_ in pod.events:
-        if reason != "Pulled":
+    for event in pod.events:
+        if event.reason != "Pulled":
             continue
         seen = True
-        seconds = pulled_seconds(message)
+        seconds = pulled_seconds(event.message)
         if seconds is not None:
             total = (total or 0.0) + seconds
     if total is None and seen:
         pulling, pulled = event_time(pod, "Pulling"), event_time(pod, "Pulled")
-        present = any("already present" in e[1] for e in pod.events if e[0] == "Pulled")
+        present = any("already present" in e.message for e in pod.events if e.reason == "Pulled")
         if pulling and pulled and not present:
             return max(pulled - pulling, 0) / 1000
         return 0.0
@@ -247,6 +302,14 @@ BAD_STATUS = {"Ready": ("False", "Unknown"), "MemoryPressure": ("True",), "DiskP
               "PIDPressure": ("True",), "NetworkUnavailable": ("True",)}
 
 
+class NodeStatus(NamedTuple):
+    """A node condition's status from `since` on."""
+    since: int
+    status: str
+    reason: str
+    message: str
+
+
 @dataclass(slots=True)
 class NodeFacts:
     name: str
@@ -254,26 +317,36 @@ class NodeFacts:
     deleted_at: int | None = None
     alloc_cpu_m: int = 0
     alloc_memory_b: int = 0
-    # condition type -> sorted [(since, status, reason, message)]
+    # condition type -> its statuses in time order
     timeline: dict = field(default_factory=lambda: defaultdict(list))
+    volumes: list = field(default_factory=list)  # [(since, volumes in use)] in time order, on change
 
-    def status_at(self, ctype: str, at: int) -> tuple | None:
-        """The (since, status, reason, message) in force at `at`, or None if unknown."""
+    def volumes_at(self, at: int) -> tuple:
+        """The volumes the node reported in use at `at` (status.volumesInUse)."""
+        current = ()
+        for since, names in self.volumes:
+            if since > at:
+                break
+            current = names
+        return current
+
+    def status_at(self, ctype: str, at: int) -> NodeStatus | None:
+        """The status in force at `at`, or None if unknown."""
         current = None
         for entry in self.timeline.get(ctype, ()):
-            if entry[0] <= at:
+            if entry.since <= at:
                 current = entry
             else:
                 break
         return current
 
-    def bad_spans(self, ctype: str, start: int, end: int) -> list[tuple[int, int, tuple]]:
+    def bad_spans(self, ctype: str, start: int, end: int) -> list[tuple[int, int, NodeStatus]]:
         """Spans within [start, end] where `ctype` was in a bad status."""
         spans, entries = [], self.timeline.get(ctype, [])
         for i, entry in enumerate(entries):
-            until = entries[i + 1][0] if i + 1 < len(entries) else end
-            if entry[1] in BAD_STATUS.get(ctype, ()):
-                lo, hi = max(entry[0], start), min(until, end)
+            until = entries[i + 1].since if i + 1 < len(entries) else end
+            if entry.status in BAD_STATUS.get(ctype, ()):
+                lo, hi = max(entry.since, start), min(until, end)
                 if hi > lo:
                     spans.append((lo, hi, entry))
         return spans
@@ -281,19 +354,21 @@ class NodeFacts:
 
 def load_nodes(store: Store, cluster: str) -> dict[str, NodeFacts]:
     nodes: dict[str, NodeFacts] = {}
-    for name, seen, event_type, conditions, cpu, memory in store.stream(NODE_SQL, cluster=cluster):
+    for name, seen, event_type, conditions, cpu, memory, volumes in store.stream(NODE_SQL, cluster=cluster):
         node = nodes.get(name)
         if node is None:
             node = nodes[name] = NodeFacts(name, int(seen))
         node.alloc_cpu_m, node.alloc_memory_b = int(cpu), int(memory)
         if event_type == "DELETED":
             node.deleted_at = int(seen)
+        if tuple(volumes) != (node.volumes[-1][1] if node.volumes else ()):
+            node.volumes.append((int(seen), tuple(volumes)))
         for ctype, status, reason, message, since in conditions:
             entries = node.timeline[ctype]
             moment = int(since) if since else int(seen)
-            if not entries or (entries[-1][1] != status and moment >= entries[-1][0]):
-                entries.append((moment, status, reason, message))
+            if not entries or (entries[-1].status != status and moment >= entries[-1].since):
+                entries.append(NodeStatus(moment, status, reason, message))
     for node in nodes.values():
         for entries in node.timeline.values():
-            entries.sort(key=lambda e: e[0])
+            entries.sort(key=lambda e: e.since)
     return nodes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from analyzer.facts import BAD_STATUS, NodeFacts
+from podslo.schema import NODE_VERDICTS
 from podslo.timeutil import iso
 from slo_rules import Rules
 
@@ -37,7 +38,7 @@ def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], failures: dict[str,
                     reasons.append(code)
                     evidence.append(f"{ctype}={status} since {iso(since)} ({reason}) {message}".strip())
         downtime_ms = _union_length(spans)
-        bad_now = [c for c in BAD_STATUS if (node.status_at(c, end) or (0, ""))[1] in BAD_STATUS[c]]
+        bad_now = [c for c in BAD_STATUS if getattr(node.status_at(c, end), "status", "") in BAD_STATUS[c]]
         if node.name in missing:
             reasons.append("CriticalDaemonSetMissing")
             evidence.append("critical DaemonSet pods missing: " + ", ".join(sorted(missing[node.name])))
@@ -45,11 +46,13 @@ def node_verdicts(cluster: str, nodes: dict[str, NodeFacts], failures: dict[str,
             reasons.append("SystemFailures")
             evidence.append(f"{failures[node.name]} pods failed by the platform on this node")
         faulty = bool(bad_now) or node.name in missing or failures[node.name] >= clustered_at
-        bad_since = min((node.status_at(c, end)[0] for c in bad_now), default=None)
+        bad_since = min((node.status_at(c, end).since for c in bad_now), default=None)
         repair = bad_since is not None and end - bad_since >= spec.manual_repair_after_s * 1000 and not node.deleted_at
         length = max(end - start, 1)
-        rows.append([cluster, node.name, start, end, round(1 - downtime_ms / length, 6), round(downtime_ms / 1000, 3),
-                     int(faulty), reasons, int(repair), "; ".join(evidence)[:2000], version])
+        rows.append(NODE_VERDICTS.Row(
+            cluster=cluster, name=node.name, window_start=start, window_end=end,
+            availability=round(1 - downtime_ms / length, 6), downtime_s=round(downtime_ms / 1000, 3), faulty=int(faulty),
+            reasons=reasons, needs_manual_repair=int(repair), evidence="; ".join(evidence)[:2000], version=version))
     return rows
 
 
@@ -75,7 +78,7 @@ def _missing_daemonsets(nodes: dict, daemonset_pods: list[tuple[str, str]]) -> d
         if node.deleted_at:
             continue
         current = node.status_at("Ready", 2**62)
-        if not current or current[1] != "True":
+        if not current or current.status != "True":
             continue  # a NotReady node is already faulty for that
         lacking = {ds for ds, where in ready_on.items() if name not in where}
         if lacking:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analyzer.facts import NodeFacts, PodFacts
+from analyzer.facts import NodeFacts, PodFacts, Signal
 from podslo.timeutil import iso
 from slo_rules import Rule
 
@@ -20,22 +20,22 @@ EVIDENCE_CHARS = 500
 @dataclass(slots=True)
 class Decision:
     rule: Rule | None
-    signal: tuple | None  # (source, reason, message, at)
+    signal: Signal | None
 
     @property
     def evidence(self) -> str:
         if not self.signal:
             return ""
-        source, reason, message, _ = self.signal
-        text = f"{source} {reason}: {message}" if message else f"{source} {reason}"
+        s = self.signal
+        text = f"{s.source} {s.reason}: {s.message}" if s.message else f"{s.source} {s.reason}"
         return text[:EVIDENCE_CHARS]
 
 
-def first_match(rules: tuple[Rule, ...], signals: list[tuple], fits_node: bool) -> Decision | None:
+def first_match(rules: tuple[Rule, ...], signals: list[Signal], fits_node: bool) -> Decision | None:
     """The highest-priority rule any signal satisfies, with the signal that did."""
     for rule in rules:
         for signal in signals:
-            if rule.matcher.matches(signal[0], signal[1], signal[2], fits_node):
+            if rule.matcher.matches(signal.source, signal.reason, signal.message, fits_node):
                 return Decision(rule, signal)
     return None
 
@@ -48,8 +48,8 @@ def pod_kind(pod: PodFacts) -> str:
 def phases(pod: PodFacts, kind: str) -> dict:
     """Phase durations in seconds (None where the pod never got there)."""
     created, scheduled, started, pull_s = pod.created, pod.scheduled, pod.started, pod.pull_s
-    pulls = [e for e in pod.events if e[0] in ("Pulling", "Pulled")]
-    sandbox = pod.sandbox_ready or (min(e[4] for e in pulls) if pulls else None)
+    pulls = [e.first for e in pod.events if e.reason in ("Pulling", "Pulled")]
+    sandbox = pod.sandbox_ready or (min(pulls) if pulls else None)
     ready = pod.ready if kind == "service" else None
 
     def span(later, earlier):
@@ -81,12 +81,12 @@ def fits_some_node(pod: PodFacts, nodes: dict[str, NodeFacts]) -> bool:
     return any(pod.cpu_m <= n.alloc_cpu_m and pod.memory_b <= n.alloc_memory_b for n in sized)
 
 
-def all_signals(pod: PodFacts) -> list[tuple]:
-    """Status-derived signals and the pod's events, as (source, reason, message, at)."""
-    return pod.signals + [("event", e[0], e[1], e[4]) for e in pod.events]
+def all_signals(pod: PodFacts) -> list[Signal]:
+    """The signals of the pod's stored states and logs, and its events."""
+    return pod.signals + [Signal("event", e.reason, e.message, e.first) for e in pod.events]
 
 
-def node_not_ready(pod: PodFacts, nodes: dict[str, NodeFacts], start: int, end: int) -> tuple | None:
+def node_not_ready(pod: PodFacts, nodes: dict[str, NodeFacts], start: int, end: int) -> Signal | None:
     node = nodes.get(pod.node)
     if node is None or not pod.node:
         return None
@@ -95,10 +95,10 @@ def node_not_ready(pod: PodFacts, nodes: dict[str, NodeFacts], start: int, end: 
         return None
     lo, _, (since, status, reason, message) = spans[0]
     text = f"node {pod.node} Ready={status} since {iso(since)} ({reason}): {message}"
-    return ("derived", "NodeNotReady", text, lo)
+    return Signal("derived", "NodeNotReady", text, lo)
 
 
-def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, now: int) -> list[tuple]:
+def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, now: int) -> list[Signal]:
     """Facts the rules need that no single object states: slowness, no progress, node."""
     delivered = delivered_at(pod, kind)
     end = min(delivered or now, now)
@@ -109,36 +109,50 @@ def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, no
         derived.append(lost)
     pull_s = pod.pull_s
     if pull_s and delivered and delivered - pull_s * 1000 <= deadline_at:
-        derived.append(("derived", "SlowImagePull", f"image pull took {pull_s:.3f}s of a {(delivered - pod.created) / 1000:.3f}s delivery", delivered))
+        derived.append(Signal("derived", "SlowImagePull", f"image pull took {pull_s:.3f}s of a {(delivered - pod.created) / 1000:.3f}s delivery", delivered))
     elif _pulling_at(pod, deadline_at):
-        derived.append(("derived", "SlowImagePull", "image still pulling at the deadline", deadline_at))
+        derived.append(Signal("derived", "SlowImagePull", "image still pulling at the deadline", deadline_at))
     scheduled = pod.scheduled
     if scheduled is None and now >= deadline_at:
-        derived.append(("derived", "NotScheduled", "not scheduled by the deadline", deadline_at))
+        derived.append(Signal("derived", "NotScheduled", "not scheduled by the deadline", deadline_at))
     elif scheduled and delivered and delivered - (scheduled - pod.created) <= deadline_at:
-        derived.append(("derived", "SlowScheduling", f"scheduling took {(scheduled - pod.created) / 1000:.3f}s", scheduled))
+        derived.append(Signal("derived", "SlowScheduling", f"scheduling took {(scheduled - pod.created) / 1000:.3f}s", scheduled))
     elif scheduled and scheduled > deadline_at:
-        derived.append(("derived", "SlowScheduling", f"scheduled {(scheduled - deadline_at) / 1000:.3f}s after the deadline", scheduled))
+        derived.append(Signal("derived", "SlowScheduling", f"scheduled {(scheduled - deadline_at) / 1000:.3f}s after the deadline", scheduled))
     if scheduled and scheduled <= deadline_at and not delivered and not _kubelet_acted(pod, scheduled):
-        derived.append(("derived", "NoKubeletProgress", f"bound to {pod.node or '?'}; no kubelet activity since", scheduled))
+        derived.append(Signal("derived", "NoKubeletProgress", f"bound to {pod.node or '?'}; no kubelet activity since", scheduled))
     return derived
 
 
 def _pulling_at(pod: PodFacts, moment: int) -> bool:
     """A pull started before `moment` that had not finished or failed by then."""
-    pulling = [e[4] for e in pod.events if e[0] == "Pulling" and e[4] <= moment]
+    pulling = [e.first for e in pod.events if e.reason == "Pulling" and e.first <= moment]
     if not pulling:
         return False
     begun = max(pulling)
-    return not any(e[0] in ("Pulled", "Failed", "BackOff") and begun <= e[4] <= moment for e in pod.events)
+    return not any(e.reason in ("Pulled", "Failed", "BackOff") and begun <= e.first <= moment for e in pod.events)
 
 
 def _kubelet_acted(pod: PodFacts, since: int) -> bool:
     return bool(pod.sandbox_ready or pod.started or any(
-        e[3] == KUBELET and e[5] >= since for e in pod.events))
+        e.component == KUBELET and e.last >= since for e in pod.events))
 
 
-def deletion_signals(pod: PodFacts, nodes: dict, limit: int) -> list[tuple]:
+def _volumes_held(pod: PodFacts, nodes: dict, at: int) -> Signal | None:
+    """Containers all stopped, the pod still there, and its node still reporting volumes
+    in use: the kubelet is waiting on volume teardown (it deletes the pod only after), even
+    when it records no Event about it."""
+    node = nodes.get(pod.node)
+    if not pod.claims or node is None or not (pod.stopped or pod.phase in ("Succeeded", "Failed")):
+        return None
+    in_use = node.volumes_at(at)
+    if not in_use:
+        return None
+    return Signal("derived", "VolumesStillInUse", f"all containers stopped; node {pod.node} still reports "
+                  f"{len(in_use)} volume(s) in use ({', '.join(in_use[:3])}); claims: {', '.join(pod.claims)}", at)
+
+
+def deletion_signals(pod: PodFacts, nodes: dict, limit: int) -> list[Signal]:
     """Why a deleted pod might still be there: facts for the `stuck` rules."""
     derived = []
     requested = pod.deletion_requested or pod.deletion_deadline or limit
@@ -146,11 +160,14 @@ def deletion_signals(pod: PodFacts, nodes: dict, limit: int) -> list[tuple]:
     if lost:
         derived.append(lost)
     confirmed = pod.last_grace_s == 0 or pod.phase in ("Succeeded", "Failed") or not pod.node
+    teardown = _volumes_held(pod, nodes, limit)
+    if teardown and not lost:
+        derived.append(teardown)
     if pod.finalizers and confirmed:
-        derived.append(("derived", "FinalizersPending", "finalizers set while terminating: " + ", ".join(pod.finalizers), limit))
+        derived.append(Signal("derived", "FinalizersPending", "finalizers set while terminating: " + ", ".join(pod.finalizers), limit))
     if not confirmed and not lost:
         if pod.has_prestop:
-            derived.append(("derived", "PreStopHookRunning", "a preStop hook is set and the kubelet has not confirmed the kill", limit))
-        derived.append(("derived", "NoKubeletConfirmation",
+            derived.append(Signal("derived", "PreStopHookRunning", "a preStop hook is set and the kubelet has not confirmed the kill", limit))
+        derived.append(Signal("derived", "NoKubeletConfirmation",
                         f"node {pod.node} is Ready but the kubelet has not confirmed the deletion", limit))
     return derived

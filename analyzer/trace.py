@@ -8,7 +8,14 @@ from podslo.timeutil import iso
 
 _SNAPSHOTS = """
 SELECT DISTINCT toUnixTimestamp64Milli(seen_at) AS t, resource_version, event_type, phase, node, ready,
-       toUnixTimestamp64Milli(deletion_at) AS deletion, arrayMap(s -> concat(s.1, ' ', s.2), signals) AS sig
+       toUnixTimestamp64Milli(deletion_at) AS deletion,
+       arrayConcat(
+         arrayMap(c -> concat(c.type, '=', c.status, if(c.reason = '', '', concat(' ', c.reason))), conditions),
+         arrayMap(k -> concat(k.state, ' ', k.name, if(k.reason = '', '', concat(' ', k.reason)),
+                              if(k.exit_code IS NULL, '', concat(' exit ', toString(k.exit_code)))),
+                  arrayFilter(k -> k.last = 0, containers)),
+         if(status_reason = '', [], [concat('status ', status_reason)]),
+         arrayMap(s -> concat(s.1, ' ', s.2), signals)) AS sig
 FROM raw_pods WHERE cluster = {cluster:String} AND uid = {uid:String}
 ORDER BY rv, t
 """

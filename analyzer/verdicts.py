@@ -5,21 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from analyzer import pods as P
-from analyzer.facts import (NodeFacts, PodFacts, Slice, cluster_now, count_pods, inserted_until, load_nodes,
+from analyzer import read
+from analyzer.facts import (NodeFacts, PodFacts, Signal, Slice, cluster_now, count_pods, inserted_until, load_nodes,
                             load_not_created, load_pods, ready_daemonset_pods)
 from analyzer.nodes import node_verdicts
+from podslo.schema import POD_VERDICTS
 from podslo.store import Store
 from podslo.timeutil import now_ms
 from slo_rules import Rules
 
-VERDICT_COLUMNS = (
-    "cluster", "uid", "namespace", "name", "kind", "created_at", "deadline_s", "outcome", "attribution",
-    "reason", "evidence", "rule", "node", "delivery_s", "scheduling_s", "sandbox_s", "image_pull_s",
-    "container_start_s", "readiness_s", "deletion_requested_at", "deletion_gone_at", "deletion_stuck",
-    "deletion_reason", "deletion_evidence", "analyzed_at", "version",
-)
-NODE_COLUMNS = ("cluster", "name", "window_start", "window_end", "availability", "downtime_s", "faulty",
-                "reasons", "needs_manual_repair", "evidence", "version")
 PODS_PER_SLICE = 50_000
 # Re-read this much before the watermark: rows inserted while the last analysis ran.
 OVERLAP_MS = 10_000
@@ -55,19 +49,18 @@ def analyze(store: Store, cluster: str, rules: Rules, full: bool = False,
     buckets = max(1, -(-count_pods(store, probe) // pods_per_slice))
     decided = 0
     for bucket in range(buckets):
-        pods = load_pods(store, Slice(cluster, low, buckets, bucket))
+        pods = load_pods(store, Slice(cluster, low, buckets, bucket), rules)
         rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version) for pod in pods.values()]
-        store.insert("pod_verdicts", rows, VERDICT_COLUMNS)
+        store.insert("pod_verdicts", rows)
         decided += len(rows)
     refused = [not_created_row(cluster, event, rules, version) for event in load_not_created(store, cluster, low)]
-    store.insert("pod_verdicts", refused, VERDICT_COLUMNS)
+    store.insert("pod_verdicts", refused)
     failures = dict(store.rows(_SYSTEM_FAILURES_SQL, cluster=cluster))
     critical = list(rules.spec.nodes.critical_daemonsets)
     node_rows = node_verdicts(cluster, nodes, failures, ready_daemonset_pods(store, cluster, critical), rules,
                               now, version)
-    store.insert("node_verdicts", node_rows, NODE_COLUMNS)
-    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), version]],
-                 ("cluster", "inserted_until", "version"))
+    store.insert("node_verdicts", node_rows)
+    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), version]])
     return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None)
 
 
@@ -91,7 +84,7 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
     fits = P.fits_some_node(pod, nodes)
     requested = pod.deletion_requested
     if requested is not None and requested < deadline_at and (delivered is None or requested < delivered):
-        before = [s for s in signals if s[3] <= requested]
+        before = [s for s in signals if s.at <= requested]
         found = P.first_match(rules.reasons, before, fits)
         if found is None or found.rule.slow:
             verdict["outcome"] = "cancelled"
@@ -105,8 +98,8 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
     late = delivered is not None
     # Late but delivered: if one slow phase alone made it late, that phase is the cause
     # (contract 3's ImagePullSlow), not a transient error the pod got past.
-    found = (late and P.first_match(rules.slow_reasons, [s for s in signals if s[0] == "derived"], fits)) \
-        or P.first_match(rules.reasons, [s for s in signals if s[3] <= cutoff], fits) \
+    found = (late and P.first_match(rules.slow_reasons, [s for s in signals if s.source == "derived"], fits)) \
+        or P.first_match(rules.reasons, [s for s in signals if s.at <= cutoff], fits) \
         or P.first_match(rules.reasons, signals, fits)
     if found is None:
         verdict.update(outcome="timeout" if late else "failed", decision=P.Decision(None, _fallback(signals)))
@@ -115,10 +108,10 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
     return verdict
 
 
-def _fallback(signals: list[tuple]) -> tuple:
+def _fallback(signals: list[Signal]) -> Signal:
     """Evidence for an Unknown verdict: the latest non-derived signal, if any."""
-    real = [s for s in signals if s[0] != "derived"]
-    return max(real, key=lambda s: s[3]) if real else ("derived", "NoSignal", "nothing explains the delay", 0)
+    real = [s for s in signals if s.source != "derived"]
+    return max(real, key=lambda s: s.at) if real else Signal("derived", "NoSignal", "nothing explains the delay", 0)
 
 
 def deletion(pod: PodFacts, nodes: dict, rules: Rules, now: int) -> dict | None:
@@ -131,14 +124,14 @@ def deletion(pod: PodFacts, nodes: dict, rules: Rules, now: int) -> dict | None:
               "reason": None, "evidence": ""}
     if stuck:
         since = pod.deletion_requested or 0
-        signals = [s for s in P.all_signals(pod) if s[3] >= since] + P.deletion_signals(pod, nodes, limit)
+        signals = [s for s in P.all_signals(pod) if s.at >= since] + P.deletion_signals(pod, nodes, limit)
         found = P.first_match(rules.stuck, signals, True)
         result["reason"] = found.rule.code if found else "Unknown"
         result["evidence"] = found.evidence if found else P.Decision(None, _fallback(signals)).evidence
     return result
 
 
-def pod_verdict_row(cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now: int, version: int) -> list:
+def pod_verdict_row(cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now: int, version: int) -> tuple:
     verdict = decide(pod, nodes, rules, now)
     phase = P.phases(pod, verdict["kind"])
     found = verdict["decision"]
@@ -150,30 +143,29 @@ def pod_verdict_row(cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now:
         reason = found.rule.code if found and found.rule else "Unknown"
         attribution = rules.attribution(reason)
         evidence, rule_id = (found.evidence, found.rule.id if found and found.rule else "fallback")
-    gone = deletion(pod, nodes, rules, now)
+    gone = deletion(pod, nodes, rules, now) or {}
     delivered = verdict["delivered"]
-    return [
-        cluster, pod.uid, pod.namespace, pod.name, verdict["kind"], pod.created, verdict["deadline_s"], outcome,
-        attribution, reason, evidence, rule_id, pod.node,
-        None if delivered is None else round(max(delivered - pod.created, 0) / 1000, 3),
-        phase["scheduling_s"], phase["sandbox_s"], phase["image_pull_s"], phase["container_start_s"],
-        phase["readiness_s"],
-        gone["requested_at"] if gone else None, gone["gone_at"] if gone else None,
-        int(gone["stuck"]) if gone else None, gone["reason"] if gone else None,
-        gone["evidence"] if gone else "", version, version,
-    ]
+    return POD_VERDICTS.Row(
+        cluster=cluster, uid=pod.uid, namespace=pod.namespace, name=pod.name, kind=verdict["kind"],
+        created_at=pod.created, deadline_s=verdict["deadline_s"], outcome=outcome, attribution=attribution,
+        reason=reason, evidence=evidence, rule=rule_id, node=pod.node,
+        delivery_s=None if delivered is None else round(max(delivered - pod.created, 0) / 1000, 3), **phase,
+        deletion_requested_at=gone.get("requested_at"), deletion_gone_at=gone.get("gone_at"),
+        deletion_stuck=int(gone["stuck"]) if gone else None, deletion_reason=gone.get("reason"),
+        deletion_evidence=gone.get("evidence", ""), analyzed_at=version, version=version)
 
 
-def not_created_row(cluster: str, event: tuple, rules: Rules, version: int) -> list:
+def not_created_row(cluster: str, event: tuple, rules: Rules, version: int) -> tuple:
     """A pod its controller asked for but the apiserver refused (quota, webhook)."""
     uid, owner_kind, namespace, owner, reason, message, first, _last, _count = event
-    signal = ("event", reason, message, int(first))
+    signal = Signal("event", reason, message, int(first))
     found = P.first_match(rules.reasons, [signal], True)
     code = found.rule.code if found else "Unknown"
     kind = "job" if owner_kind in P.JOB_OWNERS else "service"
-    return [
-        cluster, f"event:{uid}", namespace, f"{owner_kind.lower()}/{owner}", kind, int(first),
-        rules.deadline_s(namespace, {}, kind), "failed", rules.attribution(code), code,
-        P.Decision(found.rule if found else None, signal).evidence, found.rule.id if found else "fallback", "",
-        None, None, None, None, None, None, None, None, None, None, "", version, version,
-    ]
+    return POD_VERDICTS.Row(
+        cluster=cluster, uid=f"event:{uid}", namespace=namespace, name=f"{owner_kind.lower()}/{owner}", kind=kind,
+        created_at=int(first), deadline_s=rules.deadline_s(namespace, {}, kind), outcome="failed",
+        attribution=rules.attribution(code), reason=code, evidence=P.Decision(found.rule if found else None, signal).evidence,
+        rule=found.rule.id if found else "fallback", node="", delivery_s=None,
+        **dict.fromkeys(read.PHASES), deletion_requested_at=None, deletion_gone_at=None, deletion_stuck=None,
+        deletion_reason=None, deletion_evidence="", analyzed_at=version, version=version)

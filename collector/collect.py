@@ -157,8 +157,7 @@ class Sink:
     def _write(self, batch: dict) -> None:
         self.writer.write(batch["rows"])
         if batch["checkpoints"]:
-            self.store.insert("collector_checkpoints", batch["checkpoints"],
-                              ("cluster", "resource", "resource_version", "version"))
+            self.store.insert("collector_checkpoints", batch["checkpoints"])
 
     def _try(self, batch: dict) -> bool:
         try:
@@ -450,7 +449,7 @@ def load_cluster_specs(path: str) -> list[ClusterSpec]:
 def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event, resources=("pods", "nodes", "events"),
                    batch_rows: int = 5000, flush_s: float = 1.0, listen: str = "", probe_every: float | None = None,
                    probe_namespace: str = "podslo-probes", spool_dir: str | None = None,
-                   spool_bytes: int = 512 << 20, say=print) -> list[Collector]:
+                   spool_bytes: int = 512 << 20, audit_token: str | None = None, say=print) -> list[Collector]:
     """Collect every cluster in `specs` until `stop` is set, then shut down cleanly."""
     from collector.probes import Prober
     from collector.service import make_service
@@ -468,7 +467,7 @@ def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event
         say(f"collecting cluster {spec.name!r} from {source.host}")
     if listen:
         host, _, port = listen.rpartition(":")
-        serve_app_in_thread(make_service(collectors), int(port), host or "127.0.0.1")
+        serve_app_in_thread(make_service(collectors, audit_token), int(port), host or "127.0.0.1")
     stop.wait()
     for collector in collectors:
         collector.shutdown()

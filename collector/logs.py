@@ -12,8 +12,6 @@ from typing import IO, Iterator
 from collector.klog import parse_line
 from podslo.store import Store
 
-COLUMNS = ("cluster", "node", "component", "at", "severity", "pod_namespace", "pod_name", "pod_uid", "message",
-           "line", "line_hash")
 
 
 def read_lines(paths: list[str], follow: bool = False, poll_s: float = 0.5, stop=None) -> Iterator[str]:
@@ -83,8 +81,8 @@ def collect_logs(store: Store, cluster: str, component: str, lines: Iterator[str
             counts["taken"] += 1
             counts["about a pod"] += bool(parsed.name or parsed.uid)
             if len(rows) >= batch_rows:
-                store.insert("raw_logs", rows, COLUMNS)
+                store.insert("raw_logs", rows)
                 rows = []
     finally:
-        store.insert("raw_logs", rows, COLUMNS)
+        store.insert("raw_logs", rows)
     return counts

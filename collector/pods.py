@@ -18,15 +18,8 @@ from collector.normalize import (MAX_TEXT, ObjectError, encode_object, quantity,
                                  without_managed_fields)
 from podslo.timeutil import parse_ms as _ms  # cached; raises ValueError on a bad time
 
-# Pod conditions whose False/notable state explains a delay; kept as signals.
-SIGNAL_CONDITIONS = frozenset({"PodScheduled", "DisruptionTarget", "Ready", "ContainersReady"})
-POD_COLUMNS = (
-    "cluster", "uid", "namespace", "name", "resource_version", "rv", "event_type", "observed_at",
-    "seen_at", "created_at", "deletion_at", "deletion_grace_s", "node", "phase", "owner_kind",
-    "owner_name", "restart_policy", "labels", "finalizers", "has_prestop", "cpu_request_m",
-    "memory_request_b", "scheduled_at", "sandbox_ready_at", "ready", "ready_at", "started_at",
-    "signals", "last_write_at", "object",
-)
+_NO_SIGNALS: list = []  # the signals column holds what older collectors derived; the analyzer derives them now
+
 
 
 class _S(msgspec.Struct, kw_only=True, gc=False):
@@ -82,11 +75,22 @@ class Container(_S):
     lifecycle: Lifecycle | None = None
 
 
+class ClaimSource(_S):
+    claimName: str = ""
+
+
+class Volume(_S):
+    name: str = ""
+    persistentVolumeClaim: ClaimSource | None = None
+    ephemeral: dict | None = None
+
+
 class Spec(_S):
     nodeName: str = ""
     restartPolicy: str = ""
     containers: list[Container] | None = None
     initContainers: list[Container] | None = None
+    volumes: list[Volume] | None = None
 
 
 class Running(_S):
@@ -113,6 +117,7 @@ class State(_S):
 
 
 class ContainerStatus(_S):
+    name: str = ""
     state: State | None = None
     lastState: State | None = None
 
@@ -245,6 +250,10 @@ def _text(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
 
 
+def _as_is(value: str) -> str:
+    return value
+
+
 def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False,
          last_write: int | None = None) -> list:
     """The row but its last column (the object). Times are read by the cached parser
@@ -262,6 +271,11 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: b
 
 def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool,
               last_write: int | None) -> list:
+    """What the pod says, as the cluster said it; which of it is a signal is the analyzer's call.
+
+    A condition in its normal state (True, no reason) and a running container add nothing
+    but their times, which the time columns hold; every other condition and container
+    state is kept as it was written."""
     meta = pod.metadata
     spec = pod.spec or _NO_SPEC
     status = pod.status or _NO_STATUS
@@ -270,27 +284,23 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
     if not meta.creationTimestamp:
         raise ObjectError("Pod.metadata.creationTimestamp: missing")
     created = _ms(meta.creationTimestamp)
-    signals, started, latest = _container_signals(status)
+    text = _as_is if short else _text
+    containers, running, started, latest = _container_states(status, text)
     if created > latest:
         latest = created
     true_since: dict[str, int | None] = {}
+    conditions = []
     ready = ""
     for c in status.conditions or ():
         at = _ms(c.lastTransitionTime) if c.lastTransitionTime else None
         if at is not None and at > latest:
             latest = at
-        kind = c.type
         if c.status == "True":
-            true_since[kind] = at
-        if kind == "Ready":
+            true_since[c.type] = at
+        if c.type == "Ready":
             ready = c.status
-        if c.reason and kind in SIGNAL_CONDITIONS and (c.status == "False" or kind == "DisruptionTarget"):
-            signals.append(("condition", _text(f"{kind}/{c.reason}"), _text(c.message), at or latest))
-    if status.reason:
-        signals.append(("status", _text(status.reason), _text(status.message), latest))
-    seen = latest  # the cluster's own clock; receive times (observed) are kept, not judged by
-    if signals:
-        signals = [(s, r, m, a if a is not None else seen) for s, r, m, a in signals]
+        if c.status != "True" or c.reason:
+            conditions.append((text(c.type), text(c.status), text(c.reason), text(c.message), at))
     cpu, memory = _requests(spec)
     labels = meta.labels or {}
     if not short and labels and (max(map(len, labels.values())) > MAX_TEXT or max(map(len, labels)) > MAX_TEXT):
@@ -298,12 +308,13 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
     owner_kind, owner_name = _owner(meta.ownerReferences)
     return [
         cluster, meta.uid, meta.namespace, meta.name if short else _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
-        event_type, observed, seen, created, _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
+        event_type, observed, latest, created, _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
         meta.deletionGracePeriodSeconds, spec.nodeName, status.phase, owner_kind, owner_name,
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
-        ready, true_since.get("Ready"), started, signals, last_write,
+        ready, true_since.get("Ready"), started, _NO_SIGNALS, last_write, _text(status.reason), _text(status.message),
+        conditions, _claims(meta.name, spec), containers, running,
     ]
 
 
@@ -337,6 +348,18 @@ def _owner(owners: list[OwnerReference] | None) -> tuple[str, str]:
     return owners[0].kind, owners[0].name
 
 
+def _claims(pod_name: str, spec: Spec) -> list[str]:
+    """The PersistentVolumeClaims the pod mounts (a generic ephemeral volume's claim is
+    named `<pod>-<volume>`)."""
+    claims = []
+    for volume in spec.volumes or ():
+        if volume.persistentVolumeClaim is not None and volume.persistentVolumeClaim.claimName:
+            claims.append(_text(volume.persistentVolumeClaim.claimName))
+        elif volume.ephemeral is not None:
+            claims.append(_text(f"{pod_name}-{volume.name}"))
+    return claims
+
+
 def _has_prestop(spec: Spec) -> int:
     for container in spec.containers or ():
         if container.lifecycle is not None and container.lifecycle.preStop:
@@ -344,35 +367,46 @@ def _has_prestop(spec: Spec) -> int:
     return 0
 
 
-def _container_signals(status: Status):
-    """(signals, first container start, newest time seen) from container statuses."""
-    signals: list[tuple] = []
+def _container_states(status: Status, text):
+    """(container states, containers running, first container start, newest time seen).
+
+    A state is (name, init, last, state, reason, message, exit code, started, finished); a
+    running one gives only its start."""
+    states: list[tuple] = []
     starts: list[int] = []
-    latest = 0
-    for statuses in (status.initContainerStatuses, status.containerStatuses):
+    latest = running_now = 0
+    for init, statuses in ((1, status.initContainerStatuses), (0, status.containerStatuses)):
         for cs in statuses or ():
-            for state in (cs.state, cs.lastState):
+            for last, state in ((0, cs.state), (1, cs.lastState)):
                 if state is None:
                     continue
                 running, waiting, terminated = state.running, state.waiting, state.terminated
-                if running is not None and running.startedAt:
-                    starts.append(_ms(running.startedAt))
-                if waiting is not None and waiting.reason:
-                    signals.append(("waiting", _text(waiting.reason), _text(waiting.message), None))
+                if running is not None:
+                    running_now += not last
+                    if running.startedAt:
+                        starts.append(_ms(running.startedAt))
+                if waiting is not None:
+                    states.append((text(cs.name), init, last, "waiting", text(waiting.reason), text(waiting.message),
+                                   None, None, None))
                 if terminated is not None:
-                    if terminated.startedAt:
-                        starts.append(_ms(terminated.startedAt))
+                    begun = _ms(terminated.startedAt) if terminated.startedAt else None
+                    if begun:
+                        starts.append(begun)
                     finished = _ms(terminated.finishedAt) if terminated.finishedAt else None
                     if finished and finished > latest:
                         latest = finished
-                    if terminated.reason or terminated.exitCode:
-                        text = _text(terminated.message)
-                        signals.append(("terminated", _text(terminated.reason) or "Error",
-                                        f"exit code {terminated.exitCode}" + (f": {text}" if text else ""), finished))
+                    states.append((text(cs.name), init, last, "terminated", text(terminated.reason),
+                                   text(terminated.message), _exit_code(terminated.exitCode), begun, finished))
     starts = [moment for moment in starts if moment]  # 1970-01-01T00:00:00Z: a zeroed time, no start
     if not starts:
-        return signals, None, latest
-    return signals, min(starts), max(latest, max(starts))
+        return states, running_now, None, latest
+    return states, running_now, min(starts), max(latest, max(starts))
+
+
+def _exit_code(code: int | None) -> int | None:
+    if code is not None and not -2**63 <= code < 2**63:
+        raise ObjectError(f"Pod.status.containerStatuses[].terminated.exitCode: {code} is out of range")
+    return code
 
 
 def _requests(spec: Spec) -> tuple[int, int]:

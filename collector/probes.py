@@ -15,11 +15,11 @@ from kubernetes.client.rest import ApiException
 import urllib3
 
 from collector.source import KubeSource
+from podslo.schema import PROBE_RESULTS
 from podslo.store import Store
 from podslo.timeutil import now_ms, opt_ms
 
 log = logging.getLogger(__name__)
-COLUMNS = ("cluster", "probe", "started_at", "outcome", "error", "scheduling_s", "ready_s", "delete_s", "total_s", "node")
 
 
 class Prober:
@@ -39,7 +39,7 @@ class Prober:
 
     def record(self, result: dict) -> None:
         self.results.append(result)
-        self.store.insert("probe_results", [[self.cluster, *[result[c] for c in COLUMNS[1:]]]], COLUMNS)
+        self.store.insert("probe_results", [[self.cluster, *[result[c] for c in PROBE_RESULTS.columns[1:]]]])
 
     def probe(self) -> dict:
         name = f"podslo-probe-{uuid.uuid4().hex[:10]}"

@@ -1,8 +1,14 @@
 """The collector's HTTP side: Prometheus /metrics, /healthz, and the apiserver's audit
-webhook (`--audit-webhook-config-file` pointing at POST /audit)."""
+webhook (`--audit-webhook-config-file` pointing at POST /audit).
+
+/audit takes a body only with the configured bearer token (the webhook kubeconfig's
+`user.token`), up to a size limit, and for a named cluster: anyone who can reach it
+could otherwise write what podslo reads as the cluster's history.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
 
 import orjson
@@ -66,7 +72,10 @@ class StatsCollector:
         yield silence
 
 
-def make_service(collectors: list) -> Starlette:
+AUDIT_MAX_BYTES = 16 << 20  # the apiserver batches up to 400 events (--audit-webhook-batch-max-size)
+
+
+def make_service(collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES) -> Starlette:
     registry = CollectorRegistry()
     registry.register(StatsCollector(collectors))
     by_cluster = {c.sink.cluster: c for c in collectors}
@@ -80,12 +89,20 @@ def make_service(collectors: list) -> Starlette:
 
     async def audit(request: Request) -> Response:
         """An audit.k8s.io/v1 EventList from the apiserver's webhook backend."""
-        cluster = request.query_params.get("cluster") or next(iter(by_cluster))
+        refused = _refuse_audit(request, audit_token)
+        if refused:
+            return refused
+        cluster = request.query_params.get("cluster", "")
         target = by_cluster.get(cluster)
         if target is None:
-            return PlainTextResponse(f"unknown cluster {cluster!r}", status_code=404)
+            known = ", ".join(sorted(by_cluster))
+            return PlainTextResponse(f"unknown cluster {cluster!r}: post to /audit?cluster=NAME, one of {known}",
+                                     status_code=404)
+        body = await _body_within(request, audit_max_bytes)
+        if body is None:
+            return PlainTextResponse(f"body over {audit_max_bytes} bytes", status_code=413)
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return PlainTextResponse(f"invalid JSON: {exc}", status_code=400)
         items = body.get("items") if isinstance(body, dict) and body.get("kind") == "EventList" else [body]
@@ -97,3 +114,31 @@ def make_service(collectors: list) -> Starlette:
 
     return Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz),
                              Route("/audit", audit, methods=["POST"])])
+
+
+def _refuse_audit(request: Request, token: str | None) -> Response | None:
+    """401 without credentials, 403 with wrong ones (or when no token is configured)."""
+    if not token:
+        return PlainTextResponse("the audit webhook is off: start podslo with --audit-token-file or "
+                                 "PODSLO_AUDIT_TOKEN", status_code=403)
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return PlainTextResponse("bearer token required", status_code=401,
+                                 headers={"WWW-Authenticate": 'Bearer realm="podslo-audit"'})
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return PlainTextResponse("wrong token", status_code=403)
+    return None
+
+
+async def _body_within(request: Request, limit: int) -> bytes | None:
+    """The body, read no further than `limit` bytes (None past it, whatever the client declared)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collector.normalize import AUDIT_COLUMNS, EVENT_COLUMNS, NODE_COLUMNS
-from collector.pods import POD_COLUMNS
+from podslo.schema import RAW_TABLES
 from podslo.store import Store
 
 # Raw tables deduplicate at merge and in FINAL reads; deduplicating each inserted block
 # as well cost the embedded engine ~2/3 of its insert CPU (measured, `podslo bench ingest`).
 RAW_INSERT = {"optimize_on_insert": 0}
-COLUMNS = {
-    "raw_pods": POD_COLUMNS,
-    "raw_events": EVENT_COLUMNS,
-    "raw_nodes": NODE_COLUMNS,
-    "raw_audit": AUDIT_COLUMNS,
-}
+
 
 
 class BatchWriter:
@@ -27,9 +21,9 @@ class BatchWriter:
     def __init__(self, store: Store, batch_rows: int = 20_000):
         self.store = store
         self.batch_rows = batch_rows
-        self.pending: dict[str, list] = {table: [] for table in COLUMNS}
+        self.pending: dict[str, list] = {table: [] for table in RAW_TABLES}
         self.held = 0  # rows pending over all tables
-        self.written: dict[str, int] = {table: 0 for table in COLUMNS}
+        self.written: dict[str, int] = {table: 0 for table in RAW_TABLES}
 
     def hold(self, table: str, row: list) -> None:
         self.pending[table].append(row)
@@ -46,7 +40,7 @@ class BatchWriter:
     def take(self) -> dict[str, list]:
         """The held rows by table (only tables that have some); nothing is held after."""
         batch = {table: rows for table, rows in self.pending.items() if rows}
-        self.pending = {table: [] for table in COLUMNS}
+        self.pending = {table: [] for table in RAW_TABLES}
         self.held = 0
         return batch
 
@@ -58,7 +52,7 @@ class BatchWriter:
 
     def write(self, batch: dict[str, list]) -> None:
         for table, rows in batch.items():
-            self.store.insert(table, rows, COLUMNS[table], RAW_INSERT)
+            self.store.insert(table, rows, RAW_INSERT)
             self.written[table] += len(rows)
 
     def flush(self) -> None:

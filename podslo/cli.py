@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 import click
 import orjson
@@ -202,10 +203,13 @@ def trace(pod, cluster, fmt, dsn):
 @main.command()
 @click.option("--dsn", help=DSN_HELP)
 def migrate(dsn):
-    """Apply schema migrations (also done at every start) and list them."""
+    """Bring the schema to its declaration (also done at every start) and show it."""
+    from podslo.schema import TABLES
     store = _store(dsn)
+    for table in TABLES.values():
+        click.echo(f"table      {table.name} ({len(table.lines)} columns)")
     for version, name in store.migrations():
-        click.echo(f"{version:4d}  {name}")
+        click.echo(f"migration  {version}: {name}")
 
 
 @main.command("check-rules")
@@ -285,9 +289,12 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 @click.option("--probe-namespace", default="podslo-probes", show_default=True)
 @click.option("--spool-dir", help="Where batches wait while the store is away (default: ./data/spool/CLUSTER).")
 @click.option("--spool-max-mb", default=512, show_default=True, help="Past this, stop reading (back-pressure).")
+@click.option("--audit-token-file", type=click.Path(dir_okay=False, exists=True),
+              help="File holding the bearer token POST /audit requires (or set PODSLO_AUDIT_TOKEN); "
+                   "without one the audit webhook is off.")
 @click.option("--dsn", help=DSN_HELP)
 def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
-            probe_every, probe_namespace, spool_dir, spool_max_mb, dsn):
+            probe_every, probe_namespace, spool_dir, spool_max_mb, audit_token_file, dsn):
     """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
     take the apiserver's audit webhook; serve Prometheus metrics."""
     import signal
@@ -305,9 +312,17 @@ def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, eve
     for collector in run_collectors(_store(dsn), specs, stop, resources=resources, batch_rows=batch_rows,
                                     flush_s=flush_s, listen=listen, probe_every=probe_every,
                                     probe_namespace=probe_namespace, spool_dir=spool_dir, spool_bytes=spool_max_mb << 20,
+                                    audit_token=_audit_token(audit_token_file),
                                     say=lambda text: click.echo(text, err=True)):
         click.echo(f"stopped {collector.sink.cluster!r}: received {dict(collector.stats.received)}, "
                    f"relists {dict(collector.stats.relists)}", err=True)
+
+
+def _audit_token(path: str | None) -> str | None:
+    token = Path(path).read_text(encoding="utf-8").strip() if path else os.environ.get("PODSLO_AUDIT_TOKEN", "").strip()
+    if path and not token:
+        raise click.UsageError(f"{path}: the audit token file is empty")
+    return token or None
 
 
 @main.command("collect-logs")

@@ -1,7 +1,7 @@
 """The one storage client: clickhouse-connect over chDB (embedded) or a server.
 
 Every query is parameterised server-side (`{name:Type}`); identifiers never come
-from input. Migrations from podslo.schema are applied once, at open, and recorded.
+from input. At open the schema is brought to what podslo.schema declares.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from clickhouse_connect.driver.binding import quote_identifier
 
 from podslo.config import parse_dsn, resolve_dsn
 from podslo.errors import StoreError
-from podslo.schema import MIGRATIONS, RAW_TABLES
+from podslo.schema import MIGRATIONS, RAW_TABLES, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -40,34 +40,50 @@ class Store:
         self.migrate()
 
     # -- schema -----------------------------------------------------------------
-    def migrate(self) -> list[int]:
-        """Apply migrations not yet recorded; return the versions applied now."""
+    def migrate(self) -> list[str]:
+        """Create the declared tables that are missing, add the declared columns a table
+        lacks, apply the numbered migrations not yet recorded; return what was done."""
         self.client.command(_MIGRATIONS_DDL)
-        done = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
-        applied = []
-        for version, name, statements in MIGRATIONS:
-            if version in done:
+        present: dict[str, set[str]] = {}
+        for table, column in self.client.query(
+                "SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows:
+            present.setdefault(table, set()).add(column)
+        done = []
+        for table in TABLES.values():
+            if table.name not in present:
+                self.client.command(table.ddl())
+                done.append(f"created table {table.name}")
                 continue
-            for statement in statements:
-                self.client.command(statement)
-            self.client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
-            applied.append(version)
-            log.info("applied migration %d: %s", version, name)
-        return applied
+            for name, _ in table.lines:
+                if name not in present[table.name]:
+                    self.client.command(table.add_column(name))
+                    done.append(f"added column {table.name}.{name}")
+        recorded = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
+        for version, name, statements in MIGRATIONS:
+            if version not in recorded:
+                for statement in statements:
+                    self.client.command(statement)
+                self.client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
+                done.append(f"applied migration {version}: {name}")
+        for change in done:
+            log.info("schema: %s", change)
+        return done
 
     def migrations(self) -> list[tuple[int, str]]:
         return [tuple(r) for r in self.client.query(
             "SELECT version, name FROM schema_migrations ORDER BY version").result_rows]
 
     # -- data -------------------------------------------------------------------
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str],
-               settings: dict | None = None) -> None:
-        """Rows through one reused insert context per table and columns. A fresh context a
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], settings: dict | None = None) -> None:
+        """Rows in the order of the table's declared columns (podslo.schema).
+
+        Through one reused insert context per table. A fresh context a
         call is a reference cycle (it holds a bound method of itself) that keeps its rows
         alive until a full garbage collection: ~1 GB held after a list of 100,000 Events."""
         if not rows:
             return
-        key = (table, tuple(columns), tuple(sorted((settings or {}).items())))
+        columns = TABLES[table].columns
+        key = (table, columns, tuple(sorted((settings or {}).items())))
         with self._insert_lock:
             context = self._contexts.get(key)
             if context is None:

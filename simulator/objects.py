@@ -44,7 +44,7 @@ class Recorder:
 def node_object(rec: Recorder, name: str, at: datetime, ready: str = "True", since: datetime | None = None,
                 reason: str | None = None, message: str | None = None, cpu: str = "8", memory: str = "32Gi",
                 pressure: dict[str, str] | None = None, created: datetime | None = None,
-                taints: list | None = None) -> dict:
+                taints: list | None = None, volumes_in_use: list[str] | None = None) -> dict:
     """A Node as the kubelet reports it; `ready` is True, False or Unknown."""
     since = since or (created or at - timedelta(days=30))
     created = created or at - timedelta(days=30)
@@ -75,6 +75,7 @@ def node_object(rec: Recorder, name: str, at: datetime, ready: str = "True", sin
         "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
                    "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
                    "conditions": conditions,
+                   **({"volumesInUse": volumes_in_use} if volumes_in_use else {}),
                    "addresses": [{"type": "InternalIP", "address": f"172.18.{sum(map(ord, name)) % 250}.{len(name)}"},
                                  {"type": "Hostname", "address": name}],
                    "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
@@ -291,21 +292,30 @@ class PodStory:
         if self.deleted_at is None:
             self.deleted_at = seconds
 
+    def add_claim(self, volume: str, claim: str) -> None:
+        self.obj["spec"].setdefault("volumes", []).append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
+
     def add_finalizer(self, name: str) -> None:
         self.obj["metadata"].setdefault("finalizers", []).append(name)
 
     def killed(self, seconds: float, exit_code: int = 0, phase: str = "Succeeded") -> None:
         """The kubelet stopped the containers and confirmed: grace period 0."""
+        self.stopped(seconds, exit_code, emit=False)
+        self.obj["status"]["phase"] = phase
+        self.obj["metadata"]["deletionGracePeriodSeconds"] = 0
+        self._emit(seconds)
+
+    def stopped(self, seconds: float, exit_code: int = 0, emit: bool = True) -> None:
+        """Every container terminated; the kubelet has not confirmed the deletion (yet)."""
         started = self.obj["status"].get("containerStatuses", [{}])[0].get("state", {}).get("running", {}).get(
             "startedAt", ts(self.t0))
         for cs in self.obj["status"].get("containerStatuses", []):
             cs["state"] = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
                                           "startedAt": started, "finishedAt": ts(self.at(seconds))}}
             cs["ready"] = False
-        self.obj["status"]["phase"] = phase
         self._condition(seconds, "Ready", "False", "PodCompleted")
-        self.obj["metadata"]["deletionGracePeriodSeconds"] = 0
-        self._emit(seconds)
+        if emit:
+            self._emit(seconds)
 
     def gone(self, seconds: float) -> None:
         """Deleted for good: the object as last written (a DELETE records no write)."""

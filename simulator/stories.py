@@ -62,16 +62,23 @@ class Scene:
         self.t0 = t0
         self.cpu, self.memory = cpu, memory
         self.nodes = {f"node-{i}": ("True", t0 - timedelta(days=30)) for i in range(1, nodes + 1)}
+        self.volumes: dict[str, list[str]] = {}
         for name in self.nodes:
             self._node(name, t0 - timedelta(hours=1))
 
     def _node(self, name: str, moment: datetime) -> None:
         ready, since = self.nodes[name]
         self.rec.emit(moment, "MODIFIED", node_object(self.rec, name, moment, ready, since, cpu=self.cpu,
-                                                      memory=self.memory, created=self.t0 - timedelta(days=30)))
+                                                      memory=self.memory, created=self.t0 - timedelta(days=30),
+                                                      volumes_in_use=self.volumes.get(name)))
 
     def node_status(self, moment: datetime, name: str, ready: str) -> None:
         self.nodes[name] = (ready, moment)
+        self._node(name, moment)
+
+    def node_volumes(self, moment: datetime, name: str, volumes: list[str]) -> None:
+        """The node's kubelet reports these volumes in use (status.volumesInUse)."""
+        self.volumes[name] = volumes
         self._node(name, moment)
 
     def heartbeat(self, moment: datetime) -> None:
@@ -559,6 +566,21 @@ def stuck_volume_detach(s: Scene, name: str, t0: datetime):
     return pod, _deleted(delivery, "VolumeDetach")
 
 
+def stuck_volume_teardown_silent(s: Scene, name: str, t0: datetime):
+    """Its containers stopped, but the kubelet, waiting on the volume's teardown, records no
+    Event and never confirms; the node still lists the volume in use."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.add_claim("data", f"data-{name}")
+    volume = f"kubernetes.io/csi/ebs.csi.aws.com^vol-{pod.uid[:12]}"
+    node = s.node("node-3")
+    s.node_volumes(pod.at(2), node, [volume])
+    stages = _to_running(s, pod, node)
+    pod.delete(stages.ready + 90, grace=30)
+    pod.event(stages.ready + 90, "Killing", "Stopping container app")
+    pod.stopped(stages.ready + 95)
+    return pod, _deleted(_on_time(s, stages.ready, stages), "VolumeDetach")
+
+
 def stuck_prestop_hang(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0, prestop=True)
     return pod, _deleted(delivery, "PreStopHang")
@@ -579,7 +601,7 @@ STORIES: dict[str, Story] = {f.__name__: f for f in (
     network_not_ready, volume_attach_failed, admission_rejected, node_not_ready, evicted, preempted,
     runtime_error, kubelet_no_progress, unknown_failure,
     stuck_finalizer, stuck_finalizer_released, stuck_node_lost, stuck_node_lost_then_back, prestop_past_grace,
-    stuck_kubelet_not_confirming, stuck_volume_detach, stuck_prestop_hang,
+    stuck_kubelet_not_confirming, stuck_volume_detach, stuck_volume_teardown_silent, stuck_prestop_hang,
     stuck_unknown)}
 # How long after t0 the recording must run for the story to reach its verdict.
 HORIZON_S = {"pending": 20, "stuck_finalizer_released": 4000, "stuck_node_lost_then_back": 2400}

@@ -75,8 +75,15 @@ class NodeSpec(_Strict):
     critical_daemonsets: list[str] = []
 
 
+class SignalSpec(_Strict):
+    """Which stored pod conditions are signals (the analyzer reads them from the facts)."""
+    conditions_when_false: list[str] = ["PodScheduled", "Ready", "ContainersReady"]
+    conditions_always: list[str] = ["DisruptionTarget"]
+
+
 class RuleFile(_Strict):
     version: Literal[1]
+    signals: SignalSpec = SignalSpec()
     deadlines: DeadlineSpec = DeadlineSpec()
     deletion: DeletionSpec = DeletionSpec()
     nodes: NodeSpec = NodeSpec()

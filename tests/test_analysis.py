@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 import json
+from pathlib import Path
+
+import yaml
 
 from analyzer import read
 from analyzer.verdicts import analyze
@@ -13,6 +16,7 @@ from simulator.profile import load_profile
 from simulator.run import recorder, run_until
 from simulator.objects import PodStory
 from simulator.stories import Scene, sandbox_create_failed
+from slo_rules import load_rules
 from tests.golden.generate import T0
 
 
@@ -89,3 +93,32 @@ def test_unknown_failures_are_mined_into_patterns(ingest, store):
     assert [(p["count"], p["pattern"]) for p in found] == [
         (4, "event FailedWeirdly: widget <NUM> of <IP> refused handshake <NUM>"),
         (1, "event FailedPostStartCheck: flux capacitor did not reach <NUM> mph")]
+
+
+def test_a_rule_change_re_decides_stored_pods_without_re_ingesting(ingest, store, rules, cluster, tmp_path):
+    """The raw rows hold what the pod said (every condition); which of it is a signal is
+    decided by the analyzer under the rules, so `analyze --full` after a rule change
+    re-decides what is stored."""
+    scene = Scene(T0)
+    pod = PodStory(scene.rec, T0, "web-behind-lb")
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.start(3)
+    pod._condition(4, "example.com/lb-registered", "False", "TargetNotHealthy", "target 10.244.1.17:8080 failing health checks")
+    pod._emit(4)
+    scene.heartbeat(T0 + timedelta(seconds=600))
+    ingest(b"".join(json.dumps(v).encode() + b"\n" for v in scene.rec.stream()))
+    assert ingest.pods()["web-behind-lb"]["reason"] == "Unknown"
+    stored = store.row_counts(cluster)
+
+    spec = yaml.safe_load(Path(rules.source).read_text())
+    spec["signals"]["conditions_when_false"].append("example.com/lb-registered")
+    spec["codes"]["LoadBalancerNotReady"] = {"attribution": "system"}
+    spec["reasons"].insert(0, {"code": "LoadBalancerNotReady",
+                               "when": [{"source": "condition", "reason": r"example\.com/lb-registered/.*"}]})
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(spec))
+    analyze(store, cluster, load_rules(tmp_path / "rules.yaml"), full=True)
+    verdict = ingest.pods()["web-behind-lb"]
+    assert (verdict["reason"], verdict["attribution"]) == ("LoadBalancerNotReady", "system")
+    assert "failing health checks" in verdict["evidence"]
+    assert store.row_counts(cluster) == stored

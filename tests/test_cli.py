@@ -58,6 +58,7 @@ def test_trace(workdir):
     text = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
     assert "decided by rule ImageNotFound" in text and "Failed to pull image" in text and "timeline:" in text
+    assert "waiting app ImagePullBackOff" in text  # the stored container state
 
 
 def test_errors_are_one_clear_line(workdir, tmp_path):
@@ -77,7 +78,7 @@ def test_json_logs(tmp_path):
     done = run_podslo("--log-format", "json", "-v", "migrate", "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
     assert done.returncode == 0
     records = [json.loads(line) for line in done.stderr.decode().splitlines() if line.startswith("{")]
-    assert any(r["msg"].startswith("applied migration 1") and r["level"] == "info" for r in records)
+    assert any(r["msg"] == "schema: created table raw_pods" and r["level"] == "info" for r in records)
 
 
 def test_demo_runs_the_whole_path(tmp_path):

@@ -230,8 +230,10 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
     from podslo.webserver import serve_app_in_thread
     engine, url, _ = cluster_api
     collector = start(store, url, cluster)
-    server, thread, service = serve_app_in_thread(make_service([collector]))
+    server, thread, service = serve_app_in_thread(make_service([collector], audit_token="s3cret-token",
+                                                               audit_max_bytes=64 << 10))
     http = urllib3.PoolManager()
+    auth = {"Content-Type": "application/json", "Authorization": "Bearer s3cret-token"}
     try:
         tick(engine, 10)
         caught_up(store, cluster, engine)
@@ -241,10 +243,20 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
             "userAgent": "kubectl/v1.31.2", "objectRef": {"resource": "pods", "namespace": "shop", "name": f"web-{i}"},
             "responseStatus": {"code": 200}, "requestReceivedTimestamp": "2026-03-02T00:01:00.000000Z",
             "stageTimestamp": "2026-03-02T00:01:00.010000Z"} for i in range(3)]}
-        posted = http.request("POST", service + f"/audit?cluster={cluster}", body=json.dumps(audit),
-                              headers={"Content-Type": "application/json"})
-        assert posted.status == 200
-        assert http.request("POST", service + "/audit", body=b"{nope").status == 400
+        at = service + f"/audit?cluster={cluster}"
+        body = json.dumps(audit).encode()
+        assert http.request("POST", at, body=body).status == 401
+        assert http.request("POST", at, body=body, headers={**auth, "Authorization": "Bearer guess"}).status == 403
+        assert http.request("POST", at, body=body, headers={**auth, "Authorization": "Basic czNjcmV0"}).status == 401
+        assert http.request("POST", service + "/audit", body=body, headers=auth).status == 404  # whose cluster?
+        huge = b'{"kind":"EventList","items":[' + b" " * (64 << 10) + b"]}"
+        assert http.request("POST", at, body=huge, headers=auth).status == 413
+        assert http.request("POST", at, body=iter([huge[i:i + 4096] for i in range(0, len(huge), 4096)]),
+                            headers=auth, chunked=True).status == 413  # no Content-Length to go by
+        assert http.request("POST", at, body=b"{nope", headers=auth).status == 400
+        tick(engine, 10)
+        caught_up(store, cluster, engine)  # collecting throughout
+        assert http.request("POST", at, body=body, headers=auth).status == 200
         text = http.request("GET", service + "/metrics").data.decode()
         assert http.request("GET", service + "/healthz").status == 200
     finally:
@@ -258,6 +270,23 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
     rows = store.rows("SELECT username, verb, name, response_code FROM raw_audit WHERE cluster = {c:String} ORDER BY name",
                       c=cluster)
     assert rows == [("jane@example.com", "delete", f"web-{i}", 200) for i in range(3)]
+
+
+def test_the_audit_webhook_is_off_without_a_token(cluster_api, store, cluster):
+    import urllib3
+
+    from collector.service import make_service
+    from podslo.webserver import serve_app_in_thread
+    collector = start(store, cluster_api[1], cluster)
+    server, thread, service = serve_app_in_thread(make_service([collector]))
+    try:
+        refused = urllib3.PoolManager().request("POST", service + f"/audit?cluster={cluster}", body=b"{}",
+                                                headers={"Authorization": "Bearer anything"})
+        assert refused.status == 403 and b"--audit-token-file" in refused.data
+    finally:
+        collector.shutdown()
+        server.should_exit = True
+        thread.join(5)
 
 
 def test_black_box_probes(store, cluster):

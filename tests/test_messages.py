@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from analyzer.facts import strip_combined
+from analyzer.facts import Signal
 from analyzer.pods import first_match
 
 IMG = "registry.example.com/shop/web:1.4.2"
@@ -98,7 +99,7 @@ CASES = [
 
 @pytest.mark.parametrize("source,reason,message,fits,code", CASES, ids=[f"{i}-{c[4]}" for i, c in enumerate(CASES)])
 def test_message_family(rules, source, reason, message, fits, code):
-    found = first_match(rules.reasons, [(source, reason, message, 0)], fits)
+    found = first_match(rules.reasons, [Signal(source, reason, message, 0)], fits)
     assert found is not None and found.rule.code == code, found and found.rule.id
 
 
@@ -113,7 +114,7 @@ STUCK = [
 
 @pytest.mark.parametrize("source,reason,message,code", STUCK, ids=[c[3] + str(i) for i, c in enumerate(STUCK)])
 def test_stuck_message_family(rules, source, reason, message, code):
-    found = first_match(rules.stuck, [(source, reason, message, 0)], True)
+    found = first_match(rules.stuck, [Signal(source, reason, message, 0)], True)
     assert found is not None and found.rule.code == code
 
 

@@ -13,6 +13,7 @@ from collector.normalize import ObjectError
 from collector.pods import pod_line_row, pod_row
 from collector.route import Router, Tally
 from collector.source import WatchLine, decode_frame
+from podslo.schema import RAW_PODS
 from tests.conftest import FIXTURES
 
 FIXTURE = FIXTURES / "kind-rollout" / "recording.yaml"
@@ -120,17 +121,16 @@ def test_the_hot_path_takes_a_run_of_pod_lines_and_stops_where_the_general_path_
 
 def test_long_strings_are_cut_on_the_hot_path_too():
     from collector.normalize import MAX_TEXT
-    from collector.pods import POD_COLUMNS
     pod = fixture_pods()[0]
     meta = pod["metadata"]
     long = {**pod, "metadata": {**meta, "name": "n" * (MAX_TEXT + 5),
                                 "labels": {**meta.get("labels", {}), "blob": "v" * (MAX_TEXT + 1), "k" * (MAX_TEXT + 2): "x"}}}
     for row in (pod_line_row("c", frame(orjson.dumps(long)), 1), pod_row("c", long, "ADDED", 1)):
-        named = dict(zip(POD_COLUMNS, row))
+        named = RAW_PODS.Row(*row)._asdict()
         assert named["name"] == "n" * MAX_TEXT
         assert named["labels"]["blob"] == "v" * MAX_TEXT and named["labels"]["k" * MAX_TEXT] == "x"
         assert b"v" * (MAX_TEXT + 1) in named["object"]  # the stored object keeps them whole
-    short = dict(zip(POD_COLUMNS, pod_line_row("c", frame(orjson.dumps(pod)), 1)))
+    short = RAW_PODS.Row(*pod_line_row("c", frame(orjson.dumps(pod)), 1))._asdict()
     assert short["labels"] == meta.get("labels", {}) and short["name"] == meta["name"]
 
 
@@ -141,11 +141,40 @@ def test_long_strings_are_cut_on_the_hot_path_too():
     ({"manager": "x"}, None),
 ])
 def test_a_deleted_pods_last_write_is_read_on_both_paths(managed, want):
-    from collector.pods import POD_COLUMNS
     pod = fixture_pods()[0]
     deleted = {**pod, "metadata": {**pod["metadata"], "managedFields": managed}}
     for row in (pod_line_row("c", frame(orjson.dumps(deleted), "DELETED"), 1), pod_row("c", deleted, "DELETED", 1)):
-        named = dict(zip(POD_COLUMNS, row))
+        named = RAW_PODS.Row(*row)._asdict()
         assert named["last_write_at"] == want and b"managedFields" not in named["object"]
-    modified = dict(zip(POD_COLUMNS, pod_line_row("c", frame(orjson.dumps(deleted), "MODIFIED"), 1)))
+    modified = RAW_PODS.Row(*pod_line_row("c", frame(orjson.dumps(deleted), "MODIFIED"), 1))._asdict()
     assert modified["last_write_at"] is None  # read for deletions only
+
+
+def test_rows_hold_what_the_pod_said_not_what_it_means():
+    """Every condition off its normal state, every container state that is not plain
+    running, the claims, the status reason: stored as written; signals are the analyzer's."""
+    from datetime import timedelta
+
+    from simulator.objects import PodStory, Recorder
+    from tests.golden.generate import T0
+    pod = PodStory(Recorder(), T0, "db-0", containers=2)
+    pod.add_claim("data", "data-db-0")
+    pod.schedule(1, "node-1")
+    pod.creating(1)
+    pod.terminated(9, 4, "StartError", 128)
+    pod._condition(9, "example.com/gate", "False", "Waiting", "for the load balancer")
+    pod.fail_pod(10, "Evicted", "The node was low on resource: memory.")
+    obj = pod.rec.stream()[-1]["object"]
+    for row in (pod_line_row("c", frame(orjson.dumps(obj), "MODIFIED"), 1), pod_row("c", obj, "MODIFIED", 1)):
+        named = RAW_PODS.Row(*row)._asdict()
+        assert named["signals"] == []
+        assert named["claims"] == ["data-db-0"]
+        assert (named["status_reason"], named["status_message"]) == ("Evicted", "The node was low on resource: memory.")
+        finished = int((T0 + timedelta(seconds=9)).timestamp() * 1000)
+        assert [k[:7] + (k[8],) for k in named["containers"]] == [
+            (name, 0, 0, "terminated", "StartError", "", 128, finished) for name in ("app", "sidecar-1")]
+        conditions = {c[0]: c[1:4] for c in named["conditions"]}
+        assert conditions["example.com/gate"] == ("False", "Waiting", "for the load balancer")
+        assert "PodScheduled" not in conditions  # True without a reason: its time is scheduled_at
+        assert named["scheduled_at"] == int((T0 + timedelta(seconds=1)).timestamp() * 1000)
+        assert named["running_containers"] == 0
