@@ -2,8 +2,9 @@
 
 It serves a pod watch as the apiserver writes one (HTTP/1.1, one chunk per event) from
 a file framed in advance, with sendfile, so the server costs next to nothing and is
-never what the collector waits on. Lists are empty at resourceVersion 1; a later watch
-(the collector resuming) stays open and quiet, as on a cluster where nothing happens.
+never what the collector waits on. Lists are empty at resourceVersion 1 (it refuses
+streaming lists, as an apiserver without WatchList does); a later watch (the collector
+resuming) stays open and quiet, as on a cluster where nothing happens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ _JSON = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %
 _WATCH = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
 _LIST = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[]}'
 _VERSION = b'{"major":"1","minor":"31"}'
+_INVALID = (b"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+            b'{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Invalid","code":422}')
 
 
 def frame(event: bytes) -> bytes:
@@ -32,6 +35,9 @@ class _Handler(socketserver.StreamRequestHandler):
             while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                 pass  # headers: nothing in them changes the answer
             target = request.split(b" ")[1] if request.count(b" ") >= 2 else b"/"
+            if b"sendInitialEvents=true" in target:
+                self.wfile.write(_INVALID[0] % len(_INVALID[1]) + _INVALID[1])
+                continue
             if target.startswith(b"/api/v1/pods") and b"watch=true" in target:
                 self._watch()
                 continue

@@ -2,6 +2,11 @@
 reflector does: resume from the stored resourceVersion, relist on 410 Gone, reconnect
 with backoff and jitter, notice dead connections by a read timeout.
 
+Lists are as gentle as the apiserver allows (collector.source.LIST_FORMS): a streaming
+list from the watch cache that goes on as the watch, else a whole list from the cache,
+else a consistent list from etcd page by page; a form the apiserver refuses is not asked
+for again. Relists that follow each other within RELIST_QUIET_S back off with jitter.
+
 At-least-once: a resource's checkpoint is stored only after the rows up to it are, and
 the raw tables' dedup keys absorb what a crash makes us write twice.
 """
@@ -9,6 +14,7 @@ the raw tables' dedup keys absorb what a crash makes us write twice.
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import random
 import threading
@@ -18,13 +24,14 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Iterator
 
+import msgspec
 import orjson
 import urllib3
 from kubernetes.client.rest import ApiException
 
 from collector.normalize import rv_number
 from collector.route import Router, Tally
-from collector.source import KubeSource, WatchEvent, WatchLine, decode_frame
+from collector.source import INITIAL_EVENTS_END, LIST_FORMS, KubeSource, WatchEvent, WatchLine, decode_frame
 from collector.spool import Spool, SpoolFull
 from collector.writer import BatchWriter
 from podslo.store import Store
@@ -33,6 +40,36 @@ from podslo.timeutil import now_ms
 log = logging.getLogger(__name__)
 KIND_TABLE = {"pods": "raw_pods", "nodes": "raw_nodes"}
 _KEY_FIELD = {"raw_pods": "uid", "raw_nodes": "name"}  # what names an object in its table and its metadata
+RELIST_QUIET_S = 60.0
+RELIST_BACKOFF_S = (1.0, 120.0)  # first and longest pause before a relist that follows another closely
+# What makes the apiserver decline a list form for good (not a passing overload, 429)
+_REFUSED = {400, 404, 405, 406, 422, 500, 501, 503, 504}
+
+
+class _Relist(Exception):
+    """The watch cannot resume where it is (expired, or too new): list again."""
+
+    def __init__(self, cause: str):
+        super().__init__(cause)
+        self.cause = cause
+
+
+class _NotServed(Exception):
+    """The apiserver answered a list form, but not as that form (an old one ignoring
+    sendInitialEvents): use the next form."""
+
+
+class _ListMeta(msgspec.Struct):
+    uid: str = ""
+    name: str = ""
+    resourceVersion: str = ""
+
+
+class _Listed(msgspec.Struct):
+    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
+
+
+_LISTED = msgspec.json.Decoder(_Listed)
 
 
 @dataclass
@@ -40,6 +77,8 @@ class Stats:
     """What the collector did, per resource (for /metrics and tests)."""
     received: Counter = field(default_factory=Counter)
     relists: Counter = field(default_factory=Counter)
+    relist_causes: Counter = field(default_factory=Counter)  # (resource, cause) -> relists
+    list_form: dict = field(default_factory=dict)  # resource -> the list form last used
     restarts: Counter = field(default_factory=Counter)
     gone_while_away: Counter = field(default_factory=Counter)
     malformed: Counter = field(default_factory=Counter)
@@ -81,9 +120,11 @@ class Sink:
         resourceVersion."""
         return self._take("pods", lambda: self.router.route_pod_lines(lines, start, observed), rv_of=itemgetter(1))
 
-    def add_watched(self, resource: str, event: WatchEvent, observed: int) -> str | None:
-        """A watched change, its object still bytes; returns its resourceVersion."""
-        return self._take(resource, lambda: self.router.route_watched(event.type, event.object, observed))
+    def add_watched(self, resource: str, event: WatchEvent, observed: int, listed: bool = False) -> str | None:
+        """A watched change, its object still bytes; returns its resourceVersion. A `listed`
+        one (an initial event of a streaming list) does not move the resume point."""
+        route = lambda: self.router.route_watched(event.type, event.object, observed)  # noqa: E731
+        return self._take(resource, route, rv_of=(lambda _: None) if listed else (lambda routed: routed))
 
     def _take(self, resource: str, route, rv_of=lambda routed: routed):
         """Route under the lock (returning what `route` does); the resume point moves to what
@@ -190,24 +231,31 @@ class Reflector:
 
     def __init__(self, source: KubeSource, resource: str, sink: Sink, stop: threading.Event, stats: Stats,
                  watch_timeout_s: tuple[int, int] = (300, 600), read_timeout_s: float = 90,
-                 backoff_s: tuple[float, float] = (0.5, 30.0)):
+                 backoff_s: tuple[float, float] = (0.5, 30.0), list_forms: tuple[str, ...] = LIST_FORMS):
         self.source, self.resource, self.sink, self.stop, self.stats = source, resource, sink, stop, stats
         self.watch_timeout_s, self.read_timeout_s, self.backoff_s = watch_timeout_s, read_timeout_s, backoff_s
+        self.forms = list(list_forms)  # the ones the apiserver has not refused, gentlest first
         self.response = None
         self.rng = random.Random()
+        self.rv: str | None = None  # where the watch resumes (None: list first)
+        self.last_rv = ""  # the newest resourceVersion heard (a streaming list asks for state not older)
+        self.last_relist: float | None = None
+        self.quick_relists = 0
 
     def run(self) -> None:
-        rv = self.sink.checkpoint(self.resource)
-        failures = 0
+        self.rv = self.last_rv = self.sink.checkpoint(self.resource)
+        cause, failures = "start", 0
         while not self.stop.is_set():
             try:
-                if rv is None:
-                    rv = self._relist()
-                rv = self._watch(rv)
+                self._relist(cause) if self.rv is None else self._watch()
                 failures = 0
+            except _Relist as exc:
+                self.rv, cause = None, exc.cause
+                if cause == "too-large":
+                    self.last_rv = ""  # the cluster has not reached it: ask for its newest state
             except ApiException as exc:
                 if exc.status == 410:
-                    rv = None
+                    self.rv, cause = None, "expired"
                     continue
                 failures = self._pause(failures, f"HTTP {exc.status} {exc.reason}")
             except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
@@ -227,15 +275,18 @@ class Reflector:
         self.stop.wait(delay)
         return failures + 1
 
-    def _watch(self, rv: str) -> str | None:
-        """Follow the watch until the server ends it; returns where to resume (None: relist).
+    def _watch(self, batches: Iterator[list[bytes]] | None = None) -> None:
+        """Follow the watch (a new one from `self.rv`, or the rest of `batches`) until the
+        server ends it, moving `self.rv` on. Raises _Relist when it cannot resume.
 
         Lines come a read at a time; pod lines take the hot path a run at a time (one lock,
         one clock reading per read), anything else goes one by one through `_other`.
         """
-        timeout = self.rng.randint(*self.watch_timeout_s)
+        rv = self.rv
+        if batches is None:
+            batches = self.source.watch(self.resource, rv, self._timeout(), self.read_timeout_s, self._opened)
         pods = self.resource == "pods"
-        for lines in self.source.watch(self.resource, rv, timeout, self.read_timeout_s, self._opened):
+        for lines in batches:
             if self.stop.is_set():
                 break
             observed = now_ms()
@@ -248,14 +299,14 @@ class Reflector:
                         rv, at = new_rv, at + taken
                         continue
                 rv = self._other(lines[at], rv, observed)
-                if rv is None:
-                    return None
                 at += 1
-        return rv
+            self.rv = self.last_rv = rv
 
-    def _other(self, line: bytes, rv: str, observed: int) -> str | None:
-        """A line off the hot path: a change, a bookmark or an error; returns where to resume
-        (None: relist)."""
+    def _timeout(self) -> int:
+        return self.rng.randint(*self.watch_timeout_s)
+
+    def _other(self, line: bytes, rv: str, observed: int) -> str:
+        """A line off the hot path: a change, a bookmark or an error; returns where to resume."""
         event = decode_frame(line)
         if isinstance(event, WatchLine):
             self.stats.malformed[self.resource] += 1
@@ -263,13 +314,7 @@ class Reflector:
             return rv
         kind = event.type
         if kind == "ERROR":
-            obj = event.parsed()  # small and rare: parsed in full
-            if obj.get("code") == 410 or _too_large(obj):
-                # expired, or beyond what this cluster has reached (rebuilt, restored):
-                # either way the resume point is no good, as client-go's reflector concludes
-                log.info("%s: cannot resume at %s (%s); relisting", self.resource, rv, obj.get("message"))
-                return None
-            raise ValueError(f"watch error: {obj.get('message')}")
+            self._raise_for_error(event, rv)
         if kind == "BOOKMARK":
             self._heard(0)
             new_rv = (event.parsed().get("metadata") or {}).get("resourceVersion")
@@ -278,6 +323,15 @@ class Reflector:
             return new_rv or rv
         self._heard(1)
         return self.sink.add_watched(self.resource, event, observed) or rv
+
+    def _raise_for_error(self, event: WatchEvent, rv: str):
+        obj = event.parsed()  # small and rare: parsed in full
+        if obj.get("code") == 410 or _too_large(obj):
+            # expired, or beyond what this cluster has reached (rebuilt, restored):
+            # either way the resume point is no good, as client-go's reflector concludes
+            log.info("%s: cannot resume at %s (%s); relisting", self.resource, rv, obj.get("message"))
+            raise _Relist("expired" if obj.get("code") == 410 else "too-large")
+        raise ValueError(f"watch error: {obj.get('message')}")
 
     def _heard(self, events: int) -> None:
         self.stats.last_heard[self.resource] = time.monotonic()
@@ -288,33 +342,115 @@ class Reflector:
         if self.stop.is_set():  # opened while shutting down, after `close` looked: close it too
             self.close()
 
-    def _relist(self) -> str:
-        """List page by page, in bounded memory. An object stored already at the version
-        listed is not written again; one stored as live that the list lacks was deleted
-        while we were away, and is recorded as gone. Only then does the resume point move
-        to the list's resourceVersion: a collector killed mid-list lists again."""
+    # -- lists -------------------------------------------------------------------------------------
+    def _relist(self, cause: str) -> None:
+        """List in the gentlest form the apiserver serves, in bounded memory. An object
+        stored already at the version listed is not written again; one stored as live that
+        the list lacks was deleted while we were away, and is recorded as gone. Only then
+        does the resume point move to the list's resourceVersion: a collector killed
+        mid-list lists again; `self.rv` is then where the watch resumes."""
+        self._pause_before_relist(cause)
         self.stats.relists[self.resource] += 1
+        self.stats.relist_causes[(self.resource, cause)] += 1
+        while True:
+            form = self.forms[0]
+            try:
+                self._list_by(form)
+                return
+            except (ApiException, _NotServed) as exc:
+                refused = isinstance(exc, _NotServed) or exc.status in _REFUSED
+                if not refused or len(self.forms) == 1:
+                    raise
+                self.forms.pop(0)
+                why = f"HTTP {exc.status} {exc.reason}" if isinstance(exc, ApiException) else str(exc)
+                log.warning("%s: the apiserver does not serve a %s list (%s); using a %s list from now on",
+                            self.resource, form, why, self.forms[0])
+
+    def _pause_before_relist(self, cause: str) -> None:
+        """Relists close together (a watch that keeps expiring) back off, with full jitter."""
+        now = time.monotonic()
+        close = self.last_relist is not None and now - self.last_relist < RELIST_QUIET_S
+        self.quick_relists = self.quick_relists + 1 if close else 0
+        if self.quick_relists:
+            first, cap = RELIST_BACKOFF_S
+            delay = self.rng.uniform(0, min(cap, first * 2 ** self.quick_relists))
+            log.warning("%s: relisting again within %.0fs (%s); waiting %.1fs first", self.resource, RELIST_QUIET_S,
+                        cause, delay)
+            self.stop.wait(delay)
+        self.last_relist = time.monotonic()
+
+    def _list_by(self, form: str) -> None:
         table = KIND_TABLE.get(self.resource)
         self.sink.try_flush()  # rows a watch left pending count as stored
         stored = self._stored_versions(table) if table else {}
-        key = _KEY_FIELD.get(table, "uid")
+        if form == "streaming":
+            self._streaming_list(table, stored)
+            return
+        pages = self.source.list_cached(self.resource) if form == "cache" else self.source.list_pages(self.resource)
         rv, observed = "", now_ms()
-        for items, rv in self.source.list_pages(self.resource):
+        key = _KEY_FIELD.get(table, "uid")
+        for items, rv in pages:
             for item in items:
                 meta = item.get("metadata") if isinstance(item, dict) else None
-                if isinstance(meta, dict):
-                    known = stored.pop(meta.get(key), None)
-                    if known and known == rv_number(str(meta.get("resourceVersion") or "")):
-                        continue
+                if isinstance(meta, dict) and _already_stored(stored, meta.get(key), meta.get("resourceVersion")):
+                    continue
                 self.sink.add(self.resource, {"type": "ADDED", "object": _with_kind(item, self.resource)}, observed)
+        self._listed(form, table, stored, rv)
+
+    def _streaming_list(self, table: str | None, stored: dict[str, int]) -> None:
+        """The current objects arrive as ADDED events up to a bookmark annotated
+        INITIAL_EVENTS_END; the same stream then goes on as the watch."""
+        batches = self.source.stream_list(self.resource, self.last_rv, self._timeout(), self.read_timeout_s,
+                                          self._opened)
+        key = "uid" if table != "raw_nodes" else "name"
+        observed = now_ms()
+        for lines in batches:
+            for at, line in enumerate(lines):
+                rv = self._initial_event(line, stored, key, observed)
+                if rv is not None:
+                    self._listed("streaming", table, stored, rv)
+                    self._watch(itertools.chain([lines[at + 1:]], batches))
+                    return
+        raise _NotServed("the streaming list ended before its initial-events-end bookmark")
+
+    def _initial_event(self, line: bytes, stored: dict[str, int], key: str, observed: int) -> str | None:
+        """One line of a streaming list's initial events; the list's resourceVersion when it
+        is the bookmark that ends them."""
+        event = decode_frame(line)
+        if isinstance(event, WatchLine):
+            self.stats.malformed[self.resource] += 1
+            return None
+        if event.type == "ERROR":
+            self._raise_for_error(event, self.last_rv)
+        if event.type == "BOOKMARK":
+            meta = event.parsed().get("metadata") or {}
+            ended = (meta.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true"
+            return str(meta.get("resourceVersion") or "") if ended else None
+        if event.type != "ADDED":
+            raise _NotServed(f"a {event.type[:20]} event came before the initial-events-end bookmark")
+        try:
+            meta = _LISTED.decode(event.object).metadata
+            if _already_stored(stored, getattr(meta, key), meta.resourceVersion):
+                return None
+        except msgspec.DecodeError:
+            pass  # routing reports it
+        self.sink.add_watched(self.resource, event, observed, listed=True)
+        return None
+
+    def _listed(self, form: str, table: str | None, stored: dict[str, int], rv: str) -> None:
+        """After every listed object is routed: those stored as live but not listed are
+        recorded as gone, and the resume point moves to the list's resourceVersion."""
+        observed = now_ms()
         for obj in self._last_stored(table, list(stored)) if stored else ():
             self.stats.gone_while_away[self.resource] += 1
             obj["metadata"]["resourceVersion"] = rv  # gone as of the list: after any state stored or pending
             self.sink.add(self.resource, {"type": "DELETED", "object": obj}, observed)
         self.stats.listed_at[self.resource] = rv
+        self.stats.list_form[self.resource] = form
         self.sink.advance(self.resource, rv)
         self.sink.try_flush()
-        return rv
+        self.rv = self.last_rv = rv
+        log.info("%s: listed by a %s list at resourceVersion %s", self.resource, form, rv)
 
     def _stored_versions(self, table: str) -> dict[str, int]:
         """Key -> newest stored resourceVersion of every object whose last stored event is
@@ -347,6 +483,12 @@ class Reflector:
                 pass  # that watch already ended and gave its connection back (or closed it)
             except (AttributeError, OSError):
                 response.close()
+
+
+def _already_stored(stored: dict[str, int], key, rv) -> bool:
+    """Is the object stored at this very version? (It leaves `stored` either way: listed.)"""
+    known = stored.pop(key, None)
+    return bool(known) and known == rv_number(str(rv or ""))
 
 
 def _too_large(status: dict) -> bool:
@@ -426,8 +568,8 @@ class ClusterSpec:
     in_cluster: bool = False
     server: str | None = None
 
-    def source(self) -> KubeSource:
-        return KubeSource(self.kubeconfig, self.context, self.in_cluster, self.server)
+    def source(self, qps: float = 5.0, burst: int = 10) -> KubeSource:
+        return KubeSource(self.kubeconfig, self.context, self.in_cluster, self.server, qps, burst)
 
 
 def load_cluster_specs(path: str) -> list[ClusterSpec]:
@@ -449,7 +591,8 @@ def load_cluster_specs(path: str) -> list[ClusterSpec]:
 def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event, resources=("pods", "nodes", "events"),
                    batch_rows: int = 5000, flush_s: float = 1.0, listen: str = "", probe_every: float | None = None,
                    probe_namespace: str = "podslo-probes", spool_dir: str | None = None,
-                   spool_bytes: int = 512 << 20, audit_token: str | None = None, say=print) -> list[Collector]:
+                   spool_bytes: int = 512 << 20, audit_token: str | None = None, qps: float = 5.0, burst: int = 10,
+                   say=print) -> list[Collector]:
     """Collect every cluster in `specs` until `stop` is set, then shut down cleanly."""
     from collector.probes import Prober
     from collector.service import make_service
@@ -457,7 +600,7 @@ def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event
     tune_gc_for_ingest()
     collectors = []
     for spec in specs:
-        source = spec.source()
+        source = spec.source(qps, burst)
         spool = Spool(f"{spool_dir or 'data/spool'}/{spec.name}", spool_bytes)
         collectors.append(Collector(store, source, spec.name, resources, batch_rows, flush_s, spool).start())
         if probe_every:

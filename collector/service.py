@@ -35,7 +35,6 @@ class StatsCollector:
             "events_received": ("received", "Watch events received, by resource."),
             "malformed": ("malformed", "Objects skipped as malformed, by resource."),
             "watch_restarts": ("restarts", "Watches restarted after an error, by resource."),
-            "relists": ("relists", "Full lists (start, or after 410 Gone), by resource."),
             "gone_while_away": ("gone_while_away", "Objects found deleted on relist, by resource."),
         }
         for name, (attr, help_text) in counters.items():
@@ -44,6 +43,13 @@ class StatsCollector:
                 for resource, value in getattr(c.stats, attr).items():
                     family.add_metric([c.sink.cluster, resource], value)
             yield family
+        relists = CounterMetricFamily("podslo_collector_relists", "Full lists, by resource and cause (start, "
+                                      "expired: 410 Gone, too-large: a resourceVersion the cluster has not reached).",
+                                      labels=["cluster", "resource", "cause"])
+        for c in self.collectors:
+            for (resource, cause), value in c.stats.relist_causes.items():
+                relists.add_metric([c.sink.cluster, resource, cause], value)
+        yield relists
         written = CounterMetricFamily("podslo_collector_rows_written", "Rows written to the store, by table.",
                                       labels=["cluster", "table"])
         pending = GaugeMetricFamily("podslo_collector_pending_rows", "Rows waiting for the next write.",

@@ -3,19 +3,56 @@
 The client does configuration and authentication (kubeconfig, in-cluster, or a plain
 server URL); `_preload_content=False` hands back the HTTP response, whose lines are read
 here with msgspec: model classes cost ~35x more per object on the hot path.
+
+Gentle on the apiserver: every request waits for a token of a QPS/burst bucket (as
+client-go's default rate limiter), and the user agent names podslo and its version so
+that API Priority and Fairness can place it. Lists come in three forms, gentlest first
+(`LIST_FORMS`): a streaming list (a watch that starts with the current objects, from
+the watch cache), a whole list from the watch cache (`resourceVersion=0`), and a
+consistent list from etcd, page by page.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from functools import partial
 from typing import Iterator
 
+import ijson
 import msgspec
 import orjson
 from kubernetes import client, config
 
 from collector.chunked import Lines, chunked_line_batches
+from podslo import __version__
 from podslo.errors import ConfigError
+
+USER_AGENT = f"podslo-collector/{__version__}"
+LIST_FORMS = ("streaming", "cache", "paged")
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+class TokenBucket:
+    """`qps` requests a second on average, up to `burst` at once (client-go's default
+    limiter is 5 and 10). `clock` and `sleep` are injectable for tests."""
+
+    def __init__(self, qps: float, burst: int, clock=time.monotonic, sleep=time.sleep):
+        self.qps, self.burst, self.clock, self.sleep = qps, burst, clock, sleep
+        self.tokens, self.at = float(burst), clock()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """Wait for a token; returns the seconds waited."""
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.qps)
+            self.at = now
+            self.tokens -= 1
+            wait = -self.tokens / self.qps if self.tokens < 0 else 0.0
+        if wait:
+            self.sleep(wait)
+        return wait
 
 # resource -> (API class, list method)
 RESOURCES = {
@@ -52,7 +89,7 @@ class WatchLine:
 
 class KubeSource:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False,
-                 server: str | None = None):
+                 server: str | None = None, qps: float = 5.0, burst: int = 10):
         configuration = client.Configuration()
         try:
             if server:
@@ -65,13 +102,17 @@ class KubeSource:
             raise ConfigError(f"cannot configure the Kubernetes client: {exc}") from None
         self.host = configuration.host
         api = client.ApiClient(configuration)
+        api.user_agent = USER_AGENT
         self.apis = {"core": client.CoreV1Api(api), "events": client.EventsV1Api(api)}
+        self.limiter = TokenBucket(qps, burst)
 
     def _call(self, resource: str, **params):
         api, method = RESOURCES[resource]
+        self.limiter.take()
         return getattr(self.apis[api], method)(_preload_content=False, **params)
 
     def create_pod(self, namespace: str, body: dict) -> dict:
+        self.limiter.take()
         response = self.apis["core"].create_namespaced_pod(namespace, body, _preload_content=False)
         try:
             return orjson.loads(response.data)
@@ -79,12 +120,14 @@ class KubeSource:
             response.release_conn()
 
     def delete_pod(self, namespace: str, name: str, grace_s: int) -> None:
+        self.limiter.take()
         response = self.apis["core"].delete_namespaced_pod(name, namespace, grace_period_seconds=grace_s,
                                                            _preload_content=False)
         response.release_conn()
 
     def watch_pod(self, namespace: str, name: str, resource_version: str, timeout_s: int) -> Iterator[dict]:
         """One pod's watch events (a probe following its own pod)."""
+        self.limiter.take()
         response = self.apis["core"].list_namespaced_pod(
             namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
             timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
@@ -94,9 +137,37 @@ class KubeSource:
                 if isinstance(event, WatchEvent):
                     yield {"type": event.type, "object": event.parsed()}
 
+    def list_cached(self, resource: str) -> Iterator[tuple[list[dict], str]]:
+        """The objects from the watch cache (`resourceVersion=0`): one response, read an
+        object at a time (ijson), handed on in batches of 500 with the list's resourceVersion."""
+        response = self._call(resource, resource_version="0", _request_timeout=(10, 300))
+        try:
+            meta: dict = {}
+            batch: list[dict] = []
+            for item in ijson.items(_spy_metadata(ijson.parse(response, use_float=True), meta), "items.item"):
+                batch.append(item)
+                if len(batch) == 500:
+                    yield batch, meta.get("resourceVersion", "")
+                    batch = []
+            yield batch, meta.get("resourceVersion", "")
+        finally:
+            response.release_conn()
+
+    def stream_list(self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float,
+                    on_open=None) -> Iterator[list[bytes]]:
+        """A streaming list (WatchList): a watch that first sends every current object (state
+        not older than `resource_version`; "" for the newest) as ADDED, then a BOOKMARK
+        annotated INITIAL_EVENTS_END, then the changes, as `watch` does."""
+        response = self._call(resource, watch=True, send_initial_events=True, resource_version=resource_version,
+                              resource_version_match="NotOlderThan", allow_watch_bookmarks=True,
+                              timeout_seconds=timeout_s, _request_timeout=(10, read_timeout_s))
+        if on_open:
+            on_open(response)
+        yield from _line_batches(response)
+
     def list_pages(self, resource: str, page: int = 500) -> Iterator[tuple[list[dict], str]]:
-        """The objects a page at a time, each with the list's resourceVersion (the same on
-        every page of a consistent paged list; the last page's is the one to resume from)."""
+        """A consistent list from etcd, a page at a time, each with the list's resourceVersion
+        (the same on every page; the last page's is the one to resume from)."""
         token, rv = None, ""
         while True:
             params = {"limit": page, **({"_continue": token} if token else {})}
@@ -124,6 +195,14 @@ class KubeSource:
         if on_open:
             on_open(response)
         yield from _line_batches(response)
+
+
+def _spy_metadata(events, meta: dict):
+    """ijson parse events passed through, noting the list's top-level metadata on the way."""
+    for prefix, event, value in events:
+        if prefix.startswith("metadata.") and event in ("string", "number"):
+            meta[prefix[len("metadata."):]] = value
+        yield prefix, event, value
 
 
 def _line_batches(response) -> Iterator[list[bytes]]:

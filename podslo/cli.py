@@ -289,12 +289,14 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 @click.option("--probe-namespace", default="podslo-probes", show_default=True)
 @click.option("--spool-dir", help="Where batches wait while the store is away (default: ./data/spool/CLUSTER).")
 @click.option("--spool-max-mb", default=512, show_default=True, help="Past this, stop reading (back-pressure).")
+@click.option("--qps", default=5.0, show_default=True, help="Requests a second to each apiserver, on average...")
+@click.option("--burst", default=10, show_default=True, help="...and at most this many at once.")
 @click.option("--audit-token-file", type=click.Path(dir_okay=False, exists=True),
               help="File holding the bearer token POST /audit requires (or set PODSLO_AUDIT_TOKEN); "
                    "without one the audit webhook is off.")
 @click.option("--dsn", help=DSN_HELP)
 def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
-            probe_every, probe_namespace, spool_dir, spool_max_mb, audit_token_file, dsn):
+            probe_every, probe_namespace, spool_dir, spool_max_mb, qps, burst, audit_token_file, dsn):
     """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
     take the apiserver's audit webhook; serve Prometheus metrics."""
     import signal
@@ -312,10 +314,10 @@ def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, eve
     for collector in run_collectors(_store(dsn), specs, stop, resources=resources, batch_rows=batch_rows,
                                     flush_s=flush_s, listen=listen, probe_every=probe_every,
                                     probe_namespace=probe_namespace, spool_dir=spool_dir, spool_bytes=spool_max_mb << 20,
-                                    audit_token=_audit_token(audit_token_file),
+                                    audit_token=_audit_token(audit_token_file), qps=qps, burst=burst,
                                     say=lambda text: click.echo(text, err=True)):
         click.echo(f"stopped {collector.sink.cluster!r}: received {dict(collector.stats.received)}, "
-                   f"relists {dict(collector.stats.relists)}", err=True)
+                   f"relists {dict(collector.stats.relists)} by {dict(collector.stats.list_form)} lists", err=True)
 
 
 def _audit_token(path: str | None) -> str | None:

@@ -1,6 +1,14 @@
 """The simulated cluster's Kubernetes API: discovery, list (with paging and selectors),
 watch (resourceVersion, bookmarks, timeouts, 410 Gone), get, create and delete of pods,
 server-side Table output for kubectl, and the truth beside it under /simulator/v1.
+
+Lists and watches come in the forms an apiserver serves, each of which can be turned off
+to play an older or a struggling one (`forms`):
+- "paged": a consistent list (no resourceVersion), page by page from a snapshot, as etcd;
+- "cache": `resourceVersion=0`, answered whole from the watch cache (limit ignored);
+- "streaming": a watch with `sendInitialEvents=true` (WatchList): the current objects as
+  ADDED events, then a BOOKMARK annotated `k8s.io/initial-events-end`, then the changes.
+What was served is counted by verb and form, requests and bytes (/simulator/v1/served).
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ BOOKMARK_EVERY_S = 1.0
 TOO_LARGE_WAIT_S = 3.0
 POLL_S = 0.05
 LIST_SNAPSHOTS = 16  # paged lists in flight whose later pages can still be answered
+FORMS = ("paged", "cache", "streaming")
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class Clock:
@@ -98,11 +108,18 @@ def new_event(ev: dict) -> dict:
 
 
 class Api:
-    def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 0):
-        self.engine, self.address = engine, f"{host}:{port}"
+    def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 0, forms: tuple[str, ...] = FORMS):
+        self.engine, self.address, self.forms = engine, f"{host}:{port}", frozenset(forms)
         # (resource, rv) -> the objects as they were when a paged list began: later pages
         # answer from it, as the apiserver answers them from etcd at the first page's revision
         self.snapshots: collections.OrderedDict = collections.OrderedDict()
+        self.served: collections.Counter = collections.Counter()  # (verb, form, "requests"|"bytes") -> n
+        self.agents: collections.Counter = collections.Counter()  # User-Agent -> requests
+
+    def _count(self, request: Request, verb: str, form: str, size: int = 0) -> None:
+        self.served[(verb, form, "requests")] += 1
+        self.served[(verb, form, "bytes")] += size
+        self.agents[request.headers.get("user-agent", "")] += 1
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.engine.now_ms / 1000, timezone.utc)
@@ -183,7 +200,17 @@ class Api:
 
         if query.get("watch") in ("true", "1"):
             return self._watch(request, resource, wanted, view, as_table)
-        return self._list(request, resource, wanted, view, as_table)
+        if query.get("resourceVersion") == "0" and not query.get("continue"):
+            if "cache" not in self.forms:
+                return status(504, "Timeout", "Timeout: Too large resource version list from the watch cache")
+            return self._counted(request, "list", "cache", self._list(request, resource, wanted, view, as_table, 0))
+        if "paged" not in self.forms:
+            return status(429, "TooManyRequests", "storage is overloaded, please try again later")
+        return self._counted(request, "list", "paged", self._list(request, resource, wanted, view, as_table))
+
+    def _counted(self, request: Request, verb: str, form: str, response: Response) -> Response:
+        self._count(request, verb, form, len(response.body))
+        return response
 
     # -- reads ---------------------------------------------------------------------------------------
     def _get(self, resource: str, namespace: str, name: str, view, as_table: bool) -> Response:
@@ -196,9 +223,10 @@ class Api:
                                    self._now()))
         return _json(view(obj))
 
-    def _list(self, request: Request, resource: str, wanted, view, as_table: bool) -> Response:
+    def _list(self, request: Request, resource: str, wanted, view, as_table: bool, limit: int | None = None) -> Response:
+        """A list; `limit` None: the query's (paged), 0: whole (the watch cache ignores it)."""
         query = request.query_params
-        limit = int(query.get("limit") or 0)
+        limit = int(query.get("limit") or 0) if limit is None else limit
         after, token = None, {}
         if query.get("continue"):
             try:
@@ -244,6 +272,13 @@ class Api:
         timeout = float(query.get("timeoutSeconds") or 1800)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         start = query.get("resourceVersion") or "0"
+        initial = query.get("sendInitialEvents") in ("true", "1")
+        if initial:
+            refused = self._refuse_streaming(query, bookmarks)
+            if refused:
+                return refused
+            start = "0" if start == "0" or not start.isdigit() or int(start) <= engine.rv else start
+        form = "streaming" if initial else "watch"
 
         def line(kind: str, obj: dict) -> bytes:
             body = view(obj)
@@ -265,14 +300,21 @@ class Api:
                 "details": {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]}}}
             ) + b"\n"
 
+        def initial_events_end(rv: int) -> bytes:
+            return orjson.dumps({"type": "BOOKMARK", "object": {
+                "kind": CORE[resource][0], "apiVersion": "v1",
+                "metadata": {"resourceVersion": str(rv), "annotations": {INITIAL_EVENTS_END: "true"}}}}) + b"\n"
+
         async def stream():
             ends = time.monotonic() + timeout
             if start == "0":
                 with engine.lock:
                     cursor = engine.rv
                     snapshot = [o for _, o in sorted(engine.objects[resource].items()) if wanted(o)]
-                for obj in snapshot:
-                    yield line("ADDED", obj)
+                for at in range(0, len(snapshot), 500):
+                    yield b"".join(line("ADDED", obj) for obj in snapshot[at:at + 500])
+                if initial:
+                    yield initial_events_end(cursor)
             else:
                 cursor = int(start) if start.isdigit() else 0
                 waited = time.monotonic() + TOO_LARGE_WAIT_S  # as the apiserver's watch cache waits
@@ -302,7 +344,24 @@ class Api:
                     return
                 await asyncio.sleep(POLL_S)
 
-        return StreamingResponse(stream(), media_type=JSON)
+        self._count(request, "watch", form)
+
+        async def counted():
+            async for chunk in stream():
+                self.served[("watch", form, "bytes")] += len(chunk)
+                yield chunk
+
+        return StreamingResponse(counted(), media_type=JSON)
+
+    def _refuse_streaming(self, query, bookmarks: bool) -> Response | None:
+        """What the apiserver answers a streaming list it will not serve."""
+        if "streaming" not in self.forms:
+            return status(422, "Invalid", "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch "
+                          "unless the WatchList feature gate is enabled")
+        if query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
+            return status(422, "Invalid", "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                          "resourceVersionMatch to NotOlderThan and allowWatchBookmarks")
+        return None
 
     # -- writes --------------------------------------------------------------------------------------
     async def _create(self, request: Request, namespace: str) -> Response:
@@ -341,27 +400,35 @@ class Api:
         self.engine.compact()
         return _json({"compacted_through": self.engine.rv})
 
+    async def served_counts(self, request: Request) -> Response:
+        """What was served, by verb and form, and to which user agents."""
+        out: dict = {}
+        for (verb, form, what), n in sorted(self.served.items()):
+            out.setdefault(f"{verb} {form}", {})[what] = n
+        return _json({"served": out, "user_agents": dict(self.agents)})
+
     async def clock(self, request: Request) -> Response:
         return _json({"now": self._now().isoformat(), "resourceVersion": str(self.engine.rv)})
 
 
-def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0) -> Starlette:
-    api = Api(engine, host, port)
+def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0, forms: tuple[str, ...] = FORMS) -> Starlette:
+    api = Api(engine, host, port, forms)
     methods = ["GET", "POST", "DELETE"]
     return Starlette(routes=[
         Route("/version", api.version), Route("/api", api.api), Route("/apis", api.apis),
         Route("/api/{path:path}", api.core, methods=methods), Route("/apis/{path:path}", api.group, methods=methods),
         Route("/simulator/v1/truth", api.truth), Route("/simulator/v1/clock", api.clock),
+        Route("/simulator/v1/served", api.served_counts),
         Route("/simulator/v1/compact", api.compact, methods=["POST"]),
     ])
 
 
-def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1"):
+def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1", forms: tuple[str, ...] = FORMS):
     """Serve `engine` from a background thread (no clock: the caller moves time).
     Returns (uvicorn server, thread, url); set `server.should_exit` to stop it."""
     engine.advance(engine.now_ms)  # what exists at the start exists when serving begins
     port = port or free_port(host)
-    return serve_app_in_thread(make_app(engine, host, port), port, host)
+    return serve_app_in_thread(make_app(engine, host, port, forms), port, host)
 
 
 def serve(engine: Engine, host: str, port: int, speed: float) -> None:

@@ -266,7 +266,8 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
     received = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
                 if line.startswith("podslo_collector_events_received_total")}
     assert received[f'podslo_collector_events_received_total{{cluster="{cluster}",resource="pods"}}'] > 0
-    assert "podslo_collector_relists_total" in text and "podslo_collector_rows_written_total" in text
+    assert f'podslo_collector_relists_total{{cause="start",cluster="{cluster}",resource="pods"}} 1.0' in text
+    assert "podslo_collector_rows_written_total" in text
     rows = store.rows("SELECT username, verb, name, response_code FROM raw_audit WHERE cluster = {c:String} ORDER BY name",
                       c=cluster)
     assert rows == [("jane@example.com", "delete", f"web-{i}", 200) for i in range(3)]
