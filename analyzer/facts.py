@@ -141,11 +141,23 @@ SELECT name, toUnixTimestamp64Milli(seen_at), event_type,
 FROM raw_nodes WHERE cluster = {cluster:String}
 ORDER BY name, rv, seen_at
 """
+# "Now" for a cluster: its newest timestamp, but one object cannot move it. A time with a
+# receive time counts up to that plus a clock skew; of the rest, a time far beyond the
+# bulk of the input (past its median by a week, or by ten times the spread below it) is
+# an outlier, not the present, and is left out and counted.
 NOW_SQL = """
-SELECT max(t) FROM (
-  SELECT toUnixTimestamp64Milli(max(seen_at)) AS t FROM raw_pods WHERE cluster = {cluster:String}
-  UNION ALL SELECT toUnixTimestamp64Milli(max(seen_at)) FROM raw_events WHERE cluster = {cluster:String}
-  UNION ALL SELECT toUnixTimestamp64Milli(max(seen_at)) FROM raw_nodes WHERE cluster = {cluster:String})
+WITH times AS (
+  SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 300 SECOND)) AS t
+  FROM raw_pods WHERE cluster = {cluster:String}
+  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 300 SECOND))
+  FROM raw_events WHERE cluster = {cluster:String}
+  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 300 SECOND))
+  FROM raw_nodes WHERE cluster = {cluster:String}),
+bulk AS (SELECT quantilesExact(0.01, 0.5)(toUnixTimestamp64Milli(t)) AS q FROM times),
+limit_ms AS (SELECT q[2] + greatest(7 * 86400000, 10 * (q[2] - q[1])) AS upto FROM bulk)
+SELECT maxIf(toUnixTimestamp64Milli(t), toUnixTimestamp64Milli(t) <= (SELECT upto FROM limit_ms)),
+       countIf(toUnixTimestamp64Milli(t) > (SELECT upto FROM limit_ms))
+FROM times
 """
 INSERTED_SQL = """
 SELECT max(t) FROM (
@@ -286,10 +298,12 @@ def ready_daemonset_pods(store: Store, cluster: str, names: list[str]) -> list[t
     return store.rows(DAEMONSET_SQL, cluster=cluster, names=names) if names else []
 
 
-def cluster_now(store: Store, cluster: str) -> int | None:
-    """'Now' for a cluster: the newest timestamp in its input (replays judge by it)."""
-    value = store.scalar(NOW_SQL, cluster=cluster)
-    return int(value) if value else None
+def cluster_now(store: Store, cluster: str) -> tuple[int | None, int]:
+    """'Now' for a cluster (replays judge by it), and how many timestamps were left out as
+    outliers far beyond the rest."""
+    rows = store.rows(NOW_SQL, cluster=cluster)
+    now, outliers = rows[0] if rows else (0, 0)
+    return (int(now) if now else None), int(outliers or 0)
 
 
 def inserted_until(store: Store, cluster: str) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from analyzer import pods as P
@@ -14,6 +15,7 @@ from podslo.store import Store
 from podslo.timeutil import now_ms
 from slo_rules import Rules
 
+log = logging.getLogger(__name__)
 PODS_PER_SLICE = 50_000
 # Re-read this much before the watermark: rows inserted while the last analysis ran.
 OVERLAP_MS = 10_000
@@ -29,6 +31,7 @@ class Analysis:
     pods: int
     nodes: int
     incremental: bool = False
+    outliers: int = 0  # timestamps left out of "now", far beyond the rest of the input
 
 
 def analyze(store: Store, cluster: str, rules: Rules, full: bool = False,
@@ -38,7 +41,9 @@ def analyze(store: Store, cluster: str, rules: Rules, full: bool = False,
     Incremental by default: only pods touched since the last analysis, or whose
     verdict time can still change, are decided again. `full` decides every pod.
     """
-    now = cluster_now(store, cluster)
+    now, outliers = cluster_now(store, cluster)
+    if outliers:
+        log.warning("cluster %s: %d timestamps far beyond the rest of its input do not count as now", cluster, outliers)
     if now is None:
         return Analysis(cluster, 0, 0, 0)
     high = inserted_until(store, cluster)
@@ -61,7 +66,7 @@ def analyze(store: Store, cluster: str, rules: Rules, full: bool = False,
                               now, version)
     store.insert("node_verdicts", node_rows)
     store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), version]])
-    return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None)
+    return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None, outliers)
 
 
 def _watermark(store: Store, cluster: str) -> int | None:

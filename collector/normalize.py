@@ -76,12 +76,27 @@ def rv_number(text: str) -> int:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 20 else 0
 
 
+UINT64_MAX = 2**64 - 1
+
+
 @lru_cache(maxsize=4096)
-def quantity(text: str, scale: int) -> int:
+def quantity(text: str, scale: int, where: str = "quantity") -> int:
+    """A resource quantity in whole units of 1/scale; 0 when it does not parse (it is
+    optional). One that no resource can be (negative, beyond 64 bits) is an error."""
     try:
-        return int(parse_quantity(text) * scale)
-    except (ValueError, TypeError):
+        value = int(parse_quantity(text) * scale)
+    except (ValueError, TypeError, ArithmeticError):
         return 0
+    if not 0 <= value <= UINT64_MAX:
+        raise ObjectError(f"{where}: {text[:40]!r} is out of range")
+    return value
+
+
+def in_range(value, low: int, high: int, where: str):
+    """`value` when it is None or an integer the column can hold; else an ObjectError."""
+    if value is not None and not (type(value) is int and low <= value <= high):
+        raise ObjectError(f"{where}: {str(value)[:40]} is out of range ({low}..{high})")
+    return value
 
 
 def _metadata(obj: dict, kind: str) -> dict:
@@ -102,7 +117,10 @@ def without_managed_fields(obj: dict) -> dict:
 def encode_object(obj: dict) -> bytes:
     """The raw object without managedFields, as JSON (UTF-8 bytes: the store takes them as
     they are, with no decode and re-encode on the way)."""
-    return orjson.dumps(without_managed_fields(obj), option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(without_managed_fields(obj), option=orjson.OPT_NON_STR_KEYS)
+    except TypeError as exc:  # nested past 255 levels, a lone surrogate, a value with no JSON form
+        raise ObjectError(f"cannot be stored as JSON: {exc}") from None
 
 
 # -- events -------------------------------------------------------------------------
@@ -135,7 +153,7 @@ def event_row(cluster: str, obj: dict, observed: int | None) -> list:
         _str(regarding, "name", "Event.involvedObject"), _str(regarding, "uid", "Event.involvedObject"),
         _str(obj, "type", "Event"), _str(obj, "reason", "Event"),
         _str(obj, "note" if new_api else "message", "Event"), component, host,
-        first, last, min(count, 2**32 - 1), observed, last, encode_object(obj),
+        first, last, min(in_range(count, 0, UINT64_MAX, "Event.count"), 2**32 - 1), observed, last, encode_object(obj),
     ]
 
 
@@ -164,8 +182,9 @@ def node_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> 
     return [
         cluster, name, _str(meta, "uid", "Node.metadata"), rv_text, rv_number(rv_text), event_type, observed,
         latest, created, conditions, int(bool(spec.get("unschedulable"))),
-        taints, quantity(str(alloc.get("cpu", "0")), 1000), quantity(str(alloc.get("memory", "0")), 1),
-        quantity(str(alloc.get("pods", "0")), 1),
+        taints, quantity(str(alloc.get("cpu", "0")), 1000, "Node.status.allocatable.cpu"),
+        quantity(str(alloc.get("memory", "0")), 1, "Node.status.allocatable.memory"),
+        min(quantity(str(alloc.get("pods", "0")), 1, "Node.status.allocatable.pods"), 2**32 - 1),
         [v[:MAX_TEXT] for v in _list(status, "volumesInUse", "Node.status") if isinstance(v, str)], encode_object(obj),
     ]
 
@@ -182,11 +201,12 @@ def audit_row(cluster: str, obj: dict, observed: int | None) -> list:
     stage_at = _ts(obj, "stageTimestamp", "audit Event") or received
     if stage_at is None:
         raise ObjectError("audit Event: no requestReceivedTimestamp or stageTimestamp")
-    code = response.get("code", 0)
+    code = response.get("code") or 0
     return [
         cluster, audit_id, _str(obj, "stage", "audit Event"), _str(obj, "verb", "audit Event"),
         _str(user, "username", "audit Event.user"), _str(obj, "userAgent", "audit Event"),
         _str(ref, "resource", "objectRef"), _str(ref, "subresource", "objectRef"),
         _str(ref, "namespace", "objectRef"), _str(ref, "name", "objectRef"),
-        code if isinstance(code, int) else 0, received or stage_at, stage_at, observed, encode_object(obj),
+        in_range(code, -2**31, 2**31 - 1, "audit Event.responseStatus.code"), received or stage_at, stage_at,
+        observed, encode_object(obj),
     ]

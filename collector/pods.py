@@ -309,7 +309,7 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
     return [
         cluster, meta.uid, meta.namespace, meta.name if short else _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
         event_type, observed, latest, created, _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
-        meta.deletionGracePeriodSeconds, spec.nodeName, status.phase, owner_kind, owner_name,
+        _grace(meta.deletionGracePeriodSeconds), spec.nodeName, status.phase, owner_kind, owner_name,
         spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
@@ -403,6 +403,12 @@ def _container_states(status: Status, text):
     return states, running_now, min(starts), max(latest, max(starts))
 
 
+def _grace(seconds: int | None) -> int | None:
+    if seconds is not None and not -2**63 <= seconds < 2**63:
+        raise ObjectError(f"Pod.metadata.deletionGracePeriodSeconds: {seconds} is out of range")
+    return seconds
+
+
 def _exit_code(code: int | None) -> int | None:
     if code is not None and not -2**63 <= code < 2**63:
         raise ObjectError(f"Pod.status.containerStatuses[].terminated.exitCode: {code} is out of range")
@@ -428,5 +434,6 @@ def _container_requests(container: Container) -> tuple[int, int]:
     requests = container.resources and container.resources.requests
     if requests is None:
         return 0, 0
-    return quantity(str(requests.cpu), 1000), quantity(str(requests.memory), 1)
+    return (quantity(str(requests.cpu), 1000, "Pod.spec.containers[].resources.requests.cpu"),
+            quantity(str(requests.memory), 1, "Pod.spec.containers[].resources.requests.memory"))
 

@@ -45,15 +45,18 @@ class Router:
         self.problem = problem
 
     def route(self, line: int, data, observed: int | None) -> None:
-        if isinstance(data, list):  # a bare JSON array of values
+        if isinstance(data, list):  # a bare JSON array of values (of objects: no deeper)
             for item in data:
-                self.route(line, item, observed)
+                if isinstance(item, list):
+                    self._bad(line, "an array inside the top-level array: expected objects")
+                else:
+                    self.route(line, item, observed)
             return
         if not isinstance(data, dict):
             self._bad(line, f"expected a JSON object, got {type(data).__name__}")
             return
         event_type = ""
-        if "object" in data and data.get("type") in WATCH_TYPES:
+        if "object" in data and isinstance(data.get("type"), str) and data["type"] in WATCH_TYPES:
             event_type, data = data["type"], data["object"]
             if event_type == "BOOKMARK":
                 self.tally.skipped["bookmark"] += 1
@@ -71,7 +74,10 @@ class Router:
             return
         if kind.endswith("List") and isinstance(data.get("items"), list):
             for item in data["items"]:
-                self.route(line, item if not event_type else {"type": event_type, "object": item}, observed)
+                if isinstance(item, dict):
+                    self.route(line, item if not event_type else {"type": event_type, "object": item}, observed)
+                else:
+                    self._bad(line, f"{kind}.items[]: expected an object, got {type(item).__name__}")
             return
         self._one(line, api, kind, data, event_type or "ADDED", observed)
 

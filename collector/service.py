@@ -111,15 +111,31 @@ def make_service(collectors: list, audit_token: str | None = None, audit_max_byt
             body = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return PlainTextResponse(f"invalid JSON: {exc}", status_code=400)
-        items = body.get("items") if isinstance(body, dict) and body.get("kind") == "EventList" else [body]
+        items = _audit_events(body)
+        if isinstance(items, str):
+            return PlainTextResponse(items, status_code=400)
         observed = now_ms()
-        for item in items or []:
+        for item in items:
             target.sink.add("audit", item, observed)
-        target.stats.received["audit"] += len(items or [])
+        target.stats.received["audit"] += len(items)
         return PlainTextResponse("ok")
 
     return Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz),
                              Route("/audit", audit, methods=["POST"])])
+
+
+def _audit_events(body) -> list[dict] | str:
+    """The audit.k8s.io Events of an Event or EventList body, or why it is not one."""
+    if not isinstance(body, dict) or not str(body.get("apiVersion", "")).startswith("audit.k8s.io/"):
+        return "expected an audit.k8s.io/v1 Event or EventList"
+    if body.get("kind") == "Event":
+        return [body]
+    items = body.get("items")
+    if body.get("kind") != "EventList" or not isinstance(items, list):
+        return "expected an audit.k8s.io/v1 Event or EventList"
+    if not all(isinstance(item, dict) and item.get("kind") == "Event" for item in items):
+        return "EventList.items: expected audit Events"
+    return [{"apiVersion": body["apiVersion"], **item} for item in items]
 
 
 def _refuse_audit(request: Request, token: str | None) -> Response | None:

@@ -5,6 +5,11 @@ Yields `Value(line, data, observed_ms)` for each parsed value and `Bad(line, err
 for each malformed one; a bad value never takes a good neighbour with it.
 A pretty-printed value is recognised by its opening brace in column 0 and its closing
 brace in column 0 (what `kubectl ... -o json` and `json.dumps(indent=...)` print).
+
+The format is decided by the first line that says which it is (a UTF-8 byte-order mark
+skipped; a garbage line before it is reported, not trusted). Every value, one line or
+many, is held to MAX_VALUE_BYTES; a YAML document to plain JSON-like data of at most
+MAX_YAML_NODES nodes once its aliases are expanded (no "billion laughs", no cycles).
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ except AttributeError:  # pragma: no cover
     _YamlLoader = yaml.SafeLoader
 
 MAX_VALUE_BYTES = 64 * 1024 * 1024  # one value larger than this is malformed, not memory
+MAX_YAML_NODES = 1_000_000
+BOM = b"\xef\xbb\xbf"
+_SNIFF_BYTES = 1 << 16
 
 
 @dataclass(slots=True)
@@ -40,26 +48,48 @@ class Bad:
 
 
 def read_values(stream: IO[bytes]) -> Iterator[Value | Bad]:
-    """Sniff the format from the first non-blank byte and read accordingly."""
-    first = _peek_first(stream)
-    if first in (b"{", b"["):
+    """Sniff the format and read accordingly."""
+    head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
+    if head.startswith(BOM):
+        stream.read(len(BOM))
+        head = head[len(BOM):]
+    fmt = _sniff(head)
+    if fmt == "json":
         yield from _read_json(stream)
-    elif first:
+    elif fmt == "yaml":
         yield from _read_yaml(stream)
 
 
-def _peek_first(stream) -> bytes:
-    head = stream.peek(4096) if hasattr(stream, "peek") else b""
-    for byte in head.lstrip()[:1] or [None]:
-        return bytes([byte]) if byte is not None else b""
-    return b""
+def _sniff(head: bytes) -> str | None:
+    """"json" or "yaml" by the first line that tells; None for a stream with nothing in it."""
+    for line in head.splitlines():
+        text = line.strip()
+        if text[:1] in (b"{", b"["):
+            return "json"
+        if text.startswith(b"---") or (text[:1].isalpha() and b": " in text + b" " and not text.startswith(b"#")):
+            return "yaml"
+    return "json" if head.strip() else None
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream's lines, none longer than MAX_VALUE_BYTES + 1 bytes: the rest of a longer
+    line is read and dropped a block at a time (it can never become a value)."""
+    limit = MAX_VALUE_BYTES + 1
+    while raw := stream.readline(limit):
+        if len(raw) == limit and not raw.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+        yield raw
 
 
 def _read_json(stream: IO[bytes]) -> Iterator[Value | Bad]:
     pending: list[bytes] = []
     pending_size = 0
     start = 0
-    for number, raw in enumerate(stream, 1):
+    for number, raw in enumerate(_lines(stream), 1):
+        if len(raw) > MAX_VALUE_BYTES:
+            yield Bad(number, f"line {number}: value larger than {MAX_VALUE_BYTES} bytes, skipped")
+            continue
         opens_value = raw[:1] in (b"{", b"[")
         if pending and opens_value:  # a new value begins before the last one closed
             yield from _finish(pending, start)
@@ -117,7 +147,7 @@ def _splits(raw: bytes, number: int) -> list[Value] | None:
                 break
             data, pos = decoder.raw_decode(text, pos)
             out.append(_value(number, data))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested too deep: orjson's message tells why
         return None
     return out if len(out) > 1 else None
 
@@ -134,7 +164,7 @@ def _value(line: int, data) -> Value:
 
 
 def _describe(exc: orjson.JSONDecodeError, start: int, blob: bytes) -> str:
-    line = start + blob.count(b"\n", 0, max(exc.pos, 0))
+    line = start + blob.count(b"\n", 0, max(min(exc.pos, len(blob.rstrip())), 0))
     return f"{exc.msg} (at line {line})"
 
 
@@ -148,7 +178,7 @@ def _read_yaml(stream: IO[bytes]) -> Iterator[Value | Bad]:
     receive time (the format of shared/fixtures/kind-rollout)."""
     doc: list[bytes] = []
     start, observed, size = 1, None, 0
-    for number, raw in enumerate(stream, 1):
+    for number, raw in enumerate(_lines(stream), 1):
         if raw.rstrip() == b"---" or raw.startswith(b"--- "):
             if doc:
                 yield from _yaml_doc(doc, start, observed)
@@ -182,8 +212,45 @@ def _yaml_doc(lines: list[bytes], start: int, observed: int | None) -> Iterator[
     except UnicodeDecodeError as exc:
         yield Bad(start, f"line {start}: YAML document is not valid UTF-8: {exc.reason}")
         return
-    if data is not None:
+    problem = _not_plain(data)
+    if problem:
+        yield Bad(start, f"line {start}: YAML document refused: {problem}")
+    elif data is not None:
         yield Value(start, data, observed)
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _not_plain(data) -> str | None:
+    """Why a loaded YAML document is not plain JSON-like data of bounded size (None: it is).
+    Aliases are shared references: their expanded size is counted once per use, cycles
+    are found, without expanding anything."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if isinstance(node, _PLAIN):
+            continue
+        if not isinstance(node, (dict, list)):
+            return f"a {type(node).__name__} value (!!{type(node).__name__}) has no JSON form"
+        key = id(node)
+        children = list(node.values()) if isinstance(node, dict) else node
+        if done:
+            active.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[key] > MAX_YAML_NODES:
+                return f"more than {MAX_YAML_NODES} nodes once its aliases are expanded"
+            continue
+        if key in active:
+            return "an alias refers to a node that contains it"
+        if key in sizes:
+            continue
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    return None
 
 
 def _comment_time(raw: bytes) -> int | None:

@@ -107,6 +107,8 @@ def replay(source, cluster, dsn, rules_path, analyze, quiet):
     if not quiet and tally.taken.total() + tally.malformed > 0:
         click.echo("", err=True)
     click.echo(f"replayed into cluster {cluster!r} in {time.monotonic() - started:.1f}s: {tally.summary()}")
+    if tally.malformed and not tally.taken.total():
+        raise click.ClickException(f"nothing in {getattr(source, 'name', '-')} could be read: every value was malformed")
     if analyze:
         _analyze(store, cluster, rules)
 
@@ -117,7 +119,8 @@ def _analyze(store, cluster, rules, full=False):
     result = run_analyze(store, cluster, rules, full=full)
     how = "incrementally" if result.incremental else "fully"
     click.echo(f"analyzed cluster {cluster!r} {how}: {result.pods} pod verdicts, {result.nodes} node verdicts "
-               f"in {time.monotonic() - started:.1f}s")
+               f"in {time.monotonic() - started:.1f}s"
+               + (f"; {result.outliers} timestamps far beyond the rest were not taken as 'now'" if result.outliers else ""))
 
 
 @main.command()
@@ -384,11 +387,19 @@ def bench_ingest(events, rounds, fmt):
 @bench.command("relist")
 @click.option("--pods", default=150_000, show_default=True, help="Live pods in the simulated cluster.")
 @click.option("--nodes", default=5000, show_default=True)
+@click.option("--forms", default="paged,cache,streaming", show_default=True,
+              help="List forms the simulated apiserver serves (paged: consistent from etcd; cache: resourceVersion=0; "
+                   "streaming: WatchList).")
+@click.option("--steady-s", default=0.0, help="Then measure the requests of a moving cluster over this many seconds.")
+@click.option("--collector-root", type=click.Path(file_okay=False, exists=True),
+              help="Run the collector of another checkout (for a before/after figure).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench_relist(pods, nodes, fmt):
-    """Peak memory of the collector (its own process) listing a cluster of N pods from scratch."""
+def bench_relist(pods, nodes, forms, steady_s, collector_root, fmt):
+    """What listing a cluster of N pods from scratch costs: the collector's peak memory (its own
+    process) and what the apiserver served, by verb and form."""
     from collector.bench_relist import run_relist_bench
-    _show_figures(run_relist_bench(pods, nodes), fmt)
+    _show_figures(run_relist_bench(pods, nodes, forms=tuple(forms.split(",")), steady_s=steady_s,
+                                   collector_root=collector_root), fmt)
 
 
 @bench.command("simulator")

@@ -254,6 +254,9 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
         assert http.request("POST", at, body=iter([huge[i:i + 4096] for i in range(0, len(huge), 4096)]),
                             headers=auth, chunked=True).status == 413  # no Content-Length to go by
         assert http.request("POST", at, body=b"{nope", headers=auth).status == 400
+        for wrong in (b"null", b"[]", b"7", b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"x"}}',
+                      b'{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[1, "x"]}'):
+            assert http.request("POST", at, body=wrong, headers=auth).status == 400, wrong
         tick(engine, 10)
         caught_up(store, cluster, engine)  # collecting throughout
         assert http.request("POST", at, body=body, headers=auth).status == 200

@@ -33,14 +33,20 @@ def served(url: str) -> dict:
 def test_a_streaming_list_is_the_objects_then_the_end_bookmark_then_the_changes(engine):
     server, thread, url = serve_in_thread(engine)
     try:
-        query = "watch=true&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=2"
+        query = "watch=true&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=60"
         refused = urllib3.request("GET", f"{url}/api/v1/pods?{query}")  # no resourceVersionMatch
         assert refused.status == 422 and b"NotOlderThan" in refused.data
         response = urllib3.request("GET", f"{url}/api/v1/pods?{query}&resourceVersionMatch=NotOlderThan",
                                    preload_content=False)
-        live = {o["metadata"]["uid"] for o in engine.objects["pods"].values()}
-        engine.advance(engine.now_ms + 20_000)
-        lines = [orjson.loads(line) for line in response.read().splitlines() if line]
+        live = {o["metadata"]["uid"] for o in engine.objects["pods"].values()}  # the cluster holds still...
+        lines = []
+        for line in response:  # ...until the initial events end; then it moves, until a change arrives
+            lines.append(orjson.loads(line))
+            if lines[-1]["type"] == "BOOKMARK":
+                engine.advance(engine.now_ms + 20_000)
+            if lines[-1]["type"] == "MODIFIED":
+                break
+        response.release_conn()
         counts = served(url)["served"]
     finally:
         server.should_exit = True
