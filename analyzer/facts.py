@@ -63,7 +63,7 @@ def _ms(column: str) -> str:
 
 # PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
 _POD_FIELDS = {
-    "uid": "uid", "namespace": "any(namespace)", "name": "any(name)", "created": _ms("min(created_at)"),
+    "uid": "uid", "namespace": f"argMax(namespace, {_ORDER})", "name": f"argMax(name, {_ORDER})", "created": _ms("min(created_at)"),
     "node": f"argMaxIf(node, {_ORDER}, node != '')", "phase": f"argMax(phase, {_ORDER})",
     "owner_kind": "any(owner_kind)", "owner_name": "any(owner_name)", "restart_policy": "any(restart_policy)",
     "labels": "any(labels)", "cpu_m": "max(cpu_request_m)", "memory_b": "max(memory_request_b)",

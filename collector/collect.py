@@ -577,12 +577,18 @@ def load_cluster_specs(path: str) -> list[ClusterSpec]:
     import yaml
 
     from podslo.errors import ConfigError
+    from podslo.names import check_cluster_name
     try:
         data = yaml.safe_load(open(path, encoding="utf-8"))
         specs = [ClusterSpec(**entry) for entry in data["clusters"]]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: expected `clusters:` with name and kubeconfig/context/in_cluster/server: {exc}") from None
     names = [s.name for s in specs]
+    for name in names:
+        try:
+            check_cluster_name(name)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: cluster names repeat: {names}")
     return specs

@@ -20,6 +20,7 @@ def replay(store: Store, stream: IO[bytes], cluster: str, problem: Callable[[int
     tally = Tally()
     report = problem or (lambda line, message: print(message, file=sys.stderr))
     writer = BatchWriter(store, batch_rows)
+    writer.refused = lambda table, row, error: _refused(tally, report, table, error)
     router = Router(cluster, writer.add, tally, report)
     last = time.monotonic()
     for count, item in enumerate(read_values(stream), 1):
@@ -33,6 +34,11 @@ def replay(store: Store, stream: IO[bytes], cluster: str, problem: Callable[[int
             progress(count, _position(stream))
     writer.close()
     return tally
+
+
+def _refused(tally: Tally, report, table: str, error: str) -> None:
+    tally.skipped["refused by the store (see the quarantine table)"] += 1
+    report(0, f"the store refused a {table} row ({error}); it is kept in the quarantine table")
 
 
 def _position(stream) -> int:

@@ -58,9 +58,13 @@ class StatsCollector:
                                    "resourceVersion of the stored resume point.", labels=["cluster", "resource"])
         silence = GaugeMetricFamily("podslo_collector_seconds_since_heard",
                                     "Seconds since the last watch event or bookmark (lag).", labels=["cluster", "resource"])
+        quarantined = CounterMetricFamily("podslo_collector_rows_quarantined", "Rows the store refused for their "
+                                          "content, kept in the quarantine table, by table.", labels=["cluster", "table"])
         for c in self.collectors:
             for table, value in c.sink.writer.written.items():
                 written.add_metric([c.sink.cluster, table], value)
+            for table, value in c.sink.writer.quarantined.items():
+                quarantined.add_metric([c.sink.cluster, table], value)
             pending.add_metric([c.sink.cluster], c.sink.writer.held)
             for resource, rv in c.stats.resume_at.items():
                 if str(rv).isdigit():
@@ -68,6 +72,7 @@ class StatsCollector:
             for resource, heard in c.stats.last_heard.items():
                 silence.add_metric([c.sink.cluster, resource], time.monotonic() - heard)
         yield written
+        yield quarantined
         spool = GaugeMetricFamily("podslo_collector_spool_bytes", "Bytes waiting in the spool.", labels=["cluster"])
         for c in self.collectors:
             if c.sink.spool is not None:

@@ -12,6 +12,7 @@ import click
 import orjson
 
 from podslo.errors import PodsloError
+from podslo.names import check_cluster_name, printable
 
 DSN_HELP = "Store DSN: chdb://DIR (embedded, default ./data/podslo) or http://user:pass@host:8123/db. Env: PODSLO_DSN."
 RULES_HELP = "Rule file (default: slo_rules/default.yaml)."
@@ -45,11 +46,22 @@ def _emit_json(items) -> None:
 
 
 def _show(items, fmt: str, render) -> None:
-    """JSON lines for tools, or `render(items)` for a person."""
+    """JSON lines for tools, or `render(items)` for a person (control characters from the
+    cluster shown as escapes, never obeyed by the terminal)."""
     if fmt == "json":
         _emit_json(items)
     else:
-        click.echo(render(items))
+        click.echo(printable(render(items)))
+
+
+def _cluster(ctx, param, value):
+    """A --cluster value, checked where it enters."""
+    if value is None:
+        return value
+    try:
+        return check_cluster_name(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _show_figures(result: dict, fmt: str) -> None:
@@ -82,7 +94,7 @@ def main(verbose: bool, log_format: str) -> None:
 
 @main.command()
 @click.argument("source", type=click.File("rb"), default="-")
-@click.option("--cluster", default="default", show_default=True, help="Cluster name stored with every row.")
+@click.option("--cluster", callback=_cluster, default="default", show_default=True, help="Cluster name stored with every row.")
 @click.option("--dsn", help=DSN_HELP)
 @click.option("--rules", "rules_path", help=RULES_HELP)
 @click.option("--analyze/--no-analyze", default=True, show_default=True, help="Rebuild verdicts afterwards.")
@@ -97,7 +109,7 @@ def replay(source, cluster, dsn, rules_path, analyze, quiet):
 
     def problem(line, message):
         if not quiet:
-            click.echo(f"{getattr(source, 'name', '-')}: {message}", err=True)
+            click.echo(printable(f"{getattr(source, 'name', '-')}: {message}"), err=True)
 
     def progress(values, position):
         if not quiet:
@@ -124,7 +136,7 @@ def _analyze(store, cluster, rules, full=False):
 
 
 @main.command()
-@click.option("--cluster", help="Only this cluster (default: every cluster in the store).")
+@click.option("--cluster", callback=_cluster, help="Only this cluster (default: every cluster in the store).")
 @click.option("--dsn", help=DSN_HELP)
 @click.option("--rules", "rules_path", help=RULES_HELP)
 @click.option("--every", type=float, help="Keep running: analyze again every this many seconds.")
@@ -156,7 +168,7 @@ def demo(minutes, speed, profile, seed, dsn):
 
 
 @main.command()
-@click.option("--cluster", help="Only this cluster.")
+@click.option("--cluster", callback=_cluster, help="Only this cluster.")
 @click.option("--outcome", type=click.Choice(["success", "failed", "timeout", "cancelled", "pending"]))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
@@ -168,7 +180,7 @@ def pods(cluster, outcome, fmt, dsn):
 
 
 @main.command()
-@click.option("--cluster", help="Only this cluster.")
+@click.option("--cluster", callback=_cluster, help="Only this cluster.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
 def nodes(cluster, fmt, dsn):
@@ -179,7 +191,7 @@ def nodes(cluster, fmt, dsn):
 
 
 @main.command()
-@click.option("--cluster", help="Only this cluster.")
+@click.option("--cluster", callback=_cluster, help="Only this cluster.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
 def unknowns(cluster, fmt, dsn):
@@ -193,7 +205,7 @@ def unknowns(cluster, fmt, dsn):
 
 @main.command()
 @click.argument("pod")
-@click.option("--cluster", help="Cluster of the pod (needed when names repeat across clusters).")
+@click.option("--cluster", callback=_cluster, help="Cluster of the pod (needed when names repeat across clusters).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
 def trace(pod, cluster, fmt, dsn):
@@ -275,7 +287,7 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 
 
 @main.command()
-@click.option("--cluster", help="Name stored with every row of this cluster.")
+@click.option("--cluster", callback=_cluster, help="Name stored with every row of this cluster.")
 @click.option("--clusters", "clusters_file", type=click.Path(dir_okay=False),
               help="YAML file of several clusters to collect in this one process (instead of --cluster).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
@@ -332,7 +344,7 @@ def _audit_token(path: str | None) -> str | None:
 
 @main.command("collect-logs")
 @click.argument("files", nargs=-1, required=True)
-@click.option("--cluster", required=True, help="Cluster the logs come from.")
+@click.option("--cluster", callback=_cluster, required=True, help="Cluster the logs come from.")
 @click.option("--component", required=True, help="kubelet, kube-scheduler, containerd, ...")
 @click.option("--node", default="", help="Node the logs come from (when the lines do not say).")
 @click.option("--follow", is_flag=True, help="Keep reading appended lines, across rotations (like tail -F).")
@@ -350,7 +362,7 @@ def collect_logs_cmd(files, cluster, component, node, follow, year, dsn):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds, so what is held is written
 
     def problem(number: int, message: str) -> None:
-        click.echo(f"line {number}: {message}", err=True)
+        click.echo(printable(f"line {number}: {message}"), err=True)
 
     counts = collect_logs(_store(dsn), cluster, component, read_lines(list(files), follow), node, year,
                           problem=problem)

@@ -247,8 +247,18 @@ COLLECTOR_CHECKPOINTS = Table("collector_checkpoints", """
     version UInt64
 """, order_by="(cluster, resource)", engine="ReplacingMergeTree(version)")
 
+# Rows the store refused for their content, kept for a person to read (`table`: where
+# they were bound; `row`: the row as JSON, every value that has no JSON form as its repr).
+QUARANTINE = Table("quarantine", f"""
+    cluster LowCardinality(String)
+    target LowCardinality(String)
+    error String
+    row String CODEC(ZSTD(3))
+    {INSERTED}
+""", order_by="(cluster, inserted_at)", engine="MergeTree")
+
 TABLES = {t.name: t for t in (RAW_PODS, RAW_EVENTS, RAW_NODES, RAW_AUDIT, RAW_LOGS, PROBE_RESULTS, POD_VERDICTS,
-                              NODE_VERDICTS, ANALYSIS_WATERMARKS, COLLECTOR_CHECKPOINTS)}
+                              NODE_VERDICTS, ANALYSIS_WATERMARKS, COLLECTOR_CHECKPOINTS, QUARANTINE)}
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")
 
 # Numbered changes a declaration cannot state. Versions 1-5 and 7 created tables and

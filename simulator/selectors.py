@@ -45,15 +45,16 @@ def parse_labels(text: str) -> list[tuple[str, str, tuple]]:
 
 
 def matches_labels(labels: dict, selector: list) -> bool:
-    for key, op, values in selector:
-        present = key in labels
-        value = labels.get(key)
-        ok = {"=": present and value == values[0], "!=": value != values[0] if present else True,
-              "in": present and value in values, "notin": not present or value not in values,
-              "exists": present, "!exists": not present}[op]
-        if not ok:
-            return False
-    return True
+    return all(_matches(labels, key, op, values) for key, op, values in selector)
+
+
+def _matches(labels: dict, key: str, op: str, values: tuple) -> bool:
+    present, value = key in labels, labels.get(key)
+    if op in ("=", "in"):
+        return present and value in values
+    if op in ("!=", "notin"):
+        return not present or value not in values
+    return present if op == "exists" else not present
 
 
 def parse_fields(text: str) -> list[tuple[str, str, str]]:

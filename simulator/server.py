@@ -70,6 +70,40 @@ def _page(keys: list, start: int, limit: int, wanted) -> tuple[list, int]:
     return page, at
 
 
+# Query parameters that must be whole numbers, and their ranges (as the apiserver's decoding
+# and validation refuse the rest with 400).
+_INT_PARAMS = {"limit": (0, 2**63 - 1), "timeoutSeconds": (0, 2**63 - 1), "gracePeriodSeconds": (0, 2**63 - 1)}
+
+
+def _bad_params(query) -> Response | None:
+    for name, (low, high) in _INT_PARAMS.items():
+        value = query.get(name)
+        if value is None or value == "":
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            return status(400, "BadRequest", f"{name}: Invalid value: {value[:40]!r}: must be an integer")
+        if not low <= number <= high:
+            return status(400, "BadRequest", f"{name}: Invalid value: {number}: must be between {low} and {high}")
+    rv = query.get("resourceVersion", "")
+    if rv and not (rv.isascii() and rv.isdigit()):
+        return status(400, "BadRequest", f"resourceVersion: Invalid value: {rv[:40]!r}")
+    return None
+
+
+def _invalid_pod(body: dict) -> str | None:
+    """What makes a Pod body undecodable, as the apiserver says it (None: it decodes)."""
+    for field, kind in (("metadata", dict), ("spec", dict), ("status", dict)):
+        if field in body and not isinstance(body[field], kind):
+            return f"Pod in version \"v1\" cannot be handled as a Pod: json: cannot unmarshal {type(body[field]).__name__} into Go struct field Pod.{field}"
+    spec = body.get("spec") or {}
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
+        return "Pod \"\" is invalid: spec.containers: Required value"
+    return None
+
+
 def _json(data, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON)
 
@@ -173,6 +207,9 @@ class Api:
         resource, name = parts[0], (parts[1] if len(parts) > 1 else None)
         if resource not in allowed or len(parts) > 2 or (namespace and not CORE[resource][1]):
             return status(404, "NotFound", f"the server could not find the requested resource ({request.url.path})")
+        refused = _bad_params(request.query_params)
+        if refused:
+            return refused
         if request.method == "POST" and resource == "pods" and namespace and not name:
             return await self._create(request, namespace)
         if request.method == "DELETE" and resource == "pods" and namespace and name:
@@ -371,6 +408,9 @@ class Api:
             return status(400, "BadRequest", f"invalid JSON: {exc}")
         if not isinstance(body, dict) or body.get("kind") not in (None, "Pod"):
             return status(400, "BadRequest", "expected a Pod")
+        invalid = _invalid_pod(body)
+        if invalid:
+            return status(400, "BadRequest", invalid)
         if ("", namespace) not in self.engine.objects["namespaces"]:
             return status(404, "NotFound", f'namespaces "{namespace}" not found', name=namespace, kind="namespaces")
         try:

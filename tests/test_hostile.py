@@ -206,3 +206,56 @@ def test_a_file_of_nothing_but_malformed_values_fails(tmp_path):
     bad.write_bytes(b'{"nope\n[1,\n{"type":"ADDED","object":\n')
     done = run_podslo("replay", str(bad), "--dsn", f"chdb://{tmp_path}/db", "--no-analyze", cwd=tmp_path)
     assert done.returncode == 1 and b"every value was malformed" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_a_batch_the_store_refuses_never_blocks_the_ones_behind_it(store, cluster, tmp_path):
+    """One row the store cannot take, in a spooled batch and a fresh one: it is split out
+    into the quarantine table, everything else is written, and the spool drains."""
+    from collector.collect import Sink, Stats
+    from collector.pods import pod_row
+    from collector.spool import Spool
+    pods = [pod_row(cluster, e["object"], "ADDED", None) for e in _pods(3)]
+    bad = list(pods[1])
+    bad[20] = -1  # cpu_request_m, a UInt64
+    spool = Spool(tmp_path / "spool")
+    spool.put({"rows": {"raw_pods": [pods[0], bad, pods[2]]}, "checkpoints": [[cluster, "pods", "7", 1]]})
+    sink = Sink(store, cluster, 100, Stats(), spool)
+    sink.writer.hold("raw_pods", list(bad))
+    sink.writer.hold("raw_pods", pods[2])
+    sink.try_flush()
+    assert spool.files() == []
+    stored = store.rows("SELECT uid, count() FROM raw_pods WHERE cluster = {c:String} GROUP BY uid ORDER BY uid", c=cluster)
+    assert sorted(stored) == sorted([(pods[0][1], 1), (pods[2][1], 2)])
+    assert sink.writer.written["raw_pods"] == 3 and sink.writer.quarantined["raw_pods"] == 2
+    kept = store.rows("SELECT target, error, row FROM quarantine WHERE cluster = {c:String}", c=cluster)
+    assert len(kept) == 2 and all(t == "raw_pods" and pods[1][1] in r for t, _, r in kept)
+    assert sink.checkpoint("pods") == "7"
+
+
+def test_names_are_not_paths_and_text_is_not_terminal_control(tmp_path):
+    from podslo.names import printable
+    for bad in ("../../x", "a/b", ".hidden", "x" * 64, ""):
+        done = run_podslo("replay", "-", "--cluster", bad, "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path, stdin=b"")
+        assert done.returncode == 2 and b"--cluster" in done.stderr, bad
+    clusters = tmp_path / "clusters.yaml"
+    clusters.write_text("clusters:\n  - {name: ../../escape, server: http://127.0.0.1:1}\n")
+    done = run_podslo("collect", "--clusters", str(clusters), "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
+    assert done.returncode != 0 and b"../../escape" in done.stderr and b"Traceback" not in done.stderr
+    assert not (tmp_path / "escape").exists()
+    assert printable("web-0 \x1b[31mred\x1b]0;title\x07 \u202eevil\ttab\n") == \
+        "web-0 \\x1b[31mred\\x1b]0;title\\x07 \\u202eevil\ttab\n"
+
+
+def test_trace_shows_control_characters_as_escapes(tmp_path):
+    scene = Scene(T0)
+    STORIES["image_not_found"](scene, "web-0", T0)
+    events = scene.rec.stream()
+    for e in events:
+        if e["object"]["kind"] == "Event":
+            e["object"]["message"] = "pull failed \x1b[31m\x1b]0;pwned\x07"
+    recording = tmp_path / "r.jsonl"
+    recording.write_bytes(_lines(events))
+    dsn = f"chdb://{tmp_path}/db"
+    assert run_podslo("replay", str(recording), "--dsn", dsn, cwd=tmp_path).returncode == 0
+    done = run_podslo("trace", "web-0", "--dsn", dsn, cwd=tmp_path)
+    assert done.returncode == 0 and b"\x1b" not in done.stdout and b"\\x1b[31m" in done.stdout

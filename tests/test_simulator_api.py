@@ -187,3 +187,38 @@ def test_truth_is_beside_the_api(server):
     truth = json.loads(urllib3.PoolManager().request("GET", server + "/simulator/v1/truth").data)
     assert truth["pods"] and {"uid", "outcome", "attribution", "reason", "stuck", "injected"} <= set(truth["pods"][0])
     assert len(truth["nodes"]) == 6
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/api/v1/pods?limit=abc", None), ("GET", "/api/v1/pods?limit=-1", None),
+    ("GET", "/api/v1/pods?limit=99999999999999999999999", None),
+    ("GET", "/api/v1/pods?watch=true&timeoutSeconds=soon", None),
+    ("GET", "/api/v1/pods?watch=true&resourceVersion=abc", None),
+    ("DELETE", "/api/v1/namespaces/default/pods/x?gracePeriodSeconds=later", None),
+    ("DELETE", "/api/v1/namespaces/default/pods/x?gracePeriodSeconds=999999999999999999999", None),
+    ("POST", "/api/v1/namespaces/default/pods", {"metadata": "x"}),
+    ("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "a"}, "spec": {"containers": "x"}}),
+    ("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "a"}, "spec": "x"}),
+])
+def test_bad_requests_get_the_apiservers_400(server, method, path, body):
+    answer = urllib3.request(method, server + path, body=None if body is None else json.dumps(body), timeout=10)
+    status = json.loads(answer.data)
+    assert answer.status == 400 and status["kind"] == "Status" and status["code"] == 400
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+def test_every_label_selector_form_works_as_kubectl_sends_it(server):
+    """Each form returns exactly the pods it names (the cluster moves between calls, so
+    each answer is checked against its own labels)."""
+    def apps(selector: str) -> list:
+        items = json.loads(kubectl(server, "get", "pods", "-A", "-l", selector, "-o", "json"))["items"]
+        return [item["metadata"].get("labels", {}).get("app") for item in items]
+
+    with_app = apps("app")
+    assert with_app and None not in with_app
+    some = with_app[0]
+    assert all(app is None for app in apps("!app"))
+    for selector, want in ((f"app in ({some},nothing)", True), (f"app=={some}", True), (f"app={some}", True),
+                           (f"app notin ({some})", False), (f"app!={some}", False)):
+        got = apps(selector)
+        assert (got and all(app == some for app in got)) if want else all(app != some for app in got), selector
