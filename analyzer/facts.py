@@ -142,16 +142,16 @@ FROM raw_nodes WHERE cluster = {cluster:String}
 ORDER BY name, rv, seen_at
 """
 # "Now" for a cluster: its newest timestamp, but one object cannot move it. A time with a
-# receive time counts up to that plus a clock skew; of the rest, a time far beyond the
+# receive time counts up to that plus 30 s of clock skew; of the rest, a time far beyond the
 # bulk of the input (past its median by a week, or by ten times the spread below it) is
 # an outlier, not the present, and is left out and counted.
 NOW_SQL = """
 WITH times AS (
-  SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 300 SECOND)) AS t
+  SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND)) AS t
   FROM raw_pods WHERE cluster = {cluster:String}
-  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 300 SECOND))
+  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND))
   FROM raw_events WHERE cluster = {cluster:String}
-  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 300 SECOND))
+  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND))
   FROM raw_nodes WHERE cluster = {cluster:String}),
 bulk AS (SELECT quantilesExact(0.01, 0.5)(toUnixTimestamp64Milli(t)) AS q FROM times),
 limit_ms AS (SELECT q[2] + greatest(7 * 86400000, 10 * (q[2] - q[1])) AS upto FROM bulk)

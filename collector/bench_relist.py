@@ -26,23 +26,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_relist_bench(pods: int, nodes: int = 5000, seed: int = 1, forms: tuple[str, ...] = FORMS,
-                     steady_s: float = 0.0, churn_per_minute: float = 600.0, collector_root: str | None = None) -> dict:
+                     steady_s: float = 0.0, churn_per_minute: float = 600.0, collector_root: str | None = None,
+                     resources: str = "pods,nodes,events") -> dict:
     engine = Engine(load_profile("default"), seed=seed, nodes=nodes, pods_per_minute=6000, retain=50_000)
     while len(engine.objects["pods"]) < pods:
         engine.advance(engine.now_ms + 60_000)
     server, thread, url = serve_in_thread(engine, forms=forms)
     listen = f"127.0.0.1:{free_port()}"
     figures = {"pods_listed": len(engine.objects["pods"]), "events_listed": len(engine.objects["events"]),
-               "nodes": nodes, "forms_served": ",".join(forms)}
+               "nodes": nodes, "forms_served": ",".join(forms), "resources": resources}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             proc = subprocess.Popen([sys.executable, "-m", "podslo.cli", "collect", "--cluster", "bench", "--server",
                                      url, "--dsn", f"chdb://{tmp}/db", "--listen", listen,
-                                     "--spool-dir", f"{tmp}/spool"], cwd=collector_root or ROOT,
+                                     "--spool-dir", f"{tmp}/spool",
+                                     *(["--resources", resources] if resources != "pods,nodes,events" else [])],
+                                    cwd=collector_root or ROOT,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
-                _wait_until_listed(listen, engine.rv, proc)
+                _wait_until_listed(listen, engine.rv, proc, len(resources.split(",")))
                 figures.update(wall_s=round(time.perf_counter() - started, 1), collector_peak_rss_mb=_peak_rss_mb(proc.pid))
                 listed = _served(url)
                 figures.update(_per_form("restart", listed))
@@ -86,7 +89,7 @@ def _per_form(prefix: str, served: dict) -> dict:
     return out
 
 
-def _wait_until_listed(listen: str, rv: int, proc: subprocess.Popen, timeout: float = 1800) -> None:
+def _wait_until_listed(listen: str, rv: int, proc: subprocess.Popen, resources: int, timeout: float = 1800) -> None:
     """Until every resource's stored resume point has reached `rv` (the cluster stands still)."""
     http = urllib3.PoolManager()
     deadline = time.monotonic() + timeout
@@ -97,7 +100,7 @@ def _wait_until_listed(listen: str, rv: int, proc: subprocess.Popen, timeout: fl
             text = ""
         points = [float(line.split()[-1]) for line in text.splitlines()
                   if line.startswith("podslo_collector_resume_resource_version{")]
-        if len(points) == 3 and min(points) >= rv:
+        if len(points) == resources and min(points) >= rv:
             return
         time.sleep(0.5)
     raise RuntimeError("the collector did not finish its lists")

@@ -40,6 +40,7 @@ from podslo.timeutil import now_ms
 log = logging.getLogger(__name__)
 KIND_TABLE = {"pods": "raw_pods", "nodes": "raw_nodes"}
 _KEY_FIELD = {"raw_pods": "uid", "raw_nodes": "name"}  # what names an object in its table and its metadata
+SERVICE_CONNECTIONS = 64  # the HTTP side (metrics, audit webhook) at once; past it, 503
 RELIST_QUIET_S = 60.0
 RELIST_BACKOFF_S = (1.0, 120.0)  # first and longest pause before a relist that follows another closely
 # What makes the apiserver decline a list form for good (not a passing overload, 429)
@@ -616,7 +617,8 @@ def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event
         say(f"collecting cluster {spec.name!r} from {source.host}")
     if listen:
         host, _, port = listen.rpartition(":")
-        serve_app_in_thread(make_service(collectors, audit_token), int(port), host or "127.0.0.1")
+        serve_app_in_thread(make_service(collectors, audit_token), int(port), host or "127.0.0.1",
+                            limit_concurrency=SERVICE_CONNECTIONS)
     stop.wait()
     for collector in collectors:
         collector.shutdown()

@@ -8,6 +8,7 @@ could otherwise write what podslo reads as the cluster's history.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 
@@ -84,6 +85,7 @@ class StatsCollector:
 
 
 AUDIT_MAX_BYTES = 16 << 20  # the apiserver batches up to 400 events (--audit-webhook-batch-max-size)
+AUDIT_BODY_S = 30.0  # a body that trickles in slower than this is cut off (408)
 
 
 def make_service(collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES) -> Starlette:
@@ -109,7 +111,10 @@ def make_service(collectors: list, audit_token: str | None = None, audit_max_byt
             known = ", ".join(sorted(by_cluster))
             return PlainTextResponse(f"unknown cluster {cluster!r}: post to /audit?cluster=NAME, one of {known}",
                                      status_code=404)
-        body = await _body_within(request, audit_max_bytes)
+        try:
+            body = await asyncio.wait_for(_body_within(request, audit_max_bytes), AUDIT_BODY_S)
+        except asyncio.TimeoutError:
+            return PlainTextResponse(f"body not received within {AUDIT_BODY_S:g}s", status_code=408)
         if body is None:
             return PlainTextResponse(f"body over {audit_max_bytes} bytes", status_code=413)
         try:

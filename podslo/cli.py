@@ -296,6 +296,8 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 @click.option("--server", help="API server URL, no authentication (e.g. a `podslo simulate`).")
 @click.option("--events-api", type=click.Choice(["core", "events.k8s.io"]), default="core", show_default=True,
               help="Which API to watch Events through (both serve the same Events).")
+@click.option("--resources", default="pods,nodes,events", show_default=True,
+              help="What to list and watch (a subset of pods, nodes, events).")
 @click.option("--batch-rows", default=5000, show_default=True, help="Write when this many rows are pending...")
 @click.option("--flush-s", default=1.0, show_default=True, help="...or this many seconds have passed.")
 @click.option("--listen", default="127.0.0.1:9101", show_default=True,
@@ -310,7 +312,8 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
               help="File holding the bearer token POST /audit requires (or set PODSLO_AUDIT_TOKEN); "
                    "without one the audit webhook is off.")
 @click.option("--dsn", help=DSN_HELP)
-def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, events_api, batch_rows, flush_s, listen,
+def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, events_api, resources, batch_rows, flush_s,
+            listen,
             probe_every, probe_namespace, spool_dir, spool_max_mb, qps, burst, audit_token_file, dsn):
     """List+watch pods, nodes and events of a live cluster into the store, resuming where it left off;
     take the apiserver's audit webhook; serve Prometheus metrics."""
@@ -325,7 +328,11 @@ def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, eve
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    resources = ("pods", "nodes", "events" if events_api == "core" else "events.k8s.io")
+    wanted = [r.strip() for r in resources.split(",") if r.strip()]
+    if not wanted or set(wanted) - {"pods", "nodes", "events"}:
+        raise click.BadParameter(f"{resources!r}: a comma-separated subset of pods, nodes, events",
+                                 param_hint="--resources")
+    resources = tuple(r if r != "events" or events_api == "core" else "events.k8s.io" for r in wanted)
     for collector in run_collectors(_store(dsn), specs, stop, resources=resources, batch_rows=batch_rows,
                                     flush_s=flush_s, listen=listen, probe_every=probe_every,
                                     probe_namespace=probe_namespace, spool_dir=spool_dir, spool_bytes=spool_max_mb << 20,
@@ -405,13 +412,14 @@ def bench_ingest(events, rounds, fmt):
 @click.option("--steady-s", default=0.0, help="Then measure the requests of a moving cluster over this many seconds.")
 @click.option("--collector-root", type=click.Path(file_okay=False, exists=True),
               help="Run the collector of another checkout (for a before/after figure).")
+@click.option("--resources", default="pods,nodes,events", show_default=True, help="What the collector lists.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench_relist(pods, nodes, forms, steady_s, collector_root, fmt):
+def bench_relist(pods, nodes, forms, steady_s, collector_root, resources, fmt):
     """What listing a cluster of N pods from scratch costs: the collector's peak memory (its own
     process) and what the apiserver served, by verb and form."""
     from collector.bench_relist import run_relist_bench
     _show_figures(run_relist_bench(pods, nodes, forms=tuple(forms.split(",")), steady_s=steady_s,
-                                   collector_root=collector_root), fmt)
+                                   collector_root=collector_root, resources=resources), fmt)
 
 
 @bench.command("simulator")

@@ -410,3 +410,22 @@ def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
     stop.clear()
     reflector._opened(running)
     assert not running.closed
+
+
+def test_an_audit_body_that_trickles_is_cut_off(cluster_api, store, cluster, monkeypatch):
+    from collector import service
+    from podslo.webserver import serve_app_in_thread
+    monkeypatch.setattr(service, "AUDIT_BODY_S", 0.5)
+    collector = start(store, cluster_api[1], cluster)
+    server, thread, url = serve_app_in_thread(service.make_service([collector], audit_token="t"))
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(f"POST /audit?cluster={cluster} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"kin\r\n".encode())  # and then nothing more
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408")
+    finally:
+        collector.shutdown()
+        server.should_exit = True
+        thread.join(5)

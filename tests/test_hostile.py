@@ -259,3 +259,28 @@ def test_trace_shows_control_characters_as_escapes(tmp_path):
     assert run_podslo("replay", str(recording), "--dsn", dsn, cwd=tmp_path).returncode == 0
     done = run_podslo("trace", "web-0", "--dsn", dsn, cwd=tmp_path)
     assert done.returncode == 0 and b"\x1b" not in done.stdout and b"\\x1b[31m" in done.stdout
+
+
+def test_a_time_received_live_counts_no_later_than_its_receive_time(ingest):
+    """Live rows carry their receive time: an Event two days ahead (near enough to the bulk
+    to pass as data) cannot move now past when it was received."""
+    from podslo.timeutil import iso
+    scene = Scene(T0)
+    for name in ("ok_service", "image_not_found", "stuck_finalizer"):
+        STORIES[name](scene, name.replace("_", "-") + "-0", T0)
+    STORIES["pending"](scene, "young-0", T0 + timedelta(seconds=2395))  # 5 s old at the end: pending
+    scene.heartbeat(T0 + timedelta(seconds=2400))
+    received = [{**item, "time": iso(int(at.timestamp() * 1000))}
+                for at, _, item in sorted(scene.rec.items, key=lambda x: (x[0], x[1]))]
+    ingest(_lines(received))
+    before = ingest.pods()
+    assert before["young-0"]["outcome"] == "pending"
+    ahead = (T0 + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    future = {"type": "ADDED", "time": iso(int((T0 + timedelta(seconds=2400)).timestamp() * 1000)), "object": {
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "x.3", "namespace": "default", "uid": "e-3"},
+        "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
+        "reason": "X", "message": "a clock two days fast", "count": 1, "type": "Normal",
+        "firstTimestamp": ahead, "lastTimestamp": ahead}}
+    ingest.cluster += "-ahead"
+    ingest(_lines(received + [future]))
+    assert _good(ingest.pods()) == _good(before)
