@@ -13,15 +13,56 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+HEAD_S = 10.0  # a request head (line and headers) must arrive within this of its first byte
+
+
 def serve_app_in_thread(app, port: int = 0, host: str = "127.0.0.1", limit_concurrency: int | None = None):
     """Any ASGI app from a background uvicorn thread; returns (server, thread, url).
-    `limit_concurrency`: connections and requests at once; past it, 503."""
+    `limit_concurrency`: connections and requests at once; past it, 503. A request head
+    that trickles in slower than HEAD_S closes its connection."""
     import uvicorn
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=_head_deadline(),
                                            limit_concurrency=limit_concurrency, timeout_keep_alive=5))
     thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         time.sleep(0.02)
     return server, thread, f"http://{host}:{port}"
+
+
+def _head_deadline():
+    """uvicorn's h11 protocol, with a deadline on each request head (uvicorn has none: a
+    client sending a byte now and then would hold its connection for ever)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadDeadline(H11Protocol):
+        _head = None
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._head = self.loop.call_later(HEAD_S, self._too_slow)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:  # the head is in
+                self._disarm()
+            elif self._head is None:  # a next request's head begins
+                self._head = self.loop.call_later(HEAD_S, self._too_slow)
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _disarm(self) -> None:
+            if self._head is not None:
+                self._head.cancel()
+                self._head = None
+
+        def _too_slow(self) -> None:
+            self._head = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return HeadDeadline

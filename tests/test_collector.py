@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import urllib3
 
 from collector.collect import Collector
 from collector.source import KubeSource
@@ -425,6 +426,24 @@ def test_an_audit_body_that_trickles_is_cut_off(cluster_api, store, cluster, mon
                          "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"kin\r\n".encode())  # and then nothing more
             answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408")
+    finally:
+        collector.shutdown()
+        server.should_exit = True
+        thread.join(5)
+
+
+def test_a_request_head_that_trickles_is_cut_off(cluster_api, store, cluster, monkeypatch):
+    from collector import service
+    from podslo import webserver
+    monkeypatch.setattr(webserver, "HEAD_S", 0.5)
+    collector = start(store, cluster_api[1], cluster)
+    server, thread, url = webserver.serve_app_in_thread(service.make_service([collector], audit_token="t"))
+    host, port = url.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=20) as sock:
+            sock.sendall(b"POST /audit HTTP/1.1\r\nHost: x\r\n")  # and the rest of the head never comes
+            assert sock.recv(4096) == b""  # closed
+        assert urllib3.request("GET", url + "/healthz").status == 200  # whole requests still served
     finally:
         collector.shutdown()
         server.should_exit = True

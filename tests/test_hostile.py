@@ -284,3 +284,13 @@ def test_a_time_received_live_counts_no_later_than_its_receive_time(ingest):
     ingest.cluster += "-ahead"
     ingest(_lines(received + [future]))
     assert _good(ingest.pods()) == _good(before)
+
+
+def test_a_uid_seen_under_two_names_keeps_its_latest(ingest):
+    first = _pods(1)[0]
+    renamed = copy.deepcopy(first)
+    renamed["type"] = "MODIFIED"
+    renamed["object"]["metadata"]["name"] = "renamed-0"
+    renamed["object"]["metadata"]["resourceVersion"] = str(int(first["object"]["metadata"]["resourceVersion"]) + 1)
+    ingest(_lines([first, renamed]))
+    assert [p["name"] for p in ingest.pods().values()] == ["renamed-0"]
