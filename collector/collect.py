@@ -403,7 +403,7 @@ class Reflector:
         INITIAL_EVENTS_END; the same stream then goes on as the watch."""
         batches = self.source.stream_list(self.resource, self.last_rv, self._timeout(), self.read_timeout_s,
                                           self._opened)
-        key = "uid" if table != "raw_nodes" else "name"
+        key = _KEY_FIELD.get(table, "uid")
         observed = now_ms()
         for lines in batches:
             for at, line in enumerate(lines):
