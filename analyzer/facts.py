@@ -76,7 +76,7 @@ _POD_FIELDS = {
     "stopped": f"argMax(running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND "
                f"k.state = 'terminated', containers), {_ORDER})",
     "gone": "max(event_type = 'DELETED') = 1",
-    "gone_at": f"if(max(event_type = 'DELETED') = 1, {_ms(f'minIf({_GONE_AT}, event_type = {chr(39)}DELETED{chr(39)})')}, NULL)",
+    "gone_at": "if(max(event_type = 'DELETED') = 1, " + _ms(f"minIf({_GONE_AT}, event_type = 'DELETED')") + ", NULL)",
 }
 POD_SQL = f"SELECT {', '.join(_POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
 

@@ -77,7 +77,6 @@ _LISTED = msgspec.json.Decoder(_Listed)
 class Stats:
     """What the collector did, per resource (for /metrics and tests)."""
     received: Counter = field(default_factory=Counter)
-    relists: Counter = field(default_factory=Counter)
     relist_causes: Counter = field(default_factory=Counter)  # (resource, cause) -> relists
     list_form: dict = field(default_factory=dict)  # resource -> the list form last used
     restarts: Counter = field(default_factory=Counter)
@@ -89,6 +88,14 @@ class Stats:
     spooled: Counter = field(default_factory=Counter)  # batches the store could not take
     drained: Counter = field(default_factory=Counter)  # ...and that were written later
     thread_cpu_s: float = 0.0  # CPU of the collector's ended threads (benchmarks)
+
+    @property
+    def relists(self) -> Counter:
+        """Relists by resource, whatever their cause."""
+        out: Counter = Counter()
+        for (resource, _), n in self.relist_causes.items():
+            out[resource] += n
+        return out
 
 
 class Sink:
@@ -308,10 +315,8 @@ class Reflector:
 
     def _other(self, line: bytes, rv: str, observed: int) -> str:
         """A line off the hot path: a change, a bookmark or an error; returns where to resume."""
-        event = decode_frame(line)
-        if isinstance(event, WatchLine):
-            self.stats.malformed[self.resource] += 1
-            log.warning("%s: unreadable watch line skipped: %s", self.resource, event.error)
+        event = self._frame(line)
+        if event is None:
             return rv
         kind = event.type
         if kind == "ERROR":
@@ -324,6 +329,15 @@ class Reflector:
             return new_rv or rv
         self._heard(1)
         return self.sink.add_watched(self.resource, event, observed) or rv
+
+    def _frame(self, line: bytes) -> WatchEvent | None:
+        """The line's watch event; None for a line that is not one (counted and logged)."""
+        event = decode_frame(line)
+        if isinstance(event, WatchLine):
+            self.stats.malformed[self.resource] += 1
+            log.warning("%s: unreadable watch line skipped: %s", self.resource, event.error)
+            return None
+        return event
 
     def _raise_for_error(self, event: WatchEvent, rv: str):
         obj = event.parsed()  # small and rare: parsed in full
@@ -351,7 +365,6 @@ class Reflector:
         does the resume point move to the list's resourceVersion: a collector killed
         mid-list lists again; `self.rv` is then where the watch resumes."""
         self._pause_before_relist(cause)
-        self.stats.relists[self.resource] += 1
         self.stats.relist_causes[(self.resource, cause)] += 1
         while True:
             form = self.forms[0]
@@ -417,9 +430,8 @@ class Reflector:
     def _initial_event(self, line: bytes, stored: dict[str, int], key: str, observed: int) -> str | None:
         """One line of a streaming list's initial events; the list's resourceVersion when it
         is the bookmark that ends them."""
-        event = decode_frame(line)
-        if isinstance(event, WatchLine):
-            self.stats.malformed[self.resource] += 1
+        event = self._frame(line)
+        if event is None:
             return None
         if event.type == "ERROR":
             self._raise_for_error(event, self.last_rv)

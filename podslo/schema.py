@@ -20,7 +20,7 @@ NTS = f"Nullable({TS})"
 INSERTED = f"inserted_at {TS} DEFAULT now64(3)"
 CONDITIONS = f"Array(Tuple(type String, status String, reason String, message String, since {NTS}))"
 # Raw rows carry a large object column: merged a column at a time (vertical), a merge holds
-# one column's blocks, not every column's; merging 150,000 pod rows peaked ~90 MB lower.
+# one column's blocks, not every column's (a lower relist peak: README, Performance).
 VERTICAL_MERGES = "vertical_merge_algorithm_min_rows_to_activate = 1, vertical_merge_algorithm_min_columns_to_activate = 1"
 
 

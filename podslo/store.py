@@ -12,8 +12,8 @@ import threading
 from typing import Any, Iterable, Sequence
 
 # The embedded engine's allocator (jemalloc) keeps freed pages for 10 s by default; given
-# back at once, a collector listing 150,000 pods peaks ~100 MB lower for ~7% more insert
-# time (measured). Read when chDB loads, so set before it does; a setting given wins.
+# back at once, a relist peaks lower for more engine CPU (README, Performance). jemalloc
+# reads this when chDB loads, so it is set before; a value the user set wins.
 os.environ.setdefault("JE_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
 import clickhouse_connect  # noqa: E402
