@@ -119,6 +119,14 @@ FROM raw_logs
 WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
 GROUP BY pod_uid, component, message
 """
+# Pods whose container images changed while they lived: their snapshots in order.
+IMAGES_SQL = f"""
+SELECT uid, arraySort(x -> x.1, groupArray((rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at),
+                                           images, ready, toUnixTimestamp64Milli(ready_at))))
+FROM raw_pods
+WHERE cluster = {{cluster:String}} AND notEmpty(images) AND /*slice*/
+GROUP BY uid HAVING uniqExact(images) > 1
+"""
 COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
 NOT_CREATED_SQL = """
 SELECT uid, object_kind, object_namespace, object_name, reason, message,
@@ -223,6 +231,8 @@ class PodFacts:
     signals: list[Signal] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     pull_s: float | None = None  # seconds waited for images (None: no pull seen)
+    # its snapshots (seen, received, images, Ready, Ready since) when its images changed in place
+    snapshots: list = field(default_factory=list)
 
 
 def count_pods(store: Store, part: Slice) -> int:
@@ -251,6 +261,10 @@ def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
         pod = pods.get(uid)
         if pod is not None:
             pod.signals.append(Signal("log", component, message, at))
+    for uid, snapshots in store.stream(IMAGES_SQL.replace("/*slice*/", part.where()), **params):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.snapshots = [tuple(s[1:]) for s in snapshots]
     for pod in pods.values():
         _complete(pod)
     return pods

@@ -607,15 +607,12 @@ def load_cluster_specs(path: str) -> list[ClusterSpec]:
     return specs
 
 
-def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event, resources=("pods", "nodes", "events"),
-                   batch_rows: int = 5000, flush_s: float = 1.0, listen: str = "", probe_every: float | None = None,
-                   probe_namespace: str = "podslo-probes", spool_dir: str | None = None,
-                   spool_bytes: int = 512 << 20, audit_token: str | None = None, qps: float = 5.0, burst: int = 10,
-                   say=print) -> list[Collector]:
-    """Collect every cluster in `specs` until `stop` is set, then shut down cleanly."""
+def start_collectors(store: Store, specs: list[ClusterSpec], resources=("pods", "nodes", "events"),
+                     batch_rows: int = 5000, flush_s: float = 1.0, probe_every: float | None = None,
+                     probe_namespace: str = "podslo-probes", spool_dir: str | None = None,
+                     spool_bytes: int = 512 << 20, qps: float = 5.0, burst: int = 10, say=print) -> list[Collector]:
+    """A running collector (and prober, if asked) for every cluster in `specs`."""
     from collector.probes import Prober
-    from collector.service import make_service
-    from podslo.webserver import serve_app_in_thread
     tune_gc_for_ingest()
     collectors = []
     for spec in specs:
@@ -627,6 +624,15 @@ def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event
             prober.stop = collectors[-1].stop
             threading.Thread(target=prober.run, name=f"prober-{spec.name}", daemon=True).start()
         say(f"collecting cluster {spec.name!r} from {source.host}")
+    return collectors
+
+
+def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event, listen: str = "",
+                   audit_token: str | None = None, say=print, **options) -> list[Collector]:
+    """Collect every cluster in `specs` until `stop` is set, then shut down cleanly."""
+    from collector.service import make_service
+    from podslo.webserver import serve_app_in_thread
+    collectors = start_collectors(store, specs, say=say, **options)
     if listen:
         host, _, port = listen.rpartition(":")
         serve_app_in_thread(make_service(collectors, audit_token), int(port), host or "127.0.0.1",

@@ -71,6 +71,7 @@ class Lifecycle(_S):
 
 
 class Container(_S):
+    image: str = ""
     resources: Resources | None = None
     lifecycle: Lifecycle | None = None
 
@@ -315,6 +316,7 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
         ready, true_since.get("Ready"), started, _NO_SIGNALS, last_write, _text(status.reason), _text(status.message),
         conditions, _claims(meta.name, spec), containers, running,
+        [text(c.image) for c in spec.containers or ()],
     ]
 
 

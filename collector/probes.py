@@ -54,6 +54,8 @@ class Prober:
         try:
             created = self.source.create_pod(self.namespace, body)
             rv = created["metadata"]["resourceVersion"]
+            # the cluster's clock, as every SLI is judged by (DESIGN.md, Time)
+            result["started_at"] = opt_ms(created["metadata"].get("creationTimestamp")) or started
             ready, rv = self._until(name, rv, self.ready_timeout_s, _is_ready)
             if ready is None:
                 result["outcome"] = "timeout"

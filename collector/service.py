@@ -88,9 +88,12 @@ AUDIT_MAX_BYTES = 16 << 20  # the apiserver batches up to 400 events (--audit-we
 AUDIT_BODY_S = 30.0  # a body that trickles in slower than this is cut off (408)
 
 
-def make_service(collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES) -> Starlette:
+def make_service(collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES,
+                 more_metrics: tuple = ()) -> Starlette:
+    """`more_metrics`: further Prometheus collectors /metrics reads (serve's SLO gauges)."""
     registry = CollectorRegistry()
-    registry.register(StatsCollector(collectors))
+    for source in (StatsCollector(collectors), *more_metrics):
+        registry.register(source)
     by_cluster = {c.sink.cluster: c for c in collectors}
 
     async def metrics(request: Request) -> Response:

@@ -28,9 +28,10 @@ class Cli(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-def _store(dsn):
+def _store(dsn, migrate: bool = True):
+    """The store; commands that only read pass migrate=False (they never change its schema)."""
     from podslo.store import Store
-    return Store(dsn)
+    return Store(dsn, migrate=migrate)
 
 
 def _rules(path):
@@ -176,7 +177,7 @@ def pods(cluster, outcome, fmt, dsn):
     """Per-pod verdicts (contract 2)."""
     from analyzer import read
     from podslo.tables import pod_table
-    _show(read.pods(_store(dsn), cluster, outcome), fmt, pod_table)
+    _show(read.pods(_store(dsn, migrate=False), cluster, outcome), fmt, pod_table)
 
 
 @main.command()
@@ -187,7 +188,7 @@ def nodes(cluster, fmt, dsn):
     """Per-node availability, faults and repair needs (contract 2)."""
     from analyzer import read
     from podslo.tables import node_table
-    _show(read.nodes(_store(dsn), cluster), fmt, node_table)
+    _show(read.nodes(_store(dsn, migrate=False), cluster), fmt, node_table)
 
 
 @main.command()
@@ -198,7 +199,7 @@ def unknowns(cluster, fmt, dsn):
     """Unknown failures grouped into message patterns: new failure modes, by name."""
     from analyzer.patterns import unknown_patterns
     from podslo.tables import table
-    _show(unknown_patterns(_store(dsn), cluster), fmt, lambda items: table(
+    _show(unknown_patterns(_store(dsn, migrate=False), cluster), fmt, lambda items: table(
         ["COUNT", "WHAT", "PATTERN", "EXAMPLE POD"],
         [[i["count"], i["what"], i["pattern"], i["example_pod"]] for i in items], {2: 100}))
 
@@ -211,8 +212,100 @@ def unknowns(cluster, fmt, dsn):
 def trace(pod, cluster, fmt, dsn):
     """One pod's timeline: phases, status changes, events, and the rule that decided."""
     from analyzer.trace import build_trace, render_trace
-    _show([build_trace(_store(dsn), pod, cluster)], "json" if fmt == "json" else "text",
+    _show([build_trace(_store(dsn, migrate=False), pod, cluster)], "json" if fmt == "json" else "text",
           lambda items: render_trace(items[0]))
+
+
+@main.command()
+@click.option("--cluster", "cluster_name", callback=_cluster, default="sim", show_default=True,
+              help="Cluster name (of the simulated cluster, or with --kubeconfig/--in-cluster/--server).")
+@click.option("--clusters", "clusters_file", type=click.Path(dir_okay=False),
+              help="YAML file of several clusters to collect (instead of --cluster).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file.")
+@click.option("--context", help="Kubeconfig context.")
+@click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
+@click.option("--server", help="API server URL, no authentication (e.g. a `podslo simulate`).")
+@click.option("--simulate", is_flag=True, help="Run a simulated cluster in this process and collect it.")
+@click.option("--no-collect", is_flag=True, help="Collect nothing: analyze, alert and serve every cluster the store "
+                                                  "holds (with a ClickHouse server, beside `podslo collect` processes).")
+@click.option("--profile", default="default", show_default=True, help="Failure profile of the simulated cluster.")
+@click.option("--speed", default=1.0, show_default=True, help="Simulated cluster seconds per wall second.")
+@click.option("--seed", default=1, show_default=True, help="Seed of the simulated cluster.")
+@click.option("--nodes", default=20, show_default=True, help="Nodes of the simulated cluster.")
+@click.option("--pods-per-minute", default=120.0, show_default=True, help="Pods the simulated cluster creates a minute.")
+@click.option("--analyze-every", default=5.0, show_default=True, help="Seconds between analysis rounds (incremental).")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True,
+              help="Address of the API (/api/v1), /metrics, /healthz and POST /audit.")
+@click.option("--webhook", "webhooks", multiple=True,
+              help="Alertmanager-style webhook URL for every severity (repeatable); signed with PODSLO_WEBHOOK_SECRET.")
+@click.option("--probe-every", type=float, help="Run a black-box probe pod every this many seconds.")
+@click.option("--audit-token-file", type=click.Path(dir_okay=False, exists=True),
+              help="File holding the bearer token POST /audit requires (or PODSLO_AUDIT_TOKEN).")
+@click.option("--rules", "rules_path", help=RULES_HELP)
+@click.option("--dsn", help=DSN_HELP)
+def serve(cluster_name, clusters_file, kubeconfig, context, in_cluster, server, simulate, no_collect, profile, speed,
+          seed, nodes,
+          pods_per_minute, analyze_every, listen, webhooks, probe_every, audit_token_file, rules_path, dsn):
+    """The always-on service: collect (or simulate), analyze, keep SLOs, alert, serve the API."""
+    import signal
+    import threading
+
+    from collector.collect import ClusterSpec, load_cluster_specs
+    from podslo.serve import Simulation, run_serve
+    reach = [bool(clusters_file), bool(kubeconfig or context or in_cluster or server), simulate, no_collect]
+    if sum(reach) != 1:
+        raise click.UsageError("give one of --simulate, --clusters FILE, --no-collect, or --cluster NAME with "
+                               "--kubeconfig/--context, --in-cluster or --server")
+    rules = _rules(rules_path)
+    specs = (load_cluster_specs(clusters_file) if clusters_file else
+             [] if simulate or no_collect else [ClusterSpec(cluster_name, kubeconfig, context, in_cluster, server)])
+    simulation = Simulation(cluster_name, profile, speed, seed, nodes, pods_per_minute) if simulate else None
+    if simulate:
+        from simulator.profile import load_profile
+        load_profile(profile)  # a bad profile fails here, in one line
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_serve(_store(dsn), rules, specs, stop, simulation=simulation, listen=listen, analyze_every=analyze_every,
+              webhooks=webhooks, audit_token=_audit_token(audit_token_file), probe_every=probe_every,
+              say=lambda text: click.echo(text, err=True))
+
+
+@main.group(invoke_without_command=True)
+@click.option("--cluster", callback=_cluster, help="Only this cluster.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--rules", "rules_path", help=RULES_HELP)
+@click.option("--dsn", help=DSN_HELP)
+@click.pass_context
+def slo(ctx, cluster, fmt, rules_path, dsn):
+    """Each SLO: objective, current, budget left, burn per window, alert state, health."""
+    if ctx.invoked_subcommand:
+        return
+    from analyzer.status import healths, slo_statuses, startup_latency, terminating
+    from podslo.tables import slo_table, table
+    store, rules = _store(dsn, migrate=False), _rules(rules_path)
+    clusters = [cluster] if cluster else store.clusters()
+    health = healths(store, clusters)
+    _show([{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, clusters)], fmt, slo_table)
+    if fmt == "table":
+        stuck = [r for c in clusters for r in terminating(store, c)]
+        click.echo("\nleftover Terminating pods:\n" + (table(
+            ["CLUSTER", "REASON", "PODS", "OLDEST_S", "MEDIAN_S", "EXAMPLE"],
+            [[r["cluster"], r["reason"], r["pods"], r["oldest_s"], r["median_s"], r["example"]] for r in stuck])
+            if stuck else "none"))
+        days = [r for c in clusters for r in startup_latency(store, c, 7)]
+        click.echo("\npod startup latency (SIG-Scalability), seconds:\n" + table(
+            ["CLUSTER", "DAY", "PODS", "P50", "P90", "P99"],
+            [[r["cluster"], r["day"], r["pods"], r["p50_s"], r["p90_s"], r["p99_s"]] for r in days]))
+
+
+@slo.command("export")
+@click.option("--format", "fmt", type=click.Choice(["openslo"]), default="openslo", show_default=True)
+@click.option("--rules", "rules_path", help=RULES_HELP)
+def slo_export(fmt, rules_path):
+    """Write the SLOs as OpenSLO v1 documents (YAML, one per SLO, with their SLIs)."""
+    from slo_rules.openslo import export_openslo
+    click.echo(export_openslo(_rules(rules_path)), nl=False)
 
 
 @main.command()
@@ -390,6 +483,30 @@ def bench_verdicts(count, seed, fmt):
     """Replay a generated stream of N pods into a fresh store and time ingest + analysis."""
     from analyzer.bench import run_verdict_bench
     _show_figures(run_verdict_bench(count, seed), fmt)
+
+
+@bench.command("alert")
+@click.option("--speed", default=10.0, show_default=True, help="Cluster seconds per wall second.")
+@click.option("--pods-per-minute", default=120.0, show_default=True)
+@click.option("--analyze-every", default=1.0, show_default=True, help="Seconds between analysis rounds.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench_alert(speed, pods_per_minute, analyze_every, fmt):
+    """A CNI outage, served, collected, analyzed and paged in this process: cluster seconds from
+    the page condition first holding (recomputed from the stored verdicts) to the webhook's arrival."""
+    from analyzer.bench_serve import run_alert_bench
+    _show_figures(run_alert_bench(speed, pods_per_minute, analyze_every), fmt)
+
+
+@bench.command("tick")
+@click.option("--pods-per-minute", default=2000.0, show_default=True)
+@click.option("--minutes", default=3.0, show_default=True, help="Wall minutes measured (after one to warm up).")
+@click.option("--analyze-every", default=5.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def bench_tick(pods_per_minute, minutes, analyze_every, fmt):
+    """Serve's analysis round on a simulated cluster creating pods in real time: seconds a round
+    takes, and the process's CPU share."""
+    from analyzer.bench_serve import run_tick_bench
+    _show_figures(run_tick_bench(pods_per_minute, minutes, analyze_every), fmt)
 
 
 @bench.command("ingest")

@@ -97,6 +97,7 @@ RAW_PODS = Table("raw_pods", f"""
     claims Array(String)
     containers Array(Tuple(name String, init UInt8, last UInt8, state LowCardinality(String), reason String, message String, exit_code Nullable(Int64), started_at {NTS}, finished_at {NTS}))
     running_containers UInt16
+    images Array(String)
     object String CODEC(ZSTD(1))
     {INSERTED}
 """, order_by="(cluster, uid, resource_version, event_type)", settings=VERTICAL_MERGES)
@@ -223,6 +224,16 @@ POD_VERDICTS = Table("pod_verdicts", f"""
     deletion_evidence String
     analyzed_at {TS}
     version UInt64
+    decided_at {NTS}
+    deletion_decided_at {NTS}
+    startup_s Nullable(Float64)
+    labels Map(String, String)
+    upgrade_at {NTS}
+    upgrade_outcome LowCardinality(String)
+    upgrade_ready_s Nullable(Float64)
+    upgrade_decided_at {NTS}
+    upgrade_reason Nullable(String)
+    upgrade_attribution Nullable(String)
 """, order_by="(cluster, uid)", engine="ReplacingMergeTree(version)")
 
 NODE_VERDICTS = Table("node_verdicts", f"""
@@ -262,8 +273,66 @@ QUARANTINE = Table("quarantine", f"""
     {INSERTED}
 """, order_by="(cluster, inserted_at)", engine="MergeTree")
 
+# SLI events per cluster, SLI, namespace and minute, so any window is a sum. A minute is
+# rewritten whole (every key of it at a new version, zero where a count went away) when a
+# verdict that counted in it changes. `result`: good, bad or excluded (left out of the
+# SLO: user failures, cancelled pods); `le`: a latency bucket's upper bound in seconds
+# (0 elsewhere); `scope`: '' for everything, or the SLO whose label selector chose the rows;
+# `events`: pods, deletions, probes, or node-seconds for node time.
+SLI_MINUTES = Table("sli_minutes", """
+    cluster LowCardinality(String)
+    sli LowCardinality(String)
+    scope LowCardinality(String)
+    namespace String
+    minute DateTime('UTC')
+    result LowCardinality(String)
+    attribution LowCardinality(String)
+    reason LowCardinality(String)
+    le Float64
+    events Float64
+    version UInt64
+""", order_by="(cluster, sli, minute, scope, namespace, result, attribution, reason, le)",
+    engine="ReplacingMergeTree(version)")
+
+# One row per alert episode (fingerprint + starts_at); its latest version is its state.
+# Times are the cluster's (an alert over replayed input starts when its burn did).
+ALERTS = Table("alerts", f"""
+    cluster LowCardinality(String)
+    fingerprint String
+    starts_at {TS}
+    alertname LowCardinality(String)
+    slo String
+    severity LowCardinality(String)
+    status LowCardinality(String)
+    ends_at {NTS}
+    last_true_at {TS}
+    notified_at {NTS}
+    notifications UInt32
+    labels Map(String, String)
+    annotations Map(String, String)
+    value Float64
+    version UInt64
+""", order_by="(cluster, fingerprint, starts_at)", engine="ReplacingMergeTree(version)")
+
+# Notifications waiting for (or done with) delivery: at least once, across restarts. The id
+# is a notification's identity (receiver, alert episode, state, repeat), so writing one
+# twice is writing it once.
+WEBHOOK_OUTBOX = Table("webhook_outbox", f"""
+    id String
+    receiver String
+    url String
+    body String
+    created_at {TS}
+    attempts UInt32
+    next_at {TS}
+    delivered_at {NTS}
+    last_error String
+    version UInt64
+""", order_by="id", engine="ReplacingMergeTree(version)")
+
 TABLES = {t.name: t for t in (RAW_PODS, RAW_EVENTS, RAW_NODES, RAW_AUDIT, RAW_LOGS, PROBE_RESULTS, POD_VERDICTS,
-                              NODE_VERDICTS, ANALYSIS_WATERMARKS, COLLECTOR_CHECKPOINTS, QUARANTINE)}
+                              NODE_VERDICTS, ANALYSIS_WATERMARKS, COLLECTOR_CHECKPOINTS, QUARANTINE, SLI_MINUTES,
+                              ALERTS, WEBHOOK_OUTBOX)}
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")
 
 # Numbered changes a declaration cannot state (to tables made before it said so). Versions

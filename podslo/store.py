@@ -33,17 +33,28 @@ _MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
 class Store:
     """A connected, migrated podslo database."""
 
-    def __init__(self, dsn: str | None = None):
+    def __init__(self, dsn: str | None = None, migrate: bool = True):
         self.dsn = resolve_dsn(dsn)
         target = parse_dsn(self.dsn)
         self.database = target.database
         self._contexts: dict[tuple, Any] = {}
         self._insert_lock = threading.Lock()
+        if target.engine == "chdb" and target.path not in _OPENED and _held_elsewhere(target.path):
+            raise StoreError(
+                f"the embedded store {self.dsn} is open in another process (one process owns it): "
+                "read it through that process's API (`podslo serve`), stop that process first, or use a "
+                "ClickHouse server (PODSLO_DSN=http://user:pass@host:8123/db)")
         try:
             self.client = _connect(target)
         except Exception as exc:  # the driver raises many kinds; the user needs one line
             raise StoreError(f"cannot open store {self.dsn}: {exc}") from exc
-        self.migrate()
+        if target.engine == "chdb":
+            _OPENED.add(target.path)
+        if migrate:
+            self.migrate()
+        elif "schema_migrations" not in self.tables():
+            raise StoreError(f"the store {self.dsn} holds no podslo data yet: "
+                             "fill it with `podslo serve`, `podslo collect` or `podslo replay`")
 
     # -- schema -----------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -74,6 +85,10 @@ class Store:
         for change in done:
             log.info("schema: %s", change)
         return done
+
+    def tables(self) -> set[str]:
+        return {r[0] for r in self.client.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
 
     def migrations(self) -> list[tuple[int, str]]:
         return [tuple(r) for r in self.client.query(
@@ -141,6 +156,24 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_OPENED: set[str] = set()  # chdb directories this process has open (it may open one again)
+
+
+def _held_elsewhere(path: str) -> bool:
+    """Whether another process holds the embedded engine's lock on `path` (its `status` file)."""
+    import fcntl
+    try:
+        with open(os.path.join(path, "status"), "rb") as status:
+            try:
+                fcntl.flock(status, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(status, fcntl.LOCK_UN)
+    except OSError:  # no status file: nobody has opened it
+        return False
+    return False
 
 
 def _connect(target):

@@ -60,3 +60,16 @@ def reason_table(items: list[dict]) -> str:
         counts[key] = counts.get(key, 0) + 1
     rows = [[n, *key] for key, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return table(["PODS", "OUTCOME", "FAULT", "REASON"], rows)
+
+
+def slo_table(items: list[dict]) -> str:
+    def pct(value):
+        return "-" if value is None else f"{value:.2%}"
+
+    rows = []
+    for s in items:
+        burns = " ".join(f"{w}:{b:.1f}x" if b is not None else f"{w}:-" for w, b in s["burn"].items())
+        firing = ",".join(sev for sev, state in s["alerts"].items() if state == "firing") or "-"
+        rows.append([s["cluster"], s["slo"], pct(s["objective"]), pct(s["current"]), f"{s['total']:.0f}",
+                     pct(s["budget_left"]), burns, firing, s["health"]])
+    return table(["CLUSTER", "SLO", "OBJECTIVE", "CURRENT", "COUNTED", "BUDGET_LEFT", "BURN", "FIRING", "HEALTH"], rows)

@@ -261,6 +261,19 @@ class PodStory:
         if not self.is_job and self.delivered_s is None:
             self.delivered_s = seconds
 
+    def set_image(self, seconds: float, image: str) -> None:
+        """An in-place update (`kubectl set image`): the spec changes, then the kubelet kills
+        the container and its Ready goes False."""
+        self.image = image
+        for c in self.obj["spec"]["containers"]:
+            c["image"] = image
+        self._emit(seconds, manager="kubectl-set")
+        self.event(seconds + 1, "Killing", "Container app definition changed, will be restarted")
+        for ctype in ("Ready", "ContainersReady"):
+            self._condition(seconds + 1, ctype, "False", "ContainersNotReady", "containers with unready status: [app]")
+        self._containers(seconds + 1, {"waiting": {"reason": "ContainerCreating"}}, restarts=1)
+        self._emit(seconds + 1)
+
     def waiting(self, seconds: float, reason: str, message: str | None = None, restarts: int = 0,
                 last_terminated: dict | None = None) -> None:
         state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}

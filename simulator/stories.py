@@ -592,6 +592,29 @@ def stuck_unknown(s: Scene, name: str, t0: datetime):
     return pod, _deleted(delivery, "Unknown")
 
 
+# -- in-place upgrades (the pod's own delivery succeeded; its image is then changed) ----------
+def upgrade_in_place(s: Scene, name: str, t0: datetime):
+    """The image changed on a live pod; it is Ready again well within its deadline."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"))
+    at = stages.ready + 120
+    pod.set_image(at, pod.image.rsplit(":", 1)[0] + ":1.4.3")
+    pulled = pod.pull(at + 2, s.timing.pull_s())
+    pod.start(pulled + 1, ready_at=pulled + 1 + s.timing.ready_s())
+    return pod, _on_time(s, stages.ready, stages)
+
+
+def upgrade_image_not_found(s: Scene, name: str, t0: datetime):
+    """The image changed on a live pod to a tag that does not exist: never Ready again (the user's)."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    stages = _to_running(s, pod, s.node("node-1"))
+    at = stages.ready + 120
+    pod.set_image(at, pod.image.rsplit(":", 1)[0] + ":1.4.99")
+    _image_failure(pod, at + 2, f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
+                                f'failed to resolve reference "{pod.image}": {pod.image}: not found')
+    return pod, _on_time(s, stages.ready, stages)
+
+
 Story = Callable[[Scene, str, datetime], tuple]
 STORIES: dict[str, Story] = {f.__name__: f for f in (
     ok_service, ok_job, ok_job_app_fails, ok_after_transient_sandbox_error, pending, cancelled,
@@ -602,7 +625,7 @@ STORIES: dict[str, Story] = {f.__name__: f for f in (
     runtime_error, kubelet_no_progress, unknown_failure,
     stuck_finalizer, stuck_finalizer_released, stuck_node_lost, stuck_node_lost_then_back, prestop_past_grace,
     stuck_kubelet_not_confirming, stuck_volume_detach, stuck_volume_teardown_silent, stuck_prestop_hang,
-    stuck_unknown)}
+    stuck_unknown, upgrade_in_place, upgrade_image_not_found)}
 # How long after t0 the recording must run for the story to reach its verdict.
 HORIZON_S = {"pending": 20, "stuck_finalizer_released": 4000, "stuck_node_lost_then_back": 2400}
 DEFAULT_HORIZON_S = 2400

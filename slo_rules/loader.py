@@ -81,6 +81,119 @@ class SignalSpec(_Strict):
     conditions_always: list[str] = ["DisruptionTarget"]
 
 
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d|w)$")
+_DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+SLIS = ("delivery", "deletion", "startup", "upgrade", "node_time", "probe")
+# Upper bounds (seconds) of the startup-latency buckets kept per minute; a latency SLO's
+# threshold is one of them.
+STARTUP_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, float("inf"))
+Severity = Literal["page", "ticket"]
+
+
+def duration_s(text: str | float) -> float:
+    """`5m`, `1h`, `28d`, `2w` (or a number of seconds) -> seconds; ValueError otherwise."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 5m, 1h, 28d")
+    return float(match.group(1)) * _DURATION_S[match.group(2)]
+
+
+class Duration(str):
+    """A duration as written (`5m`); `.s` is its seconds."""
+
+    @property
+    def s(self) -> float:
+        return duration_s(str(self))
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        from pydantic_core import core_schema
+
+        def check(value):
+            if duration_s(value) <= 0:
+                raise ValueError(f"{value!r}: a duration must be positive")
+            return cls(value)
+        return core_schema.no_info_plain_validator_function(
+            check, serialization=core_schema.plain_serializer_function_ser_schema(str))
+
+
+class WindowPair(_Strict):
+    """Alert when both windows burn the error budget faster than `factor` times the pace
+    that would spend it exactly over the SLO window."""
+    severity: Severity
+    long: Duration
+    short: Duration
+    factor: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> "WindowPair":
+        if self.short.s >= self.long.s:
+            raise ValueError(f"short window {self.short} must be shorter than long window {self.long}")
+        return self
+
+
+SRE_WORKBOOK_WINDOWS = [
+    WindowPair(severity="page", long="1h", short="5m", factor=14.4),
+    WindowPair(severity="page", long="6h", short="30m", factor=6),
+    WindowPair(severity="ticket", long="1d", short="2h", factor=3),
+    WindowPair(severity="ticket", long="3d", short="6h", factor=1),
+]
+
+
+class AlertingSpec(_Strict):
+    windows: list[WindowPair] = Field(default_factory=lambda: list(SRE_WORKBOOK_WINDOWS), min_length=1)
+    min_events: int = Field(20, ge=0)       # a long window with fewer events does not alert
+    keep_firing_for: Duration = Duration("10m")  # clear this long before resolving
+    resolve_below: float = Field(0.9, gt=0, le=1)  # a firing alert's burn must fall under factor x this to clear
+    repeat_every: Duration = Duration("4h")      # notify again while firing
+
+
+class SelectorSpec(_Strict):
+    namespaces: list[str] = []          # globs; none: every namespace
+    labels: dict[str, str] = {}         # pod labels that must all match (a per-tenant SLO)
+
+
+class SloSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    sli: Literal[SLIS]
+    objective: float = Field(gt=0, lt=1)
+    window: Duration = Duration("28d")
+    description: str = ""
+    threshold_s: float | None = None    # latency SLIs: what counts as good
+    selector: SelectorSpec = SelectorSpec()
+    alerting: AlertingSpec | None = None  # None: the file's alerting
+
+    @model_validator(mode="after")
+    def _threshold(self) -> "SloSpec":
+        if (self.sli == "startup") != (self.threshold_s is not None):
+            raise ValueError("threshold_s is given for the startup SLI, and only for it")
+        if self.threshold_s is not None and self.threshold_s not in STARTUP_BUCKETS:
+            raise ValueError(f"threshold_s must be one of {list(STARTUP_BUCKETS[:-1])}")
+        if self.selector.namespaces and self.sli in ("node_time", "probe"):
+            raise ValueError(f"the {self.sli} SLI has no namespaces to select")
+        return self
+
+
+class MassDeletionSpec(_Strict):
+    """Page when pod deletions in a namespace (or the cluster) within `window` reach
+    `max_count`, or `max_share` of its pods (with at least `min_pods` of them)."""
+    window: Duration = Duration("5m")
+    max_count: int = Field(200, ge=1)
+    max_share: float = Field(0.5, gt=0, le=1)
+    min_pods: int = Field(50, ge=1)
+    severity: Severity = "page"
+
+
+class ReceiverSpec(_Strict):
+    name: str
+    url: str = Field(pattern=r"^https?://")
+    secret_env: str | None = None       # environment variable holding the signing secret
+    severities: list[Severity] = ["page", "ticket"]
+    send_resolved: bool = True
+
+
 class RuleFile(_Strict):
     version: Literal[1]
     signals: SignalSpec = SignalSpec()
@@ -91,6 +204,19 @@ class RuleFile(_Strict):
     stuck_codes: list[str]
     reasons: list[RuleSpec]
     stuck: list[RuleSpec]
+    alerting: AlertingSpec = AlertingSpec()
+    slos: list[SloSpec] = []
+    mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
+    receivers: list[ReceiverSpec] = []
+    board_url: str | None = None
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> "RuleFile":
+        for what, names in (("slos", [s.name for s in self.slos]), ("receivers", [r.name for r in self.receivers])):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{what}: names must be unique, {repeated[0]!r} repeats")
+        return self
 
     @model_validator(mode="after")
     def _codes_declared(self) -> "RuleFile":
@@ -140,6 +266,9 @@ class Rules:
     def slow_reasons(self) -> tuple[Rule, ...]:
         """The rules whose code means 'too slow' rather than 'failed'."""
         return tuple(r for r in self.reasons if r.slow)
+
+    def alerting(self, slo: SloSpec) -> AlertingSpec:
+        return slo.alerting or self.spec.alerting
 
     def attribution(self, code: str) -> str:
         return self.spec.codes[code].attribution

@@ -1,0 +1,181 @@
+"""`podslo serve` end to end, in its own processes: a CNI outage pages a real webhook receiver
+(signed, Alertmanager v4) and resolves, through a receiver that is down at first and a serve
+killed mid-incident; a healthy cluster pages nobody; the store is owned by one process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from podslo.webserver import free_port
+from slo_rules import load_rules
+from tests.conftest import run_podslo
+
+SECRET = "test-secret"
+START = datetime(2026, 3, 2, tzinfo=timezone.utc)
+
+
+class Receiver:
+    """A real HTTP webhook receiver on loopback; keeps every POST."""
+
+    def __init__(self, port: int):
+        self.posts: list[tuple[str | None, str]] = []
+        posts = self.posts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                posts.append((self.headers.get("X-Podslo-Signature"), body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self) -> list[dict]:
+        return [a for _, body in self.posts for a in json.loads(body)["alerts"]]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _valid(signature: str | None, body: str) -> bool:
+    parts = dict(p.split("=", 1) for p in (signature or "").split(","))
+    want = hmac.new(SECRET.encode(), f"{parts.get('t')}.{body}".encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(want, parts.get("v1", ""))
+
+
+def _wait(what: str, check, timeout_s: float, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{what}: the process ended ({process.returncode}): {process.stderr.read()[-3000:]}")
+        try:
+            found = check()
+        except (httpx.HTTPError, ValueError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout_s:.0f}s")
+
+
+def _podslo(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "podslo.cli", *args], cwd=cwd, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> int:
+    process.send_signal(sig)
+    try:
+        return process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def _rules_without_repeats(tmp_path: Path) -> Path:
+    """The default rules, notifying again while firing only after a month (cluster time runs
+    60x here: the default 4h would repeat within the test)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(Path(load_rules().source).read_text().replace("repeat_every: 4h", "repeat_every: 30d"))
+    return path
+
+
+def _alerts(api: str, **params) -> list[dict]:
+    return httpx.get(f"{api}/api/v1/alerts", params=params, timeout=10).json()
+
+
+def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_restart(tmp_path):
+    sim_port, api_port, hook_port = free_port(), free_port(), free_port()
+    sim = _podslo("simulate", "--profile", "cni-outage", "--speed", "60", "--port", str(sim_port),
+                  "--pods-per-minute", "120", "--start", "2026-03-02", env={}, cwd=tmp_path)
+    env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
+    args = ("serve", "--cluster", "prod", "--server", f"http://127.0.0.1:{sim_port}", "--listen",
+            f"127.0.0.1:{api_port}", "--webhook", f"http://127.0.0.1:{hook_port}/hook", "--analyze-every", "2",
+            "--rules", str(_rules_without_repeats(tmp_path)))
+    api = f"http://127.0.0.1:{api_port}"
+    receiver = None
+    serve = _podslo(*args, env=env, cwd=tmp_path)
+    try:
+        page = _wait("a page while the receiver is down", lambda: [
+            a for a in _alerts(api, state="firing") if a["severity"] == "page" and a["slo"] == "pod-delivery"],
+            180, serve)[0]
+        assert "SandboxCreateFailed" in page["annotations"]["description"]
+        metrics = httpx.get(f"{api}/metrics", timeout=10).text
+        assert 'podslo_slo_burn_rate{cluster="prod",slo="pod-delivery",window="5m"}' in metrics
+        assert 'podslo_cluster_health{cluster="prod",health="Fatal"} 1.0' in metrics
+        serve.send_signal(signal.SIGKILL)  # mid-incident, nothing flushed
+        serve.wait(30)
+        serve = _podslo(*args, env=env, cwd=tmp_path)
+        receiver = Receiver(hook_port)
+        _wait("the page resolved, at the receiver", lambda: any(
+            a["fingerprint"] == page["fingerprint"] and a["status"] == "resolved" for a in receiver.alerts()),
+            300, serve)
+        assert _stop(serve) == 0
+    finally:
+        for process in (serve, sim):
+            if process.poll() is None:
+                process.kill()
+        if receiver:
+            receiver.close()
+    bodies = [json.loads(body) for _, body in receiver.posts]
+    assert all(_valid(sig, body) for sig, body in receiver.posts), "every post signed"
+    assert all(b["version"] == "4" and len(b["alerts"]) == 1 for b in bodies)
+    states = [(a["fingerprint"], a["startsAt"], a["status"]) for a in receiver.alerts()]
+    assert len(states) == len(set(states)), f"a notification arrived twice: {states}"
+    mine = [a["status"] for a in receiver.alerts() if a["fingerprint"] == page["fingerprint"]]
+    assert mine == ["firing", "resolved"]
+    labels = receiver.alerts()[0]["labels"]
+    assert set(labels) >= {"alertname", "slo", "cluster", "severity"} and labels["cluster"] == "prod"
+
+
+def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path):
+    api_port, hook_port = free_port(), free_port()
+    receiver = Receiver(hook_port)
+    env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
+    serve = _podslo("serve", "--simulate", "--speed", "120", "--listen", f"127.0.0.1:{api_port}",
+                    "--webhook", f"http://127.0.0.1:{hook_port}/hook", "--analyze-every", "2", env=env, cwd=tmp_path)
+    api = f"http://127.0.0.1:{api_port}"
+    try:
+        later = int((START + timedelta(minutes=45)).timestamp() * 1000)
+        slos = _wait("45 cluster minutes analyzed", lambda: [
+            s for s in httpx.get(f"{api}/api/v1/slos", timeout=10).json() if s["now"] >= later], 180, serve)
+        assert {s["slo"] for s in slos} >= {"pod-delivery", "pod-deletion", "pod-startup-latency", "node-availability"}
+        delivery = next(s for s in slos if s["slo"] == "pod-delivery")
+        assert delivery["total"] > 3000 and 0.9 < delivery["current"] < 1
+        held = run_podslo("pods", cwd=tmp_path, env=env)
+        assert held.returncode == 1 and b"Traceback" not in held.stderr
+        assert b"open in another process" in held.stderr and len(held.stderr.strip().splitlines()) == 1
+        assert _stop(serve) == 0
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        receiver.close()
+    assert not [a for a in _alerts_of(receiver) if a["labels"]["severity"] == "page"]
+    shown = run_podslo("slo", "--format", "json", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert {r["slo"] for r in rows} >= {"pod-delivery", "probe-online"}
+    assert all(r["alerts"]["page"] == "inactive" for r in rows) and {r["health"] for r in rows} <= {"Healthy", "Warning"}
+
+
+def _alerts_of(receiver: Receiver) -> list[dict]:
+    return receiver.alerts()
