@@ -69,6 +69,20 @@ def _show_figures(result: dict, fmt: str) -> None:
     _show([result], fmt, lambda items: "\n".join(f"{k:>24}: {v}" for k, v in items[0].items()))
 
 
+def _reach_options(command):
+    """How to reach the clusters to collect (collect and serve)."""
+    for option in reversed([
+        click.option("--clusters", "clusters_file", type=click.Path(dir_okay=False),
+                     help="YAML file of several clusters to collect in this one process (instead of --cluster)."),
+        click.option("--kubeconfig", type=click.Path(dir_okay=False),
+                     help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
+        click.option("--context", help="Kubeconfig context."),
+        click.option("--in-cluster", is_flag=True, help="Use the pod's service account."),
+        click.option("--server", help="API server URL, no authentication (e.g. a `podslo simulate`).")]):
+        command = option(command)
+    return command
+
+
 class JsonLogs(logging.Formatter):
     """One JSON object per record, for log pipelines."""
 
@@ -219,12 +233,7 @@ def trace(pod, cluster, fmt, dsn):
 @main.command()
 @click.option("--cluster", "cluster_name", callback=_cluster, default="sim", show_default=True,
               help="Cluster name (of the simulated cluster, or with --kubeconfig/--in-cluster/--server).")
-@click.option("--clusters", "clusters_file", type=click.Path(dir_okay=False),
-              help="YAML file of several clusters to collect (instead of --cluster).")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file.")
-@click.option("--context", help="Kubeconfig context.")
-@click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
-@click.option("--server", help="API server URL, no authentication (e.g. a `podslo simulate`).")
+@_reach_options
 @click.option("--simulate", is_flag=True, help="Run a simulated cluster in this process and collect it.")
 @click.option("--no-collect", is_flag=True, help="Collect nothing: analyze, alert and serve every cluster the store "
                                                   "holds (with a ClickHouse server, beside `podslo collect` processes).")
@@ -381,12 +390,7 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 
 @main.command()
 @click.option("--cluster", callback=_cluster, help="Name stored with every row of this cluster.")
-@click.option("--clusters", "clusters_file", type=click.Path(dir_okay=False),
-              help="YAML file of several clusters to collect in this one process (instead of --cluster).")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).")
-@click.option("--context", help="Kubeconfig context.")
-@click.option("--in-cluster", is_flag=True, help="Use the pod's service account.")
-@click.option("--server", help="API server URL, no authentication (e.g. a `podslo simulate`).")
+@_reach_options
 @click.option("--events-api", type=click.Choice(["core", "events.k8s.io"]), default="core", show_default=True,
               help="Which API to watch Events through (both serve the same Events).")
 @click.option("--resources", default="pods,nodes,events", show_default=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 import json
 from pathlib import Path
@@ -11,12 +10,10 @@ import yaml
 
 from analyzer import read
 from analyzer.verdicts import analyze
-from simulator.engine import Engine
-from simulator.profile import load_profile
-from simulator.run import recorder, run_until
 from simulator.objects import PodStory
 from simulator.stories import Scene, sandbox_create_failed
 from slo_rules import load_rules
+from tests.conftest import simulate
 from tests.golden.generate import T0
 
 
@@ -25,11 +22,8 @@ def _verdicts(store, cluster):
 
 
 def test_incremental_equals_full(ingest, store, rules, cluster):
-    engine = Engine(load_profile("default"), seed=3, nodes=10, pods_per_minute=120)
-    out = io.BytesIO()
-    engine.listeners.append(recorder(out))
-    run_until(engine, 600)
-    lines = out.getvalue().splitlines(keepends=True)
+    _, served = simulate(seconds=600, seed=3, nodes=10)
+    lines = served.splitlines(keepends=True)
     half = len(lines) // 2
     ingest(b"".join(lines[:half]), analyze_after=False)
     first = analyze(store, cluster, rules, overlap_ms=0)
@@ -41,7 +35,7 @@ def test_incremental_equals_full(ingest, store, rules, cluster):
 
     whole = cluster + "-full"
     ingest.cluster = whole
-    ingest(out.getvalue(), analyze_after=False)
+    ingest(served, analyze_after=False)
     analyze(store, whole, rules, full=True, pods_per_slice=37)  # 7 hash buckets
     assert _verdicts(store, cluster) == _verdicts(store, whole)
     outcomes = {p["outcome"] for p in _verdicts(store, whole)}

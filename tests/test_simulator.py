@@ -17,14 +17,7 @@ from simulator.accuracy import compare
 from simulator.engine import Engine
 from simulator.profile import PROFILE_DIR, load_profile, profile_names
 from simulator.run import recorder, run_until, write_truth
-
-
-def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> tuple[Engine, bytes]:
-    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=rate)
-    out = io.BytesIO()
-    engine.listeners.append(recorder(out))
-    run_until(engine, seconds)
-    return engine, out.getvalue()
+from tests.conftest import simulate
 
 
 def edited_default(tmp_path, name: str, **settings: tuple[str, str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -14,10 +13,8 @@ from analyzer.verdicts import analyze
 from analyzer.webhooks import backoff_s, sign
 from podslo.errors import RuleError
 from podslo.schema import SLI_MINUTES
-from simulator.engine import Engine
-from simulator.profile import load_profile
-from simulator.run import recorder, run_until
 from slo_rules import load_rules
+from tests.conftest import ROOT, simulate
 
 NOW = 1_772_500_000_000 // 60_000 * 60_000  # on a minute boundary, ms
 MIN = 60_000
@@ -111,17 +108,14 @@ def test_alerts_fire_repeat_and_resolve_once_without_flapping(store, rules, clus
 
 def test_sli_minutes_after_incremental_passes_equal_a_full_rebuild(ingest, store, rules, cluster):
     """Verdicts decided again move their counts; nothing drifts from what a rebuild says."""
-    engine = Engine(load_profile("cni-outage"), seed=5, nodes=10, pods_per_minute=120)
-    out = io.BytesIO()
-    engine.listeners.append(recorder(out))
-    run_until(engine, 1500)
-    lines = out.getvalue().splitlines(keepends=True)
+    _, served = simulate("cni-outage", seconds=1500, seed=5, nodes=10)
+    lines = served.splitlines(keepends=True)
     for part in range(4):
         ingest(b"".join(lines[part * len(lines) // 4:(part + 1) * len(lines) // 4]), analyze_after=False)
         analyze(store, cluster, rules, overlap_ms=0)
     whole = cluster + "-full"
     ingest.cluster = whole
-    ingest(out.getvalue(), analyze_after=False)
+    ingest(served, analyze_after=False)
     analyze(store, whole, rules, full=True)
 
     def sli(name):
@@ -189,7 +183,6 @@ def test_signature_and_backoff():
 
 
 def test_in_place_upgrades_count_by_whether_the_pod_was_ready_again_in_time(ingest, store, cluster):
-    from tests.conftest import ROOT
     for story in ("upgrade_in_place", "upgrade_image_not_found"):
         ingest((ROOT / "tests" / "golden" / story / "input.jsonl").read_bytes())
     rows = store.rows("SELECT name, upgrade_outcome, upgrade_ready_s, upgrade_reason, upgrade_attribution "
@@ -244,11 +237,7 @@ slos:
 """, 1)
     (tmp_path / "rules.yaml").write_text(text)
     tenant_rules = load_rules(tmp_path / "rules.yaml")
-    engine = Engine(load_profile("default"), seed=8, nodes=10, pods_per_minute=240)
-    out = io.BytesIO()
-    engine.listeners.append(recorder(out))
-    run_until(engine, 900)
-    ingest(out.getvalue(), analyze_after=False)
+    ingest(simulate(seconds=900, seed=8, nodes=10, rate=240)[1], analyze_after=False)
     analyze(store, cluster, tenant_rules)
     now = store.scalar("SELECT toUnixTimestamp64Milli(max(created_at)) FROM pod_verdicts WHERE cluster = {c:String}",
                        c=cluster) + 3600_000
