@@ -123,7 +123,10 @@ class KubeSource:
         self.limiter.take()
         response = self.apis["core"].delete_namespaced_pod(name, namespace, grace_period_seconds=grace_s,
                                                            _preload_content=False)
-        response.release_conn()
+        try:
+            response.data  # read to its end: a body left unread would be the next request's reply on this connection
+        finally:
+            response.release_conn()
 
     def watch_pod(self, namespace: str, name: str, resource_version: str, timeout_s: int) -> Iterator[dict]:
         """One pod's watch events (a probe following its own pod)."""
@@ -131,11 +134,14 @@ class KubeSource:
         response = self.apis["core"].list_namespaced_pod(
             namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
             timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
-        for lines in _line_batches(response):
-            for line in lines:
-                event = decode_frame(line)
-                if isinstance(event, WatchEvent):
-                    yield {"type": event.type, "object": event.parsed()}
+        try:
+            for lines in _line_batches(response):
+                for line in lines:
+                    event = decode_frame(line)
+                    if isinstance(event, WatchEvent):
+                        yield {"type": event.type, "object": event.parsed()}
+        finally:  # left early (the probe saw what it waited for): the rest of the stream is not read,
+            response.close()  # so the connection must not go back to the pool
 
     def list_cached(self, resource: str) -> Iterator[tuple[list[dict], str]]:
         """The objects from the watch cache (`resourceVersion=0`): one response, read an

@@ -16,6 +16,7 @@ from podslo.names import check_cluster_name, printable
 
 DSN_HELP = "Store DSN: chdb://DIR (embedded, default ./data/podslo) or http://user:pass@host:8123/db. Env: PODSLO_DSN."
 RULES_HELP = "Rule file (default: slo_rules/default.yaml)."
+SIMULATED_PROBE_EVERY_S = 10.0
 
 
 class Cli(click.Group):
@@ -247,7 +248,8 @@ def trace(pod, cluster, fmt, dsn):
               help="Address of the API (/api/v1), /metrics, /healthz and POST /audit.")
 @click.option("--webhook", "webhooks", multiple=True,
               help="Alertmanager-style webhook URL for every severity (repeatable); signed with PODSLO_WEBHOOK_SECRET.")
-@click.option("--probe-every", type=float, help="Run a black-box probe pod every this many seconds.")
+@click.option("--probe-every", type=float,
+              help=f"Run a black-box probe pod every this many seconds (a simulated cluster: {SIMULATED_PROBE_EVERY_S:g}).")
 @click.option("--audit-token-file", type=click.Path(dir_okay=False, exists=True),
               help="File holding the bearer token POST /audit requires (or PODSLO_AUDIT_TOKEN).")
 @click.option("--rules", "rules_path", help=RULES_HELP)
@@ -276,7 +278,8 @@ def serve(cluster_name, clusters_file, kubeconfig, context, in_cluster, server, 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run_serve(_store(dsn), rules, specs, stop, simulation=simulation, listen=listen, analyze_every=analyze_every,
-              webhooks=webhooks, audit_token=_audit_token(audit_token_file), probe_every=probe_every,
+              webhooks=webhooks, audit_token=_audit_token(audit_token_file),
+              probe_every=probe_every or (SIMULATED_PROBE_EVERY_S if simulate else None),
               say=lambda text: click.echo(text, err=True))
 
 
