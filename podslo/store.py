@@ -52,9 +52,8 @@ class Store:
             _OPENED.add(target.path)
         if migrate:
             self.migrate()
-        elif "schema_migrations" not in self.tables():
-            raise StoreError(f"the store {self.dsn} holds no podslo data yet: "
-                             "fill it with `podslo serve`, `podslo collect` or `podslo replay`")
+        else:
+            self._check_schema()
 
     # -- schema -----------------------------------------------------------------
     def migrate(self) -> list[str]:
@@ -85,6 +84,17 @@ class Store:
         for change in done:
             log.info("schema: %s", change)
         return done
+
+    def _check_schema(self) -> None:
+        """For a reader that does not migrate: the store must hold podslo's tables."""
+        present = self.tables()
+        if "schema_migrations" not in present:
+            raise StoreError(f"the store {self.dsn} holds no podslo data yet: "
+                             "fill it with `podslo serve`, `podslo collect` or `podslo replay`")
+        missing = sorted(set(TABLES) - present)
+        if missing:
+            raise StoreError(f"the store {self.dsn} was made by an older podslo (no {', '.join(missing)}): "
+                             "`podslo migrate` (or `podslo serve`) brings it up to date")
 
     def tables(self) -> set[str]:
         return {r[0] for r in self.client.query(

@@ -72,6 +72,9 @@ def test_errors_are_one_clear_line(workdir, tmp_path):
     assert bad_rules.returncode == 1 and f"{rules}:1: version".encode() in bad_rules.stderr
     unreadable = run_podslo("replay", str(tmp_path / "nope.jsonl"), cwd=workdir)
     assert unreadable.returncode == 2 and b"nope.jsonl" in unreadable.stderr
+    empty = run_podslo("slo", "--dsn", f"chdb://{tmp_path}/empty", cwd=workdir)
+    assert empty.returncode == 1 and empty.stderr.decode().startswith("Error: the store") \
+        and "holds no podslo data yet" in empty.stderr.decode()
 
 
 def test_json_logs(tmp_path):
