@@ -68,13 +68,13 @@ def burn_conditions(store: Store, rules: Rules, status: SloStatus, board_url: st
         factor = pair.factor * (alerting.resolve_below if (slo.name, pair.severity) in firing else 1)
         if burn_long > factor and burn_short > factor and pair.severity not in out:
             out[pair.severity] = Condition(SLO_ALERT, slo.name, status.cluster, pair.severity, round(burn_short, 3),
-                                           _burn_annotations(store, status, pair, board_url))
+                                           _burn_annotations(store, rules, status, pair, board_url))
     for severity in ("page", "ticket"):
         status.alerts[severity] = "firing" if severity in out else "inactive"
     return list(out.values())
 
 
-def _burn_annotations(store: Store, status: SloStatus, pair, board_url: str | None) -> dict[str, str]:
+def _burn_annotations(store: Store, rules: Rules, status: SloStatus, pair, board_url: str | None) -> dict[str, str]:
     long = str(pair.long)
     burn = status.burn[long]
     summary = (f"{status.slo} in cluster {status.cluster}: the error budget is burning {burn:.1f}x faster than "
@@ -82,9 +82,11 @@ def _burn_annotations(store: Store, status: SloStatus, pair, board_url: str | No
                f"(budget left: {status.budget_left:.0%} of {status.window}).")
     reasons = top_reasons(store, status.indicator, status.cluster, status.now - int(pair.long.s * 1000), status.now)
     listed = "; ".join(f"{r} x{n} (e.g. {example})" for r, n, example in reasons) or "no single reason stands out"
+    first = rules.explain(reasons[0][0]) if reasons else None
+    advice = f" {reasons[0][0]}: {first['means']} First check: {first['check']}" if first else ""
     description = (f"Over the last {long}: {status.events[long]:.0f} counted, burn {burn:.1f}x (factor {pair.factor:g}), "
                    f"short window {pair.short} burn {status.burn[str(pair.short)]:.1f}x. "
-                   f"Top reasons: {listed}. Over {status.window}: {status.current or 0:.2%} good.")
+                   f"Top reasons: {listed}. Over {status.window}: {status.current or 0:.2%} good.{advice}")
     return {"summary": summary, "description": description, "board_url": board_url or ""}
 
 

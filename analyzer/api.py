@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import base64
+import hmac
+from typing import Any, Literal
 
-from fastapi import FastAPI, Query
+import orjson
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
+from analyzer import read
+from analyzer.facts import cluster_now
 from analyzer.status import alert_dicts, healths, slo_statuses, startup_latency, terminating
+from podslo.errors import NotFound
 from podslo.store import Store
+from podslo.timeutil import iso
 from slo_rules import Rules
+
+PREFIX = "/api/v1"
+OPEN_PATHS = ("/healthz", "/audit")  # /audit checks its own token
 
 
 class SloStatusModel(BaseModel):
@@ -66,27 +78,229 @@ class StartupLatencyModel(BaseModel):
     p99_s: float
 
 
-def make_api(store: Store, rules: Rules, clusters) -> FastAPI:
-    """`clusters()`: the cluster names to report on."""
-    api = FastAPI(title="podslo", version="1", openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+class SeriesPoint(BaseModel):
+    at: int  # unix seconds
+    sli: float | None  # over the SLO's window
+    counted: float
+    budget_left: float
+    burn: dict[str, float | None]  # per window
+
+
+class ClusterModel(BaseModel):
+    name: str
+    health: Literal["Healthy", "Warning", "Fatal"]
+    last_data_at: str | None
+    pods_seen: int
+
+
+class Phases(BaseModel):
+    scheduling_s: float | None
+    sandbox_s: float | None
+    image_pull_s: float | None
+    container_start_s: float | None
+    readiness_s: float | None
+
+
+class Deletion(BaseModel):
+    requested_at: str | None
+    gone_at: str | None
+    stuck: bool
+    reason: str | None
+    evidence: str | None
+
+
+class PodModel(BaseModel):
+    """Contract 2: one pod's verdict."""
+    cluster: str
+    namespace: str
+    name: str
+    uid: str
+    kind: Literal["service", "job"]
+    created_at: str
+    deadline_s: float
+    outcome: Literal["success", "failed", "timeout", "cancelled", "pending"]
+    attribution: Literal["user", "system"] | None
+    reason: str | None
+    evidence: str | None
+    rule: str | None
+    node: str | None
+    delivery_s: float | None
+    phases: Phases
+    deletion: Deletion | None = None
+
+
+class PodPage(BaseModel):
+    items: list[PodModel]
+    next_cursor: str | None  # pass as `cursor` for the next page; null at the end
+
+
+class NodeModel(BaseModel):
+    """Contract 2: one node's availability over the window."""
+    cluster: str
+    name: str
+    availability: float
+    downtime_s: float
+    faulty: bool
+    reasons: list[str]
+    needs_manual_repair: bool
+    evidence: str | None
+    window: dict[str, str | None]
+
+
+class WorkloadModel(BaseModel):
+    cluster: str
+    namespace: str
+    kind: str
+    name: str
+    pods: int
+    success: int
+    failed_system: int
+    failed_user: int
+    pending: int
+    success_rate: float | None  # delivered / (due - user failures)
+    delivery_p50_s: float | None
+    delivery_p99_s: float | None
+    top_reason: str | None
+    stuck_deletions: int
+
+
+class ReasonCountModel(BaseModel):
+    cluster: str
+    at: str  # start of the interval
+    reason: str
+    attribution: str
+    pods: int
+
+
+class UnknownPatternModel(BaseModel):
+    count: int
+    what: str
+    pattern: str
+    example_pod: str
+
+
+def _cursor(key: tuple | None) -> str | None:
+    return None if key is None else base64.urlsafe_b64encode(orjson.dumps(list(key))).decode()
+
+
+def _after(cursor: str | None) -> tuple | None:
+    if not cursor:
+        return None
+    try:
+        created, cluster, uid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(created), str(cluster), str(uid)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise HTTPException(400, "cursor: not one this API gave out") from None
+
+
+def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> FastAPI:
+    """The API (`clusters()`: the cluster names to report on). With `token`, every path but
+    /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`."""
+    app = FastAPI(title="podslo", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
+                  redoc_url=None)
+    api = APIRouter(prefix=PREFIX)
+
+    def names(cluster: str | None) -> list[str]:
+        known = clusters()
+        if cluster and cluster not in known:
+            raise HTTPException(404, f"no cluster {cluster!r}; the store holds {', '.join(known) or 'none'}")
+        return [cluster] if cluster else known
+
+    @api.get("/clusters", response_model=list[ClusterModel])
+    def cluster_list() -> list[dict]:
+        known = clusters()
+        health = healths(store, known)
+        seen = dict(store.rows("SELECT cluster, count() FROM pod_verdicts FINAL GROUP BY cluster"))
+        return [{"name": c, "health": health[c], "last_data_at": iso(cluster_now(store, c)[0]),
+                 "pods_seen": int(seen.get(c, 0))} for c in known]
 
     @api.get("/slos", response_model=list[SloStatusModel])
     def slos(cluster: str | None = None) -> list[dict]:
-        names = [cluster] if cluster else clusters()
-        health = healths(store, names)
-        return [{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, names)]
+        chosen = names(cluster)
+        health = healths(store, chosen)
+        return [{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, chosen)]
+
+    @api.get("/slos/{name}/series", response_model=list[SeriesPoint])
+    def slo_series(name: str, cluster: str, to: int | None = Query(None, description="unix seconds (default: now)"),
+                   since: int | None = Query(None, alias="from", description="unix seconds (default: to - 7 days)"),
+                   step: int = Query(3600, ge=60, description="seconds")) -> list[dict]:
+        """The SLO over time: SLI over its window, budget left and burn per window, every `step`."""
+        from analyzer.slo import series
+        slo = next((s for s in rules.spec.slos if s.name == name), None)
+        if slo is None:
+            raise HTTPException(404, f"no SLO {name!r}; the rules hold {', '.join(s.name for s in rules.spec.slos)}")
+        names(cluster)
+        until = to if to is not None else (cluster_now(store, cluster)[0] or 0) // 1000
+        start = since if since is not None else until - 7 * 86400
+        if start > until or (until - start) // step > 5000:
+            raise HTTPException(400, "from must not be after to, and at most 5,000 steps")
+        return series(store, rules, slo, cluster, start, until, step)
 
     @api.get("/alerts", response_model=list[AlertModel])
     def alerts(cluster: str | None = None, state: Literal["firing", "resolved"] | None = None,
                limit: int = Query(500, ge=1, le=10_000)) -> list[dict]:
         return alert_dicts(store, cluster, state, limit)
 
+    @api.get("/pods", response_model=PodPage)
+    def pods(cluster: str | None = None, namespace: str | None = None,
+             outcome: Literal["success", "failed", "timeout", "cancelled", "pending"] | None = None,
+             attribution: Literal["user", "system"] | None = None, reason: str | None = None,
+             node: str | None = None, stuck: bool | None = None,
+             since: float | None = Query(None, description="created at or after (unix seconds)"),
+             until: float | None = Query(None, description="created before (unix seconds)"),
+             limit: int = Query(100, ge=1, le=5000), cursor: str | None = None) -> dict:
+        items, key = read.pod_page(store, cluster, limit, _after(cursor), namespace=namespace, outcome=outcome,
+                                   attribution=attribution, reason=reason, node=node, stuck=stuck,
+                                   since=since, until=until)
+        return {"items": items, "next_cursor": _cursor(key)}
+
+    @api.get("/pods/{uid}/trace")
+    def trace(uid: str, cluster: str | None = None) -> dict[str, Any]:
+        from analyzer.trace import build_trace
+        return build_trace(store, uid, cluster, rules)
+
+    @api.get("/workloads", response_model=list[WorkloadModel])
+    def workloads(cluster: str | None = None, namespace: str | None = None,
+                  limit: int = Query(200, ge=1, le=10_000)) -> list[dict]:
+        """Each Deployment, StatefulSet, Job, ... with its pods' verdicts rolled up, worst first."""
+        return read.workloads(store, cluster, namespace, limit)
+
+    @api.get("/reasons", response_model=list[ReasonCountModel])
+    def reasons(cluster: str | None = None, since: float | None = None, until: float | None = None,
+                step: int = Query(3600, ge=60, le=31 * 86400, description="seconds")) -> list[dict]:
+        """Pods not delivered, by reason and attribution, per interval of `step` seconds."""
+        return read.reason_counts(store, cluster, since, until, step)
+
+    @api.get("/nodes", response_model=list[NodeModel])
+    def nodes(cluster: str | None = None) -> list[dict]:
+        return read.nodes(store, cluster)
+
     @api.get("/terminating", response_model=list[TerminatingModel])
     def leftover(cluster: str | None = None) -> list[dict]:
-        return [row for name in ([cluster] if cluster else clusters()) for row in terminating(store, name)]
+        return [row for name in names(cluster) for row in terminating(store, name)]
 
     @api.get("/startup-latency", response_model=list[StartupLatencyModel])
     def startup(cluster: str | None = None, days: int = Query(28, ge=1, le=366)) -> list[dict]:
-        return [row for name in ([cluster] if cluster else clusters()) for row in startup_latency(store, name, days)]
+        return [row for name in names(cluster) for row in startup_latency(store, name, days)]
 
-    return api
+    @api.get("/unknowns", response_model=list[UnknownPatternModel])
+    def unknowns(cluster: str | None = None) -> list[dict]:
+        from analyzer.patterns import unknown_patterns
+        return unknown_patterns(store, cluster)
+
+    app.include_router(api)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    if token:
+        @app.middleware("http")
+        async def bearer(request: Request, call_next):
+            if not request.url.path.startswith(OPEN_PATHS):
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                    return JSONResponse({"detail": "bearer token required"}, status_code=401,
+                                        headers={"WWW-Authenticate": 'Bearer realm="podslo"'})
+            return await call_next(request)
+    return app

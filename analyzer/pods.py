@@ -6,6 +6,7 @@ reason code is decided by the rules in slo_rules/, tried in order.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from analyzer.facts import NodeFacts, PodFacts, Signal
@@ -66,6 +67,18 @@ def phases(pod: PodFacts, kind: str) -> dict:
         "container_start_s": container_start,
         "readiness_s": span(ready, started),
     }
+
+
+_TEMPLATE_HASH = re.compile(r"^(?P<deployment>.+)-[a-z0-9]{5,10}$")
+
+
+def workload(owner_kind: str, owner_name: str, pod_name: str) -> tuple[str, str]:
+    """(kind, name) of what runs the pod: a ReplicaSet's Deployment (its name without the pod
+    template hash), a StatefulSet, Job, DaemonSet, or the pod itself."""
+    if owner_kind == "ReplicaSet":
+        match = _TEMPLATE_HASH.match(owner_name)
+        return ("Deployment", match["deployment"]) if match else ("ReplicaSet", owner_name)
+    return (owner_kind, owner_name) if owner_kind else ("Pod", pod_name)
 
 
 def delivered_at(pod: PodFacts, kind: str) -> int | None:

@@ -31,6 +31,39 @@ def pods(store: Store, cluster: str | None = None, outcome: str | None = None) -
     return [_pod(r) for r in rows]
 
 
+# filter name -> its condition ({name} is the bound value)
+_FILTERS = {
+    "namespace": "namespace = {namespace:String}",
+    "outcome": "outcome = {outcome:String}",
+    "attribution": "attribution = {attribution:String}",
+    "reason": "(reason = {reason:String} OR deletion_reason = {reason:String})",
+    "node": "node = {node:String}",
+    "stuck": "(deletion_stuck = 1) = {stuck:Bool}",
+    "since": "created_at >= {since:DateTime64(3)}",
+    "until": "created_at < {until:DateTime64(3)}",
+}
+
+
+def pod_page(store: Store, cluster: str | None = None, limit: int = 100, after: tuple | None = None,
+             **filters) -> tuple[list[dict], tuple | None]:
+    """Verdicts matching `filters` (see _FILTERS; times in epoch seconds), oldest first, at most
+    `limit` of them after the key `after`; and the key to go on from (None at the end)."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    unknown = set(given) - set(_FILTERS)
+    if unknown:
+        raise ValueError(f"unknown pod filter(s): {sorted(unknown)}")
+    extra = "".join(f" AND {_FILTERS[k]}" for k in given)
+    if after is not None:
+        extra += (" AND (created_at, cluster, uid) > (fromUnixTimestamp64Milli({a_created:Int64}, 'UTC'), "
+                  "{a_cluster:String}, {a_uid:String})")
+        given.update(a_created=after[0], a_cluster=after[1], a_uid=after[2])
+    sql = _POD_SQL.replace("/*extra*/", extra).replace("ORDER BY cluster, created_at, namespace, name",
+                                                         "ORDER BY created_at, cluster, uid LIMIT {limit:UInt32}")
+    rows = store.dicts(sql, cluster=cluster or "", limit=limit, **given)
+    key = (rows[-1]["created"], rows[-1]["cluster"], rows[-1]["uid"]) if len(rows) == limit else None
+    return [_pod(r) for r in rows], key
+
+
 def pod(store: Store, ref: str, cluster: str | None = None) -> dict:
     """One verdict by uid, `name`, or `namespace/name` (the newest pod of that name)."""
     namespace, _, name = ref.rpartition("/")
@@ -63,3 +96,50 @@ def nodes(store: Store, cluster: str | None = None) -> list[dict]:
         "needs_manual_repair": bool(r["needs_manual_repair"]), "evidence": r["evidence"] or None,
         "window": {"start": iso(r["ws"]), "end": iso(r["we"])},
     } for r in store.dicts(_NODE_SQL, cluster=cluster or "")]
+
+
+_WORKLOADS = """
+SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS pods,
+       countIf(outcome = 'success') AS success,
+       countIf(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS failed_system,
+       countIf(outcome IN ('failed', 'timeout') AND attribution = 'user') AS failed_user,
+       countIf(outcome = 'pending') AS pending,
+       if(success + failed_system = 0, NULL, success / (success + failed_system)) AS success_rate,
+       quantileExactIf(0.5)(delivery_s, delivery_s IS NOT NULL) AS p50, quantileExactIf(0.99)(delivery_s, delivery_s IS NOT NULL) AS p99,
+       topKIf(1)(reason, reason IS NOT NULL AND ifNull(attribution, '') != 'user') AS top,
+       countIf(deletion_stuck = 1) AS stuck_deletions
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {namespace:String} OR {namespace:String} = '')
+  AND workload != ''
+GROUP BY cluster, namespace, kind, name
+ORDER BY failed_system DESC, success_rate ASC NULLS LAST, pods DESC
+LIMIT {limit:UInt32}"""
+
+
+def workloads(store: Store, cluster: str | None = None, namespace: str | None = None, limit: int = 200) -> list[dict]:
+    """Each workload's pods rolled up, the ones the platform failed most first."""
+    out = []
+    for r in store.dicts(_WORKLOADS, cluster=cluster or "", namespace=namespace or "", limit=limit):
+        p50, p99, top = r.pop("p50"), r.pop("p99"), r.pop("top")
+        out.append({**r, "delivery_p50_s": None if p50 != p50 else p50, "delivery_p99_s": None if p99 != p99 else p99,
+                    "top_reason": top[0] if top else None})
+    return out
+
+
+_REASONS = """
+SELECT cluster, toStartOfInterval(minute, toIntervalSecond({step:UInt32})) AS at, reason, attribution,
+       toUInt64(sum(events)) AS pods
+FROM sli_minutes FINAL
+WHERE sli = 'delivery' AND result IN ('bad', 'excluded') AND reason != ''
+  AND (cluster = {cluster:String} OR {cluster:String} = '')
+  AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
+GROUP BY cluster, at, reason, attribution HAVING pods > 0
+ORDER BY cluster, at, pods DESC, reason"""
+
+
+def reason_counts(store: Store, cluster: str | None, since: float | None, until: float | None,
+                  step: int) -> list[dict]:
+    """Pods not delivered per interval, by reason and attribution (the SLI minutes)."""
+    rows = store.dicts(_REASONS, cluster=cluster or "", step=step, since=int(since or 0),
+                       until=int(until if until is not None else 2**31))
+    return [{**r, "at": r["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for r in rows]

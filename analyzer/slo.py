@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from analyzer.sli import namespace_match
 from podslo.store import Store
 from slo_rules import Rules
@@ -120,23 +122,64 @@ def _conditions(slo: SloSpec) -> tuple[str, str]:
     return "result = 'good'", "result IN ('good', 'bad')"
 
 
+_SLO_ROWS = ("FROM sli_minutes FINAL WHERE cluster = {cluster:String} AND sli = {sli:String} "
+             "AND scope = {scope:String} AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64}) "
+             "AND (empty({namespaces:Array(String)}) OR "
+             "arrayExists(p -> match(namespace, p), {namespaces:Array(String)}))")
+
+
+def _slo_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
+    """The bound values of _SLO_ROWS: the SLO's SLI rows of a cluster in [since, until)."""
+    return {"cluster": cluster, "sli": slo.sli, "since": since_s, "until": until_s,
+            "scope": slo.name if slo.selector.labels and slo.sli != "node_time" else "",
+            "namespaces": namespace_match(slo.selector.namespaces)}
+
+
 def _fill(store: Store, slo: SloSpec, cluster: str, now: int, windows: list[Window]) -> None:
     good, counted = _conditions(slo)
-    exprs, params = [], {"cluster": cluster, "sli": slo.sli, "now": now // 1000,
-                         "scope": slo.name if slo.selector.labels and slo.sli != "node_time" else "",
-                         "namespaces": namespace_match(slo.selector.namespaces)}
-    for i, w in enumerate(windows):
-        params[f"from{i}"] = int(now // 1000 - w.seconds)
+    starts = [int(now // 1000 - w.seconds) for w in windows]
+    exprs = []
+    for i in range(len(windows)):
         exprs.append(f"sumIf(events, {good} AND minute >= toDateTime({{from{i}:Int64}}))")
         exprs.append(f"sumIf(events, {counted} AND minute >= toDateTime({{from{i}:Int64}}))")
-    params["since"] = min(params[f"from{i}"] for i in range(len(windows)))
-    sql = (f"SELECT {', '.join(exprs)} FROM sli_minutes FINAL WHERE cluster = {{cluster:String}} "
-           "AND sli = {sli:String} AND scope = {scope:String} AND minute >= toDateTime({since:Int64}) "
-           "AND minute < toDateTime({now:Int64}) "
-           "AND (empty({namespaces:Array(String)}) OR arrayExists(p -> match(namespace, p), {namespaces:Array(String)}))")
-    row = store.rows(sql, **params)[0]
+    params = {**_slo_params(slo, cluster, min(starts), now // 1000), **{f"from{i}": t for i, t in enumerate(starts)}}
+    row = store.rows(f"SELECT {', '.join(exprs)} {_SLO_ROWS}", **params)[0]
     for i, w in enumerate(windows):
         w.good, w.total = float(row[2 * i] or 0), float(row[2 * i + 1] or 0)
+
+
+def series(store: Store, rules: Rules, slo: SloSpec, cluster: str, from_s: int, to_s: int, step_s: int) -> list[dict]:
+    """The SLO over time: at each step from `from_s` to `to_s` (unix seconds), the SLI over its
+    window, the budget left and the burn per alert window; one query, then running sums."""
+    pairs = rules.alerting(slo).windows
+    widths = {str(slo.window): slo.window.s, **{str(w): w.s for p in pairs for w in (p.long, p.short)}}
+    first = (from_s - int(max(widths.values()))) // 60 * 60
+    good, counted = _conditions(slo)
+    rows = store.rows(f"SELECT toUnixTimestamp(minute), sumIf(events, {good}), sumIf(events, {counted}) {_SLO_ROWS} "
+                      "GROUP BY minute", **_slo_params(slo, cluster, first, to_s))
+    minutes = max((to_s - first) // 60 + 1, 1)
+    g, c = np.zeros(minutes + 1), np.zeros(minutes + 1)  # running sums: [i] = minutes before first + i*60
+    for minute, good_n, counted_n in rows:
+        g[(minute - first) // 60 + 1] += good_n
+        c[(minute - first) // 60 + 1] += counted_n
+    g, c = np.cumsum(g), np.cumsum(c)
+
+    def window(t: int, width: float) -> tuple[float, float]:
+        hi = min((t - first + 59) // 60, minutes)  # minutes starting before t
+        lo = min(max((int(t - width) - first + 59) // 60, 0), hi)  # ... and at or after t - width
+        return float(g[hi] - g[lo]), float(c[hi] - c[lo])
+
+    points, allowed = [], 1 - slo.objective
+    for t in range(from_s, to_s + 1, step_s):
+        good_w, counted_w = window(t, slo.window.s)
+        burn = {}
+        for name, width in widths.items():
+            gw, cw = window(t, width)
+            burn[name] = None if cw <= 0 else round((1 - gw / cw) / allowed, 6)
+        points.append({"at": t, "sli": None if counted_w <= 0 else round(good_w / counted_w, 6), "counted": counted_w,
+                       "budget_left": 1.0 if counted_w <= 0 else round(1 - (counted_w - good_w) / (counted_w * allowed), 6),
+                       "burn": burn})
+    return points
 
 
 def health(firing_severities: set[str]) -> str:

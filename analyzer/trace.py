@@ -36,7 +36,8 @@ ORDER BY at LIMIT 1000
 """
 
 
-def build_trace(store: Store, ref: str, cluster: str | None = None) -> dict:
+def build_trace(store: Store, ref: str, cluster: str | None = None, rules=None) -> dict:
+    """One pod's verdict and timeline; with `rules`, its reasons in plain language."""
     verdict = read.pod(store, ref, cluster)
     params = {"cluster": verdict["cluster"], "uid": verdict["uid"]}
     timeline = []
@@ -60,7 +61,12 @@ def build_trace(store: Store, ref: str, cluster: str | None = None) -> dict:
         timeline.append({"at": iso(line["t"]), "what": "log",
                          "text": f"{line['component']}@{line['node'] or '?'} {line['severity']}: {line['message']}"})
     timeline.sort(key=lambda item: item["at"] or "")
-    return {"verdict": verdict, "timeline": timeline}
+    explained = {}
+    if rules is not None:
+        explained = {"explanation": rules.explain(verdict["reason"]),
+                     "deletion_explanation": rules.explain((verdict.get("deletion") or {}).get("stuck") and
+                                                           verdict["deletion"]["reason"])}
+    return {"verdict": verdict, "timeline": timeline, **explained}
 
 
 def render_trace(trace: dict) -> str:
@@ -71,13 +77,22 @@ def render_trace(trace: dict) -> str:
              f" delivery={_secs(v['delivery_s'])}",
              f"  decided by rule {v['rule']}: {v['evidence']}" if v["rule"] else "  no rule needed",
              "  phases: " + "  ".join(f"{k[:-2]}={_secs(x)}" for k, x in v["phases"].items())]
+    lines += _explained(trace.get("explanation"))
     if "deletion" in v:
         d = v["deletion"]
         lines.append(f"  deletion: requested={d['requested_at']} gone={d['gone_at'] or '-'} stuck={d['stuck']}"
                      + (f" reason={d['reason']}: {d['evidence']}" if d["stuck"] else ""))
+        lines += _explained(trace.get("deletion_explanation"))
     lines.append("timeline:")
     lines += [f"  {item['at']}  {item['what']:<6} {item['text']}" for item in trace["timeline"]]
     return "\n".join(lines)
+
+
+def _explained(text: dict | None) -> list[str]:
+    if not text:
+        return []
+    whose = "the workload's owner" if text["move"] == "user" else "the platform team"
+    return [f"  what it means: {text['means']}", f"  whose move: {whose}; first check: {text['check']}"]
 
 
 def _secs(value) -> str:

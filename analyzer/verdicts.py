@@ -217,6 +217,7 @@ def pod_verdict_row(cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now:
         deletion_evidence=gone.get("evidence", ""), analyzed_at=version, version=version,
         decided_at=verdict["decided_at"], deletion_decided_at=gone.get("decided_at"),
         startup_s=None if startup_s is None else max(startup_s, 0.0), labels=pod.labels,
+        **dict(zip(("workload_kind", "workload"), P.workload(pod.owner_kind, pod.owner_name, pod.name))),
         **{**_NO_UPGRADE, **upgrade(pod, rules, verdict["deadline_s"], now)})
 
 
@@ -234,7 +235,8 @@ def not_created_row(cluster: str, event: tuple, rules: Rules, version: int) -> t
         rule=found.rule.id if found else "fallback", node="", delivery_s=None,
         **dict.fromkeys(read.PHASES), deletion_requested_at=None, deletion_gone_at=None, deletion_stuck=None,
         deletion_reason=None, deletion_evidence="", analyzed_at=version, version=version,
-        decided_at=int(first), deletion_decided_at=None, startup_s=None, labels={}, **_NO_UPGRADE)
+        decided_at=int(first), deletion_decided_at=None, startup_s=None, labels={}, **_NO_UPGRADE,
+        **dict(zip(("workload_kind", "workload"), P.workload(owner_kind, owner, ""))))
 
 
 _NO_UPGRADE = {"upgrade_at": None, "upgrade_outcome": "", "upgrade_ready_s": None, "upgrade_decided_at": None,

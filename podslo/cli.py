@@ -223,11 +223,13 @@ def unknowns(cluster, fmt, dsn):
 @click.argument("pod")
 @click.option("--cluster", callback=_cluster, help="Cluster of the pod (needed when names repeat across clusters).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--rules", "rules_path", help=RULES_HELP)
 @click.option("--dsn", help=DSN_HELP)
-def trace(pod, cluster, fmt, dsn):
-    """One pod's timeline: phases, status changes, events, and the rule that decided."""
+def trace(pod, cluster, fmt, rules_path, dsn):
+    """One pod's timeline: phases, status changes, events, the rule that decided, and what to do."""
     from analyzer.trace import build_trace, render_trace
-    _show([build_trace(_store(dsn, migrate=False), pod, cluster)], "json" if fmt == "json" else "text",
+    found = build_trace(_store(dsn, migrate=False), pod, cluster, _rules(rules_path))
+    _show([found], "json" if fmt == "json" else "text",
           lambda items: render_trace(items[0]))
 
 
@@ -252,11 +254,14 @@ def trace(pod, cluster, fmt, dsn):
               help=f"Run a black-box probe pod every this many seconds (a simulated cluster: {SIMULATED_PROBE_EVERY_S:g}).")
 @click.option("--audit-token-file", type=click.Path(dir_okay=False, exists=True),
               help="File holding the bearer token POST /audit requires (or PODSLO_AUDIT_TOKEN).")
+@click.option("--api-token-file", type=click.Path(dir_okay=False, exists=True),
+              help="File holding the bearer token every path but /healthz requires (or PODSLO_API_TOKEN).")
 @click.option("--rules", "rules_path", help=RULES_HELP)
 @click.option("--dsn", help=DSN_HELP)
 def serve(cluster_name, clusters_file, kubeconfig, context, in_cluster, server, simulate, no_collect, profile, speed,
           seed, nodes,
-          pods_per_minute, analyze_every, listen, webhooks, probe_every, audit_token_file, rules_path, dsn):
+          pods_per_minute, analyze_every, listen, webhooks, probe_every, audit_token_file, api_token_file, rules_path,
+          dsn):
     """The always-on service: collect (or simulate), analyze, keep SLOs, alert, serve the API."""
     import signal
     import threading
@@ -278,7 +283,8 @@ def serve(cluster_name, clusters_file, kubeconfig, context, in_cluster, server, 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run_serve(_store(dsn), rules, specs, stop, simulation=simulation, listen=listen, analyze_every=analyze_every,
-              webhooks=webhooks, audit_token=_audit_token(audit_token_file),
+              webhooks=webhooks, audit_token=_token(audit_token_file, "PODSLO_AUDIT_TOKEN"),
+              api_token=_token(api_token_file, "PODSLO_API_TOKEN"),
               probe_every=probe_every or (SIMULATED_PROBE_EVERY_S if simulate else None),
               say=lambda text: click.echo(text, err=True))
 
@@ -436,16 +442,17 @@ def collect(cluster, clusters_file, kubeconfig, context, in_cluster, server, eve
     for collector in run_collectors(_store(dsn), specs, stop, resources=resources, batch_rows=batch_rows,
                                     flush_s=flush_s, listen=listen, probe_every=probe_every,
                                     probe_namespace=probe_namespace, spool_dir=spool_dir, spool_bytes=spool_max_mb << 20,
-                                    audit_token=_audit_token(audit_token_file), qps=qps, burst=burst,
+                                    audit_token=_token(audit_token_file, "PODSLO_AUDIT_TOKEN"), qps=qps, burst=burst,
                                     say=lambda text: click.echo(text, err=True)):
         click.echo(f"stopped {collector.sink.cluster!r}: received {dict(collector.stats.received)}, "
                    f"relists {dict(collector.stats.relists)} by {dict(collector.stats.list_form)} lists", err=True)
 
 
-def _audit_token(path: str | None) -> str | None:
-    token = Path(path).read_text(encoding="utf-8").strip() if path else os.environ.get("PODSLO_AUDIT_TOKEN", "").strip()
+def _token(path: str | None, env: str) -> str | None:
+    """A bearer token from its file, else from the environment variable `env`."""
+    token = Path(path).read_text(encoding="utf-8").strip() if path else os.environ.get(env, "").strip()
     if path and not token:
-        raise click.UsageError(f"{path}: the audit token file is empty")
+        raise click.UsageError(f"{path}: the token file is empty")
     return token or None
 
 

@@ -41,17 +41,18 @@ def run_demo(store: Store, rules: Rules, minutes: float, speed: float, profile: 
     thread.join(5)
     result = analyze(store, cluster, rules)
     say(f"analyzed cluster {cluster!r}: {result.pods} pod verdicts, {result.nodes} node verdicts")
-    _report(store, engine, cluster, say)
+    _report(store, engine, cluster, rules, say)
 
 
-def _report(store: Store, engine: Engine, cluster: str, say) -> None:
+def _report(store: Store, engine: Engine, cluster: str, rules: Rules, say) -> None:
     verdicts = read.pods(store, cluster)
     trouble = [p for p in verdicts if p["outcome"] in ("failed", "timeout") or (p.get("deletion") or {}).get("stuck")]
     say("\nwhy pods were not delivered, or will not go away:\n" + reason_table(trouble))
     say(f"\nsome of them (all: podslo pods --cluster {cluster}):\n" + pod_table(trouble[:12]))
     say("\nnodes:\n" + node_table(read.nodes(store, cluster)))
     if trouble:
-        say("\none of them in detail (podslo trace):\n" + render_trace(build_trace(store, trouble[0]["uid"], cluster)))
+        one = build_trace(store, trouble[0]["uid"], cluster, rules)
+        say("\none of them in detail (podslo trace):\n" + render_trace(one))
     delivered, due = delivery_success_rate(verdicts)
     say(f"\ndelivery success rate: {delivered}/{due} = {delivered / max(due, 1):.2%} (delivered / (all due - user failures))")
     truth = [p for p in engine.truth()["pods"]]

@@ -234,6 +234,8 @@ POD_VERDICTS = Table("pod_verdicts", f"""
     upgrade_decided_at {NTS}
     upgrade_reason Nullable(String)
     upgrade_attribution Nullable(String)
+    workload_kind LowCardinality(String)
+    workload String
 """, order_by="(cluster, uid)", engine="ReplacingMergeTree(version)")
 
 NODE_VERDICTS = Table("node_verdicts", f"""

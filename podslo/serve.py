@@ -185,7 +185,8 @@ def clock_start(speed: float):
 
 def run_serve(store: Store, rules: Rules, specs: list, stop: threading.Event, *, simulation: Simulation | None = None,
               listen: str = "127.0.0.1:8080", analyze_every: float = 5.0, webhooks: tuple[str, ...] = (),
-              audit_token: str | None = None, say=print, **collect_options) -> Analyst:
+              audit_token: str | None = None, api_token: str | None = None, say=print,
+              **collect_options) -> Analyst:
     """Run everything until `stop` is set, then flush: the collectors' rows, one last analysis
     round, and the notifications that can be delivered."""
     from collector.collect import SERVICE_CONNECTIONS, ClusterSpec, start_collectors
@@ -209,10 +210,10 @@ def run_serve(store: Store, rules: Rules, specs: list, stop: threading.Event, *,
     for thread in threads:
         thread.start()
     app = make_app(store, rules, analyst, make_service(collectors, audit_token,
-                                                      more_metrics=(ServeMetrics(analyst, outbox),)))
+                                                      more_metrics=(ServeMetrics(analyst, outbox),)), api_token)
     server, http_thread, _ = serve_app_in_thread(app, int(port), host or "127.0.0.1",
                                                  limit_concurrency=SERVICE_CONNECTIONS)
-    say(f"podslo serve: API {external_url}/api/v1 (slos, alerts), /metrics, /healthz; "
+    say(f"podslo serve: API {external_url}/api/v1 (docs: /api/v1/docs), /metrics, /healthz; "
         f"analyzing every {analyze_every:g}s; {len(receivers)} webhook receiver(s)")
     stop.wait()
     say("stopping: flushing collectors, one last analysis, pending notifications")
@@ -229,12 +230,9 @@ def run_serve(store: Store, rules: Rules, specs: list, stop: threading.Event, *,
     return analyst
 
 
-def make_app(store: Store, rules: Rules, analyst: Analyst, service):
+def make_app(store: Store, rules: Rules, analyst: Analyst, service, api_token: str | None = None):
     """One listener: the API under /api/v1, the collector's service (/metrics, /healthz, /audit)."""
-    from fastapi import FastAPI
-
     from analyzer.api import make_api
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.mount("/api/v1", make_api(store, rules, analyst.clusters))
+    app = make_api(store, rules, analyst.clusters, api_token)
     app.mount("/", service)
     return app

@@ -186,6 +186,13 @@ class MassDeletionSpec(_Strict):
     severity: Severity = "page"
 
 
+class Explanation(_Strict):
+    """A reason in plain language: what it means, whose move it is, the first thing to check."""
+    means: str
+    move: Literal["user", "platform"]
+    check: str
+
+
 class ReceiverSpec(_Strict):
     name: str
     url: str = Field(pattern=r"^https?://")
@@ -209,6 +216,14 @@ class RuleFile(_Strict):
     mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
     receivers: list[ReceiverSpec] = []
     board_url: str | None = None
+    explanations: dict[str, Explanation] = {}
+
+    @model_validator(mode="after")
+    def _explained_codes_exist(self) -> "RuleFile":
+        unknown = sorted(set(self.explanations) - set(self.codes) - set(self.stuck_codes))
+        if unknown:
+            raise ValueError(f"explanations: {unknown[0]!r} is not a declared code")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> "RuleFile":
@@ -266,6 +281,11 @@ class Rules:
     def slow_reasons(self) -> tuple[Rule, ...]:
         """The rules whose code means 'too slow' rather than 'failed'."""
         return tuple(r for r in self.reasons if r.slow)
+
+    def explain(self, code: str | None) -> dict | None:
+        """The plain-language text of a reason code (None when the rule file has none)."""
+        found = self.spec.explanations.get(code or "")
+        return None if found is None else found.model_dump()
 
     def alerting(self, slo: SloSpec) -> AlertingSpec:
         return slo.alerting or self.spec.alerting

@@ -59,6 +59,7 @@ def test_trace(workdir):
     assert done.returncode == 0, done.stderr.decode()
     assert "decided by rule ImageNotFound" in text and "Failed to pull image" in text and "timeline:" in text
     assert "waiting app ImagePullBackOff" in text  # the stored container state
+    assert "whose move: the workload's owner; first check: That the tag was pushed" in text  # slo_rules' words
 
 
 def test_errors_are_one_clear_line(workdir, tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import alerts as A
-from analyzer.slo import evaluate_slo
+from analyzer.slo import evaluate_slo, series
 from analyzer.verdicts import analyze
 from analyzer.webhooks import backoff_s, sign
 from podslo.errors import RuleError
@@ -49,6 +49,18 @@ def test_budget_and_burn_match_hand_computed_windows(store, rules, cluster):
     fired = A.burn_conditions(store, rules, status, None)
     assert [c.severity for c in fired] == ["ticket"]                      # 3d and 6h above 1x; 10x < 14.4x
     assert status.alerts == {"page": "inactive", "ticket": "firing"}
+
+
+def test_the_series_agrees_with_the_status_at_each_point(store, rules, cluster):
+    _minutes(store, cluster, [(ago, 90, 10) for ago in range(1, 6)] + [(ago, 99, 1) for ago in range(6, 121)])
+    points = series(store, rules, _slo(rules), cluster, NOW // 1000 - 3600, NOW // 1000, 600)
+    assert len(points) == 7
+    for point in points:
+        status = evaluate_slo(store, rules, _slo(rules), cluster, point["at"] * 1000)
+        assert point["sli"] == pytest.approx(status.current) and point["counted"] == status.total
+        assert point["budget_left"] == pytest.approx(status.budget_left, abs=1e-6)
+        assert point["burn"]["5m"] == pytest.approx(status.burn["5m"]) and point["burn"]["1h"] == pytest.approx(status.burn["1h"])
+    assert points[-1]["burn"]["5m"] == pytest.approx(10.0)
 
 
 def test_budget_runs_out_at_the_current_burn(store, rules, cluster):
@@ -250,3 +262,16 @@ slos:
         status = evaluate_slo(store, tenant_rules, _slo(tenant_rules, name), cluster, int(now))
         good, total = direct(where)
         assert 20 < total < direct("1")[1] and (status.good, status.total) == (good, total), name
+
+
+def test_every_reason_code_is_explained_in_plain_language(rules, tmp_path):
+    codes = set(rules.spec.codes) | set(rules.spec.stuck_codes)
+    assert codes == set(rules.spec.explanations)
+    for code in codes:
+        text = rules.explain(code)
+        assert len(text["means"]) > 30 and len(text["check"]) > 20 and text["move"] in ("user", "platform")
+    assert rules.explain("SandboxCreateFailed")["move"] == "platform" and rules.explain("AppOOM")["move"] == "user"
+    bad = Path(rules.source).read_text() + "\n  NoSuchCode: {means: x, move: user, check: y}\n"
+    (tmp_path / "r.yaml").write_text(bad)
+    with pytest.raises(RuleError, match="NoSuchCode"):
+        load_rules(tmp_path / "r.yaml")
