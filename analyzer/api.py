@@ -21,7 +21,12 @@ from podslo.timeutil import iso
 from slo_rules import Rules
 
 PREFIX = "/api/v1"
+EPOCH_MAX = 4_102_444_800  # 2100-01-01: times are unix seconds from 0 to here
 OPEN_PATHS = ("/healthz", "/audit")  # /audit checks its own token
+
+
+class Problem(BaseModel):
+    detail: str
 
 
 class SloStatusModel(BaseModel):
@@ -198,7 +203,10 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
     /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`."""
     app = FastAPI(title="podslo", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs",
                   redoc_url=None)
-    api = APIRouter(prefix=PREFIX)
+    api = APIRouter(prefix=PREFIX, responses={
+        400: {"model": Problem, "description": "A parameter the API cannot use (a cursor it did not give out)."},
+        401: {"model": Problem, "description": "No or wrong bearer token (when a token is configured)."},
+        404: {"model": Problem, "description": "No such cluster, pod or SLO."}})
 
     def names(cluster: str | None) -> list[str]:
         known = clusters()
@@ -221,8 +229,10 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
         return [{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, chosen)]
 
     @api.get("/slos/{name}/series", response_model=list[SeriesPoint])
-    def slo_series(name: str, cluster: str, to: int | None = Query(None, description="unix seconds (default: now)"),
-                   since: int | None = Query(None, alias="from", description="unix seconds (default: to - 7 days)"),
+    def slo_series(name: str, cluster: str,
+                   to: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds (default: now)"),
+                   since: int | None = Query(None, alias="from", ge=0, le=EPOCH_MAX,
+                                             description="unix seconds (default: to - 7 days)"),
                    step: int = Query(3600, ge=60, description="seconds")) -> list[dict]:
         """The SLO over time: SLI over its window, budget left and burn per window, every `step`."""
         from analyzer.slo import series
@@ -246,8 +256,8 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
              outcome: Literal["success", "failed", "timeout", "cancelled", "pending"] | None = None,
              attribution: Literal["user", "system"] | None = None, reason: str | None = None,
              node: str | None = None, stuck: bool | None = None,
-             since: float | None = Query(None, description="created at or after (unix seconds)"),
-             until: float | None = Query(None, description="created before (unix seconds)"),
+             since: float | None = Query(None, ge=0, le=EPOCH_MAX, description="created at or after (unix seconds)"),
+             until: float | None = Query(None, ge=0, le=EPOCH_MAX, description="created before (unix seconds)"),
              limit: int = Query(100, ge=1, le=5000), cursor: str | None = None) -> dict:
         items, key = read.pod_page(store, cluster, limit, _after(cursor), namespace=namespace, outcome=outcome,
                                    attribution=attribution, reason=reason, node=node, stuck=stuck,
@@ -266,7 +276,8 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
         return read.workloads(store, cluster, namespace, limit)
 
     @api.get("/reasons", response_model=list[ReasonCountModel])
-    def reasons(cluster: str | None = None, since: float | None = None, until: float | None = None,
+    def reasons(cluster: str | None = None, since: float | None = Query(None, ge=0, le=EPOCH_MAX),
+                until: float | None = Query(None, ge=0, le=EPOCH_MAX),
                 step: int = Query(3600, ge=60, le=31 * 86400, description="seconds")) -> list[dict]:
         """Pods not delivered, by reason and attribution, per interval of `step` seconds."""
         return read.reason_counts(store, cluster, since, until, step)

@@ -49,6 +49,9 @@ def pod_page(store: Store, cluster: str | None = None, limit: int = 100, after: 
     """Verdicts matching `filters` (see _FILTERS; times in epoch seconds), oldest first, at most
     `limit` of them after the key `after`; and the key to go on from (None at the end)."""
     given = {k: v for k, v in filters.items() if v is not None}
+    for key in ("since", "until"):  # to the millisecond: a float's repr may be in e-notation
+        if key in given:
+            given[key] = round(float(given[key]), 3)
     unknown = set(given) - set(_FILTERS)
     if unknown:
         raise ValueError(f"unknown pod filter(s): {sorted(unknown)}")
