@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from analyzer.slo import SloStatus, health
+from analyzer.slo import SloStatus
 from podslo.schema import ALERTS, WEBHOOK_OUTBOX
 from podslo.store import Store
 from podslo.timeutil import iso, now_ms
@@ -275,7 +275,3 @@ def payload(row: dict, receiver: str, external_url: str) -> dict:
 def firing(store: Store, cluster: str | None = None) -> list[dict]:
     where = "" if cluster is None else "AND cluster = {cluster:String}"
     return store.dicts(f"SELECT * FROM alerts FINAL WHERE status = 'firing' {where} ORDER BY starts_at", cluster=cluster)
-
-
-def cluster_health(store: Store, cluster: str) -> str:
-    return health({a["severity"] for a in firing(store, cluster)})

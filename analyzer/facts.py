@@ -120,11 +120,11 @@ WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'wa
 GROUP BY pod_uid, component, message
 """
 # Pods whose container images changed while they lived: their snapshots in order.
-IMAGES_SQL = f"""
+IMAGES_SQL = """
 SELECT uid, arraySort(x -> x.1, groupArray((rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at),
                                            images, ready, toUnixTimestamp64Milli(ready_at))))
 FROM raw_pods
-WHERE cluster = {{cluster:String}} AND notEmpty(images) AND /*slice*/
+WHERE cluster = {cluster:String} AND notEmpty(images) AND /*slice*/
 GROUP BY uid HAVING uniqExact(images) > 1
 """
 COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import pytest
 
 from podslo.webserver import free_port
 from slo_rules import load_rules
@@ -169,13 +168,9 @@ def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path)
         if serve.poll() is None:
             serve.kill()
         receiver.close()
-    assert not [a for a in _alerts_of(receiver) if a["labels"]["severity"] == "page"]
+    assert not [a for a in receiver.alerts() if a["labels"]["severity"] == "page"]
     shown = run_podslo("slo", "--format", "json", cwd=tmp_path, env=env)
     assert shown.returncode == 0, shown.stderr
     rows = [json.loads(line) for line in shown.stdout.splitlines()]
     assert {r["slo"] for r in rows} >= {"pod-delivery", "probe-online"}
     assert all(r["alerts"]["page"] == "inactive" for r in rows) and {r["health"] for r in rows} <= {"Healthy", "Warning"}
-
-
-def _alerts_of(receiver: Receiver) -> list[dict]:
-    return receiver.alerts()

@@ -97,7 +97,7 @@ def test_alerts_fire_repeat_and_resolve_once_without_flapping(store, rules, clus
     def step(at, holding):
         return A.step(store, rules, cluster, at, [cond] if holding else [], receivers, "http://podslo")
 
-    assert step(NOW, True) == [f"firing ErrorBudgetBurn pod-delivery page"]
+    assert step(NOW, True) == ["firing ErrorBudgetBurn pod-delivery page"]
     assert step(NOW + MIN, True) == []                                     # still firing: nothing new
     assert step(NOW + 2 * MIN, False) == []                                # clear, not yet for long enough
     assert step(NOW + 3 * MIN, True) == []                                 # back: the same episode
