@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 
 from analyzer import read
 from analyzer.facts import cluster_now
-from analyzer.status import alert_dicts, healths, slo_statuses, startup_latency, terminating
+from analyzer.status import alert_dicts, cluster_rows, healths, slo_statuses, startup_latency, terminating
 from podslo.errors import NotFound
 from podslo.store import Store
 from podslo.timeutil import iso
@@ -216,11 +216,7 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
 
     @api.get("/clusters", response_model=list[ClusterModel])
     def cluster_list() -> list[dict]:
-        known = clusters()
-        health = healths(store, known)
-        seen = dict(store.rows("SELECT cluster, count() FROM pod_verdicts FINAL GROUP BY cluster"))
-        return [{"name": c, "health": health[c], "last_data_at": iso(cluster_now(store, c)[0]),
-                 "pods_seen": int(seen.get(c, 0))} for c in known]
+        return cluster_rows(store, clusters())
 
     @api.get("/slos", response_model=list[SloStatusModel])
     def slos(cluster: str | None = None) -> list[dict]:

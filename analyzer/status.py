@@ -30,6 +30,15 @@ def healths(store: Store, clusters: list[str]) -> dict[str, str]:
     return {c: health({a["severity"] for a in firing if a["cluster"] == c}) for c in clusters}
 
 
+def cluster_rows(store: Store, clusters: list[str]) -> list[dict]:
+    """Each cluster: its health, the newest time its data shows, the pods it has verdicts for."""
+    from podslo.timeutil import iso
+    health = healths(store, clusters)
+    seen = dict(store.rows("SELECT cluster, count() FROM pod_verdicts FINAL GROUP BY cluster"))
+    return [{"name": c, "health": health[c], "last_data_at": iso(cluster_now(store, c)[0]),
+             "pods_seen": int(seen.get(c, 0))} for c in clusters]
+
+
 def alert_dicts(store: Store, cluster: str | None = None, state: str | None = None, limit: int = 500) -> list[dict]:
     """Alerts, newest first: firing ones and past ones, as their latest state says."""
     where = ["1"]

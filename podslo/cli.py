@@ -122,6 +122,9 @@ def replay(source, cluster, dsn, rules_path, analyze, quiet):
     rules = _rules(rules_path) if analyze else None
     store = _store(dsn)
     started = time.monotonic()
+    if getattr(source, "name", "") == "<stdin>" and sys.stdin.isatty():
+        click.echo("reading a stream from standard input (end it with Ctrl-D), or give a FILE: podslo replay FILE",
+                   err=True)
 
     def problem(line, message):
         if not quiet:
@@ -183,16 +186,46 @@ def demo(minutes, speed, profile, seed, dsn):
     run_demo(_store(dsn), _rules(None), minutes, speed, profile, seed, say=click.echo)
 
 
+def _known_cluster(store, cluster: str | None) -> None:
+    """An unknown --cluster is said to be unknown, with what the store holds."""
+    if cluster and cluster not in store.clusters():
+        held = ", ".join(store.clusters()) or "nothing yet"
+        raise click.ClickException(f"no cluster {cluster!r} in the store (it holds: {held}; see `podslo clusters`)")
+
+
+@main.command()
+@click.option("--dsn", help=DSN_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def clusters(dsn, fmt):
+    """The clusters the store holds: health, newest data, pods with verdicts."""
+    from analyzer.status import cluster_rows
+    from podslo.tables import table
+    store = _store(dsn, migrate=False)
+    _show(cluster_rows(store, store.clusters()), fmt, lambda items: table(
+        ["CLUSTER", "HEALTH", "LAST DATA", "PODS"], [[c["name"], c["health"], c["last_data_at"], c["pods_seen"]]
+                                                   for c in items]) if items else "the store holds no cluster yet")
+
+
 @main.command()
 @click.option("--cluster", callback=_cluster, help="Only this cluster.")
+@click.option("--namespace", help="Only this namespace.")
 @click.option("--outcome", type=click.Choice(["success", "failed", "timeout", "cancelled", "pending"]))
+@click.option("--reason", help="Only pods with this reason code (delivery or stuck deletion).")
+@click.option("--node", help="Only pods on this node.")
+@click.option("--stuck", is_flag=True, help="Only pods whose deletion is stuck.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many (the oldest first).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
-def pods(cluster, outcome, fmt, dsn):
+def pods(cluster, namespace, outcome, reason, node, stuck, limit, fmt, dsn):
     """Per-pod verdicts (contract 2)."""
     from analyzer import read
     from podslo.tables import pod_table
-    _show(read.pods(_store(dsn, migrate=False), cluster, outcome), fmt, pod_table)
+    store = _store(dsn, migrate=False)
+    _known_cluster(store, cluster)
+    items, _ = read.pod_page(store, cluster, limit or 2**31, namespace=namespace, outcome=outcome, reason=reason,
+                             node=node, stuck=True if stuck else None)
+    several = len({p["cluster"] for p in items}) > 1
+    _show(items, fmt, lambda rows: pod_table(rows, with_cluster=several))
 
 
 @main.command()

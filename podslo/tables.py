@@ -24,17 +24,19 @@ def table(headers: list[str], rows: list[list], widths: dict[int, int] | None = 
     return "\n".join(lines)
 
 
-def pod_table(items: list[dict]) -> str:
+def pod_table(items: list[dict], with_cluster: bool = False) -> str:
     rows = []
     for p in items:
         deletion = p.get("deletion")
         gone = "-" if not deletion else (f"STUCK {deletion['reason']}" if deletion["stuck"]
                                         else ("gone" if deletion["gone_at"] else "terminating"))
-        rows.append([f"{p['namespace']}/{p['name']}", p["kind"], p["outcome"], p["attribution"], p["reason"],
-                     p["delivery_s"], p["node"], gone, p["evidence"]])
-    summary = _summary(items)
-    return table(["POD", "KIND", "OUTCOME", "FAULT", "REASON", "DELIVERY_S", "NODE", "DELETION", "EVIDENCE"],
-                 rows, {0: 48, 6: 24, 8: 70}) + f"\n\n{summary}"
+        rows.append(([p["cluster"]] if with_cluster else []) + [
+            f"{p['namespace']}/{p['name']}", p["kind"], p["outcome"], p["attribution"], p["reason"],
+            p["delivery_s"], p["node"], gone, p["evidence"]])
+    headers = ["POD", "KIND", "OUTCOME", "FAULT", "REASON", "DELIVERY_S", "NODE", "DELETION", "EVIDENCE"]
+    shift = 1 if with_cluster else 0
+    widths = {0 + shift: 48, 6 + shift: 24, 8 + shift: 70}
+    return table((["CLUSTER"] if with_cluster else []) + headers, rows, widths) + f"\n\n{_summary(items)}"
 
 
 def _summary(items: list[dict]) -> str:

@@ -42,6 +42,13 @@ def test_pods_table_and_filters(workdir):
     text = done.stdout.decode()
     assert done.returncode == 0 and text.splitlines()[0].split()[:5] == ["POD", "KIND", "OUTCOME", "FAULT", "REASON"]
     assert "ImageNotFound" in text and "1 pods: 1 failed" in text
+    both = run_podslo("pods", cwd=workdir).stdout.decode()
+    assert both.splitlines()[0].split()[:2] == ["CLUSTER", "POD"] and "2 pods" in both  # several clusters
+    stuck = run_podslo("pods", "--stuck", "--reason", "Finalizer", "--format", "json", cwd=workdir).stdout
+    assert [json.loads(line)["cluster"] for line in stuck.splitlines()] == ["stuck_finalizer"]
+    assert len(run_podslo("pods", "--limit", "1", "--format", "json", cwd=workdir).stdout.splitlines()) == 1
+    listed = run_podslo("clusters", cwd=workdir).stdout.decode()
+    assert "image_not_found" in listed and "stuck_finalizer" in listed and "HEALTH" in listed
 
 
 def test_nodes_json(workdir):
@@ -73,6 +80,8 @@ def test_errors_are_one_clear_line(workdir, tmp_path):
     assert bad_rules.returncode == 1 and f"{rules}:1: version".encode() in bad_rules.stderr
     unreadable = run_podslo("replay", str(tmp_path / "nope.jsonl"), cwd=workdir)
     assert unreadable.returncode == 2 and b"nope.jsonl" in unreadable.stderr
+    unknown = run_podslo("pods", "--cluster", "nope", cwd=workdir)
+    assert unknown.returncode == 1 and b"no cluster 'nope' in the store (it holds: image_not_found, stuck_finalizer" in unknown.stderr
     empty = run_podslo("slo", "--dsn", f"chdb://{tmp_path}/empty", cwd=workdir)
     assert empty.returncode == 1 and empty.stderr.decode().startswith("Error: the store") \
         and "holds no podslo data yet" in empty.stderr.decode()
