@@ -50,3 +50,10 @@ def test_deploy_manifests_grant_least_privilege():
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] in main.commands and "--in-cluster" in args
+
+
+def test_the_repo_carries_its_own_contracts():
+    design = (ROOT / "docs" / "DESIGN.md").read_text()
+    for contract in ("1. Input stream", "2. Verdicts", "3. Reason vocabulary", "4. HTTP API", "5. Alert webhooks"):
+        assert contract in design
+    assert "docs/DESIGN.md" in README

@@ -9,7 +9,7 @@ import pytest
 from podslo.errors import RuleError
 from slo_rules import DEFAULT_FILE, load_rules
 
-# Contract 3 of shared/DESIGN.md: the default vocabulary.
+# Contract 3 of docs/DESIGN.md: the default vocabulary.
 USER = {"InvalidImage", "ImageNotFound", "ImageAuthFailed", "ContainerConfigError", "VolumeConfigError", "AppCrash",
         "AppOOM", "ReadinessProbeFailed", "Unschedulable", "QuotaExceeded"}
 SYSTEM = {"ImagePullSlow", "ImagePullError", "InsufficientCapacity", "SchedulingDelay", "SandboxCreateFailed",
