@@ -7,6 +7,9 @@ COPY analyzer analyzer
 COPY slo_rules slo_rules
 COPY dashboard dashboard
 COPY simulator simulator
-RUN pip install --no-cache-dir .
-USER 65534
+RUN pip install --no-cache-dir . \
+ && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin podslo \
+ && mkdir -p /app/data /spool && chown podslo /app/data /spool
+# not root; it writes the embedded store (./data) and the collector's spool (/spool)
+USER podslo
 ENTRYPOINT ["podslo"]

@@ -57,3 +57,11 @@ def test_the_repo_carries_its_own_contracts():
     for contract in ("1. Input stream", "2. Verdicts", "3. Reason vocabulary", "4. HTTP API", "5. Alert webhooks"):
         assert contract in design
     assert "docs/DESIGN.md" in README
+
+
+def test_the_image_runs_as_a_user_that_can_write_its_data_and_services_have_health_checks():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "USER podslo" in dockerfile and "chown podslo /app/data /spool" in dockerfile
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("analyzer", "collector"):
+        assert "/healthz" in " ".join(services[name]["healthcheck"]["test"]), name
