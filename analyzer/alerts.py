@@ -9,6 +9,7 @@ notified again every `repeat_every`. Times are the cluster's.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 import orjson
@@ -16,7 +17,7 @@ import orjson
 from analyzer.slo import SloStatus
 from podslo.schema import ALERTS, WEBHOOK_OUTBOX
 from podslo.store import Store
-from podslo.timeutil import iso, now_ms
+from podslo.timeutil import iso, ms_of, now_ms
 from slo_rules import Rules
 from slo_rules.loader import ReceiverSpec
 
@@ -56,7 +57,7 @@ def burn_conditions(store: Store, rules: Rules, status: SloStatus, board_url: st
                     firing: set[tuple[str, str]] = frozenset()) -> list[Condition]:
     """The SLO's alerts whose pair of windows both burn above the factor (on enough events);
     for one already `firing` ((slo, severity)), above factor x resolve_below, so a burn
-    wavering on the factor does not flap. Marks each severity firing or not in `status.alerts`."""
+    wavering on the factor does not flap."""
     slo = next(s for s in rules.spec.slos if s.name == status.slo)
     alerting = rules.alerting(slo)
     out: dict[str, Condition] = {}
@@ -69,8 +70,6 @@ def burn_conditions(store: Store, rules: Rules, status: SloStatus, board_url: st
         if burn_long > factor and burn_short > factor and pair.severity not in out:
             out[pair.severity] = Condition(SLO_ALERT, slo.name, status.cluster, pair.severity, round(burn_short, 3),
                                            _burn_annotations(store, rules, status, pair, board_url))
-    for severity in ("page", "ticket"):
-        status.alerts[severity] = "firing" if severity in out else "inactive"
     return list(out.values())
 
 
@@ -172,10 +171,12 @@ class Receiver:
     url: str
     severities: tuple[str, ...] = ("page", "ticket")
     send_resolved: bool = True
+    secret: str | None = field(default=None, repr=False)  # signs its posts; never stored
 
     @classmethod
     def of(cls, spec: ReceiverSpec) -> "Receiver":
-        return cls(spec.name, spec.url, tuple(spec.severities), spec.send_resolved)
+        return cls(spec.name, spec.url, tuple(spec.severities), spec.send_resolved,
+                   os.environ.get(spec.secret_env) or None if spec.secret_env else None)
 
 
 def step(store: Store, rules: Rules, cluster: str, now: int, conditions: list[Condition],
@@ -197,7 +198,8 @@ def step(store: Store, rules: Rules, cluster: str, now: int, conditions: list[Co
                    "last_true_at": now, "notified_at": now, "notifications": 1}
             changes.append(f"firing {cond.alertname} {cond.slo} {cond.severity}")
         else:
-            row = {**row, "starts_at": _ms(row["starts_at"]), "last_true_at": now, "notified_at": _ms(row["notified_at"])}
+            row = {**row, "starts_at": ms_of(row["starts_at"]), "last_true_at": now,
+                   "notified_at": ms_of(row["notified_at"])}
             if row["notified_at"] is None or now - row["notified_at"] >= spec.repeat_every.s * 1000:
                 row.update(notified_at=now, notifications=row["notifications"] + 1)
                 changes.append(f"repeat {cond.alertname} {cond.slo} {cond.severity}")
@@ -207,8 +209,8 @@ def step(store: Store, rules: Rules, cluster: str, now: int, conditions: list[Co
         if fp in holding:
             continue
         spec = by_slo.get(row["slo"], alerting)
-        row = {**row, "starts_at": _ms(row["starts_at"]), "last_true_at": _ms(row["last_true_at"]),
-               "notified_at": _ms(row["notified_at"]), "version": version}
+        row = {**row, "starts_at": ms_of(row["starts_at"]), "last_true_at": ms_of(row["last_true_at"]),
+               "notified_at": ms_of(row["notified_at"]), "version": version}
         if now - row["last_true_at"] >= spec.keep_firing_for.s * 1000:
             row.update(status="resolved", ends_at=now, notified_at=now, notifications=row["notifications"] + 1)
             changes.append(f"resolved {row['alertname']} {row['slo']} {row['severity']}")
@@ -223,12 +225,6 @@ def _owes(row: dict, before: dict) -> bool:
     """Whether this row is a state change or repeat that has not been enqueued yet."""
     old = before.get(row["fingerprint"])
     return old is None or old["notifications"] != row["notifications"]
-
-
-def _ms(value) -> int | None:
-    if value is None or isinstance(value, int):
-        return value
-    return int(value.timestamp() * 1000)
 
 
 def enqueue(store: Store, rows: list[dict], receivers: list[Receiver], external_url: str) -> int:
@@ -255,7 +251,7 @@ def reconcile(store: Store, receivers: list[Receiver], external_url: str) -> int
     rows = store.dicts("SELECT * FROM alerts FINAL")
     for row in rows:
         for key in ("starts_at", "ends_at", "last_true_at", "notified_at"):
-            row[key] = _ms(row[key])
+            row[key] = ms_of(row[key])
     return enqueue(store, rows, receivers, external_url)
 
 

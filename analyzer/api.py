@@ -17,7 +17,6 @@ from analyzer.facts import cluster_now
 from analyzer.status import alert_dicts, cluster_rows, healths, slo_statuses, startup_latency, terminating
 from podslo.errors import NotFound
 from podslo.store import Store
-from podslo.timeutil import iso
 from slo_rules import Rules
 
 PREFIX = "/api/v1"

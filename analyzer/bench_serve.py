@@ -66,7 +66,7 @@ def run_alert_bench(speed: float = 10.0, pods_per_minute: float = 120.0, every_s
     engine, server, store, rules, collector, clock, analyst = _running("cni-outage", speed, pods_per_minute,
                                                                        every_s, [receiver])
     stop = threading.Event()
-    outbox = Outbox(store, {})
+    outbox = Outbox(store, [])
     threads = [threading.Thread(target=analyst.run, args=(stop,), daemon=True),
                threading.Thread(target=outbox.run, args=(stop, 0.2), daemon=True)]
     for t in threads:

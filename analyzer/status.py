@@ -7,6 +7,7 @@ from analyzer import alerts as A
 from analyzer.facts import cluster_now
 from analyzer.slo import SloStatus, evaluate, health
 from podslo.store import Store
+from podslo.timeutil import iso, ms_of
 from slo_rules import Rules
 
 
@@ -32,7 +33,6 @@ def healths(store: Store, clusters: list[str]) -> dict[str, str]:
 
 def cluster_rows(store: Store, clusters: list[str]) -> list[dict]:
     """Each cluster: its health, the newest time its data shows, the pods it has verdicts for."""
-    from podslo.timeutil import iso
     health = healths(store, clusters)
     seen = dict(store.rows("SELECT cluster, count() FROM pod_verdicts FINAL GROUP BY cluster"))
     return [{"name": c, "health": health[c], "last_data_at": iso(cluster_now(store, c)[0]),
@@ -49,13 +49,9 @@ def alert_dicts(store: Store, cluster: str | None = None, state: str | None = No
     rows = store.dicts(f"SELECT * FROM alerts FINAL WHERE {' AND '.join(where)} ORDER BY starts_at DESC "
                        "LIMIT {limit:UInt32}", cluster=cluster, state=state, limit=limit)
     return [{"cluster": r["cluster"], "fingerprint": r["fingerprint"], "alertname": r["alertname"], "slo": r["slo"],
-             "severity": r["severity"], "status": r["status"], "starts_at": _iso(r["starts_at"]),
-             "ends_at": _iso(r["ends_at"]), "labels": dict(r["labels"]), "annotations": dict(r["annotations"]),
+             "severity": r["severity"], "status": r["status"], "starts_at": iso(ms_of(r["starts_at"])),
+             "ends_at": iso(ms_of(r["ends_at"])), "labels": dict(r["labels"]), "annotations": dict(r["annotations"]),
              "value": r["value"], "notifications": r["notifications"]} for r in rows]
-
-
-def _iso(value) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 _TERMINATING = """

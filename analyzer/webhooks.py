@@ -43,11 +43,11 @@ def backoff_s(attempts: int, jitter: float | None = None) -> float:
 
 
 class Outbox:
-    """Delivers what the outbox holds; `secrets` maps receiver name -> signing secret."""
+    """Delivers what the outbox holds, each post signed with its receiver's secret."""
 
-    def __init__(self, store: Store, secrets: dict[str, str | None]):
+    def __init__(self, store: Store, receivers: list):
         self.store = store
-        self.secrets = secrets
+        self.secrets = {r.name: r.secret for r in receivers}
         self.client = httpx.Client(timeout=TIMEOUT_S, headers={"User-Agent": "podslo-webhook"})
         self.delivered = 0
         self.failed = 0

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from analyzer import alerts as A
-from analyzer.slo import SloStatus, evaluate, health
+from analyzer.slo import SloStatus, evaluate
+from analyzer.status import healths
 from analyzer.verdicts import analyze
 from analyzer.webhooks import Outbox
 from podslo.store import Store
@@ -33,19 +34,14 @@ class Tick:
     seconds: float = 0.0
     statuses: list[SloStatus] = field(default_factory=list)
     health: dict[str, str] = field(default_factory=dict)
-    verdicts: list[tuple] = field(default_factory=list)
 
 
-def receivers_of(rules: Rules, webhook_urls: list[str]) -> tuple[list[A.Receiver], dict[str, str | None]]:
-    """The rule file's receivers and one per --webhook URL (every severity, its secret from
-    PODSLO_WEBHOOK_SECRET); and each receiver's signing secret."""
-    receivers = [A.Receiver.of(spec) for spec in rules.spec.receivers]
-    secrets = {spec.name: os.environ.get(spec.secret_env) if spec.secret_env else None for spec in rules.spec.receivers}
-    for i, url in enumerate(webhook_urls):
-        name = f"webhook-{i + 1}"
-        receivers.append(A.Receiver(name, url))
-        secrets[name] = os.environ.get(WEBHOOK_SECRET_ENV) or None
-    return receivers, secrets
+def receivers_of(rules: Rules, webhook_urls: list[str]) -> list[A.Receiver]:
+    """The rule file's receivers, and one per --webhook URL (every severity, its secret from
+    PODSLO_WEBHOOK_SECRET)."""
+    return [A.Receiver.of(spec) for spec in rules.spec.receivers] + [
+        A.Receiver(f"webhook-{i + 1}", url, secret=os.environ.get(WEBHOOK_SECRET_ENV) or None)
+        for i, url in enumerate(webhook_urls)]
 
 
 class Analyst:
@@ -66,7 +62,7 @@ class Analyst:
 
     def tick(self) -> Tick:
         started = time.monotonic()
-        statuses, healths = [], {}
+        statuses, analyzed = [], []
         for cluster in self.clusters():
             result = analyze(self.store, cluster, self.rules)
             if not result.now:
@@ -79,11 +75,9 @@ class Analyst:
             for change in A.step(self.store, self.rules, cluster, result.now, conditions, self.receivers,
                                  self.external_url):
                 log.warning("cluster %s: alert %s", cluster, change)
-            healths[cluster] = health({c.severity for c in conditions} |
-                                      {a["severity"] for a in A.firing(self.store, cluster)})
             statuses += found
-        verdicts = self.store.rows(_VERDICT_COUNTS)
-        self.last = Tick(time.monotonic() - started, statuses, healths, verdicts)
+            analyzed.append(cluster)
+        self.last = Tick(time.monotonic() - started, statuses, healths(self.store, analyzed))
         self.ticks += 1
         self.busy_s += self.last.seconds
         return self.last
@@ -128,7 +122,7 @@ class ServeMetrics:
         verdicts = GaugeMetricFamily("podslo_pod_verdicts", "Pods by verdict (a verdict can still change while "
                                      "its pod lives, so this is a gauge).",
                                      labels=["cluster", "outcome", "attribution", "reason"])
-        for cluster, outcome, attribution, reason, count in tick.verdicts:
+        for cluster, outcome, attribution, reason, count in self.analyst.store.rows(_VERDICT_COUNTS):  # at scrape time
             verdicts.add_metric([cluster, outcome, attribution, reason], count)
         yield verdicts
         health_family = GaugeMetricFamily("podslo_cluster_health", "1 for the cluster's health (Healthy, Warning, "
@@ -201,9 +195,9 @@ def run_serve(store: Store, rules: Rules, specs: list, stop: threading.Event, *,
     host, _, port = listen.rpartition(":")
     external_url = f"http://{host or '127.0.0.1'}:{port}"
     collectors = start_collectors(store, specs, say=say, **collect_options)
-    receivers, secrets = receivers_of(rules, list(webhooks))
+    receivers = receivers_of(rules, list(webhooks))
     analyst = Analyst(store, rules, [s.name for s in specs] if specs else None, receivers, external_url, analyze_every)
-    outbox = Outbox(store, secrets)
+    outbox = Outbox(store, receivers)
     A.reconcile(store, receivers, external_url)
     threads = [threading.Thread(target=analyst.run, args=(stop,), name="analyst", daemon=True),
                threading.Thread(target=outbox.run, args=(stop,), name="webhooks", daemon=True)]

@@ -46,5 +46,12 @@ def iso(ms: int | float | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def ms_of(value) -> int | None:
+    """A time the store returned (datetime), or ms already, -> ms (None stays None)."""
+    if value is None or isinstance(value, int):
+        return value
+    return int(value.timestamp() * 1000)
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
