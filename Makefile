@@ -1,4 +1,4 @@
-# Two commands: `make demo` (set up, simulate, replay, show verdicts) and `make test`.
+# Two commands: `make demo` (set up; a simulated cluster with an incident, serve and the board) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

@@ -86,6 +86,8 @@ class SeriesPoint(BaseModel):
     at: int  # unix seconds
     sli: float | None  # over the SLO's window
     counted: float
+    step_sli: float | None  # over the `step` ending at `at`
+    step_counted: float
     budget_left: float
     burn: dict[str, float | None]  # per window
 
@@ -166,6 +168,43 @@ class WorkloadModel(BaseModel):
     delivery_p99_s: float | None
     top_reason: str | None
     stuck_deletions: int
+
+
+class LatencyModel(BaseModel):
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+
+
+class PhaseModel(BaseModel):
+    phase: Literal["scheduling", "sandbox", "image_pull", "container_start", "readiness"]
+    p50_s: float | None
+    p90_s: float | None
+
+
+class NamespaceHurtModel(BaseModel):
+    cluster: str
+    namespace: str
+    pods: int
+    failed_system: int
+    failed_user: int
+    top_reason: str | None
+
+
+class DeliveryModel(BaseModel):
+    """Pods whose delivery was decided in [since, until), as the delivery SLI counts them."""
+    cluster: str | None
+    since: int
+    until: int
+    pods: int
+    delivered: int
+    failed_user: int
+    failed_system: int
+    cancelled: int
+    success_rate: float | None  # delivered / (delivered + failed by the platform)
+    latency: LatencyModel  # delivery time of delivered pods
+    phases: list[PhaseModel]  # where the time went, among delivered pods
+    namespaces: list[NamespaceHurtModel]  # the namespaces the platform failed most
 
 
 class ReasonCountModel(BaseModel):
@@ -276,6 +315,17 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
                 step: int = Query(3600, ge=60, le=31 * 86400, description="seconds")) -> list[dict]:
         """Pods not delivered, by reason and attribution, per interval of `step` seconds."""
         return read.reason_counts(store, cluster, since, until, step)
+
+    @api.get("/delivery", response_model=DeliveryModel)
+    def delivery(cluster: str | None = None, since: int | None = Query(None, ge=0, le=EPOCH_MAX),
+                 until: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds (default: now)"),
+                 limit: int = Query(10, ge=1, le=1000, description="namespaces listed")) -> dict:
+        """Delivery over a time range (default: the last 7 days): counts, success rate, latency
+        percentiles, phase breakdown, the namespaces that hurt most."""
+        newest = max((cluster_now(store, c)[0] or 0 for c in names(cluster)), default=0)
+        end = until if until is not None else newest // 1000 + 1
+        start = since if since is not None else max(end - 7 * 86400, 0)
+        return read.delivery(store, cluster, start, end, limit)
 
     @api.get("/nodes", response_model=list[NodeModel])
     def nodes(cluster: str | None = None) -> list[dict]:

@@ -15,6 +15,8 @@ SELECT namespace, name, if(reason = 'Unknown', evidence, deletion_evidence) AS t
 FROM pod_verdicts FINAL
 WHERE (cluster = {cluster:String} OR {cluster:String} = '')
   AND (reason = 'Unknown' OR deletion_reason = 'Unknown')
+  AND ifNull(decided_at, created_at) >= toDateTime64({since:Int64}, 3)
+  AND ifNull(decided_at, created_at) < toDateTime64({until:Int64}, 3)
 """
 _MASKS = [  # order matters: the most specific shapes first
     (r'"[^"]*"', "QUOTED"),
@@ -33,11 +35,14 @@ def _miner() -> TemplateMiner:
     return TemplateMiner(config=config)
 
 
-def unknown_patterns(store: Store, cluster: str | None = None) -> list[dict]:
-    """Templates of the evidence behind Unknown verdicts, most frequent first."""
+def unknown_patterns(store: Store, cluster: str | None = None, since: int | None = None,
+                     until: int | None = None) -> list[dict]:
+    """Templates of the evidence behind Unknown verdicts (decided in [since, until), unix
+    seconds, when given), most frequent first."""
     miner = _miner()
     examples: dict[int, dict] = {}
-    for namespace, name, text, what in store.rows(_UNKNOWN_SQL, cluster=cluster or ""):
+    rows = store.rows(_UNKNOWN_SQL, cluster=cluster or "", since=since or 0, until=until or 2**32)
+    for namespace, name, text, what in rows:
         result = miner.add_log_message(text or "(no evidence)")
         examples.setdefault(result["cluster_id"], {"what": what, "example_pod": f"{namespace}/{name}",
                                                    "example": text})

@@ -70,8 +70,10 @@ def pod_page(store: Store, cluster: str | None = None, limit: int = 100, after: 
 def pod(store: Store, ref: str, cluster: str | None = None) -> dict:
     """One verdict by uid, `name`, or `namespace/name` (the newest pod of that name)."""
     namespace, _, name = ref.rpartition("/")
-    extra = "AND (uid = {ref:String} OR (name = {name:String} AND (namespace = {ns:String} OR {ns:String} = '')))"
-    rows = store.dicts(_POD_SQL.replace("/*extra*/", extra), cluster=cluster or "", ref=ref, name=name, ns=namespace)
+    rows = store.dicts(_POD_SQL.replace("/*extra*/", "AND uid = {ref:String}"), cluster=cluster or "", ref=ref)
+    if not rows:  # the uid is the table's key: a name is looked for only when no uid matched
+        extra = "AND name = {name:String} AND (namespace = {ns:String} OR {ns:String} = '')"
+        rows = store.dicts(_POD_SQL.replace("/*extra*/", extra), cluster=cluster or "", name=name, ns=namespace)
     if not rows:
         raise NotFound(f"no pod {ref!r}" + (f" in cluster {cluster!r}" if cluster else "") + " (did you run `podslo analyze`?)")
     return _pod(rows[-1])
@@ -146,3 +148,50 @@ def reason_counts(store: Store, cluster: str | None, since: float | None, until:
     rows = store.dicts(_REASONS, cluster=cluster or "", step=step, since=int(since or 0),
                        until=int(until if until is not None else 2**31))
     return [{**r, "at": r["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for r in rows]
+
+
+_DELIVERY = """
+SELECT count() AS pods, countIf(outcome = 'success') AS delivered,
+       countIf(outcome IN ('failed', 'timeout') AND attribution = 'user') AS failed_user,
+       countIf(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS failed_system,
+       countIf(outcome = 'cancelled') AS cancelled,
+       quantilesExactIf(0.5, 0.9, 0.99)(delivery_s, outcome = 'success' AND delivery_s IS NOT NULL) AS latency,
+       /*phases*/
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
+  AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
+""".replace("/*phases*/", ", ".join(
+    f"quantilesExactIf(0.5, 0.9)({p}, outcome = 'success' AND {p} IS NOT NULL) AS {p}" for p in PHASES))
+_HURT_NAMESPACES = """
+SELECT cluster, namespace, count() AS pods,
+       countIf(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS failed_system,
+       countIf(outcome IN ('failed', 'timeout') AND attribution = 'user') AS failed_user,
+       topKIf(1)(reason, outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS top
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
+  AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
+GROUP BY cluster, namespace HAVING failed_system > 0
+ORDER BY failed_system DESC, pods DESC, namespace LIMIT {limit:UInt32}"""
+
+
+def _finite(x: float) -> float | None:
+    return None if x != x else round(float(x), 3)
+
+
+def delivery(store: Store, cluster: str | None, since: int, until: int, limit: int = 10) -> dict:
+    """Pods whose delivery was decided in [since, until) (epoch seconds), as the delivery SLI
+    counts them: delivered, failed by users and by the platform; delivery latency percentiles
+    and each phase's p50/p90 among delivered pods; the namespaces the platform failed most."""
+    params = {"cluster": cluster or "", "since": int(since), "until": int(until)}
+    r = store.dicts(_DELIVERY, **params)[0]
+    due = r["delivered"] + r["failed_system"]
+    return {
+        "cluster": cluster, "since": int(since), "until": int(until),
+        **{k: int(r[k]) for k in ("pods", "delivered", "failed_user", "failed_system", "cancelled")},
+        "success_rate": None if due == 0 else round(r["delivered"] / due, 6),
+        "latency": dict(zip(("p50_s", "p90_s", "p99_s"), map(_finite, r["latency"]))),
+        "phases": [{"phase": p.removesuffix("_s"), "p50_s": _finite(r[p][0]), "p90_s": _finite(r[p][1])}
+                   for p in PHASES],
+        "namespaces": [{**{k: v for k, v in n.items() if k != "top"}, "top_reason": n["top"][0] if n["top"] else None}
+                       for n in store.dicts(_HURT_NAMESPACES, limit=limit, **params)],
+    }

@@ -150,10 +150,11 @@ def _fill(store: Store, slo: SloSpec, cluster: str, now: int, windows: list[Wind
 
 def series(store: Store, rules: Rules, slo: SloSpec, cluster: str, from_s: int, to_s: int, step_s: int) -> list[dict]:
     """The SLO over time: at each step from `from_s` to `to_s` (unix seconds), the SLI over its
-    window, the budget left and the burn per alert window; one query, then running sums."""
+    window and over the step just ended, the budget left and the burn per alert window; one
+    query, then running sums."""
     pairs = rules.alerting(slo).windows
     widths = {str(slo.window): slo.window.s, **{str(w): w.s for p in pairs for w in (p.long, p.short)}}
-    first = (from_s - int(max(widths.values()))) // 60 * 60
+    first = (from_s - int(max(*widths.values(), step_s))) // 60 * 60
     good, counted = _conditions(slo)
     rows = store.rows(f"SELECT toUnixTimestamp(minute), sumIf(events, {good}), sumIf(events, {counted}) {_SLO_ROWS} "
                       "GROUP BY minute", **_slo_params(slo, cluster, first, to_s))
@@ -176,7 +177,9 @@ def series(store: Store, rules: Rules, slo: SloSpec, cluster: str, from_s: int, 
         for name, width in widths.items():
             gw, cw = window(t, width)
             burn[name] = None if cw <= 0 else round((1 - gw / cw) / allowed, 6)
+        good_s, counted_s = window(t, step_s)
         points.append({"at": t, "sli": None if counted_w <= 0 else round(good_w / counted_w, 6), "counted": counted_w,
+                       "step_sli": None if counted_s <= 0 else round(good_s / counted_s, 6), "step_counted": counted_s,
                        "budget_left": 1.0 if counted_w <= 0 else round(1 - (counted_w - good_w) / (counted_w * allowed), 6),
                        "burn": burn})
     return points

@@ -47,6 +47,25 @@ RELIST_BACKOFF_S = (1.0, 120.0)  # first and longest pause before a relist that 
 _REFUSED = {400, 404, 405, 406, 422, 500, 501, 503, 504}
 
 
+class FailureLog:
+    """Logs a run of failures once per backoff step - the 1st, 2nd, 4th, 8th... in a row, not
+    every attempt - and says when it ends."""
+
+    def __init__(self, what: str):
+        self.what, self.count = what, 0
+
+    def failed(self, why: str, then: str = "") -> None:
+        self.count += 1
+        if self.count & (self.count - 1) == 0:
+            log.warning("%s failed (%s)%s%s", self.what, why, then,
+                        f"; {self.count} times in a row, next said at {2 * self.count}" if self.count > 1 else "")
+
+    def worked(self) -> None:
+        if self.count:
+            log.warning("%s works again, after %d failure(s)", self.what, self.count)
+        self.count = 0
+
+
 class _Relist(Exception):
     """The watch cannot resume where it is (expired, or too new): list again."""
 
@@ -109,6 +128,7 @@ class Sink:
     def __init__(self, store: Store, cluster: str, batch_rows: int, stats: Stats, spool: Spool | None = None):
         self.store, self.cluster, self.stats, self.spool = store, cluster, stats, spool
         self.lock = threading.Lock()
+        self.store_failures = FailureLog(f"cluster {cluster}: writing to the store")
         self.tally = Tally()
         self.writer = BatchWriter(store, batch_rows)
         self.router = Router(cluster, self.writer.hold, self.tally, self._problem)
@@ -173,7 +193,7 @@ class Sink:
         try:
             self._flush()
         except Exception as exc:  # rows stay pending; the flusher tries again
-            log.warning("cluster %s: could not write yet (%s); %d rows pending", self.cluster, exc, self.writer.held)
+            self.store_failures.failed(str(exc), f"; {self.writer.held} rows pending")
 
     def _flush(self) -> None:
         batch = {"rows": self.writer.take(),
@@ -207,13 +227,14 @@ class Sink:
         self.writer.write(batch["rows"])
         if batch["checkpoints"]:
             self.store.insert("collector_checkpoints", batch["checkpoints"])
+        self.store_failures.worked()
 
     def _try(self, batch: dict) -> bool:
         try:
             self._write(batch)
             return True
         except Exception as exc:  # the driver raises many kinds; all mean "not now"
-            log.warning("cluster %s: the store did not take a batch (%s); spooling", self.cluster, exc)
+            self.store_failures.failed(str(exc), "; spooling")
             return False
 
     def _drain(self) -> bool:
@@ -224,7 +245,7 @@ class Sink:
             self.stats.drained[self.cluster] += self.spool.drain(self._write)
             return True
         except Exception as exc:
-            log.warning("cluster %s: spool not drained yet (%s)", self.cluster, exc)
+            self.store_failures.failed(str(exc), "; the spool waits")
             return False
 
     def checkpoint(self, resource: str) -> str | None:
@@ -245,6 +266,7 @@ class Reflector:
         self.forms = list(list_forms)  # the ones the apiserver has not refused, gentlest first
         self.response = None
         self.rng = random.Random()
+        self.failures = FailureLog(f"{resource} watch of {getattr(source, 'host', '?')}")
         self.rv: str | None = None  # where the watch resumes (None: list first)
         self.last_rv = ""  # the newest resourceVersion heard (a streaming list asks for state not older)
         self.last_relist: float | None = None
@@ -257,6 +279,7 @@ class Reflector:
             try:
                 self._relist(cause) if self.rv is None else self._watch()
                 failures = 0
+                self.failures.worked()
             except _Relist as exc:
                 self.rv, cause = None, exc.cause
                 if cause == "too-large":
@@ -269,7 +292,8 @@ class Reflector:
             except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
                 if self.stop.is_set():
                     break
-                failures = self._pause(failures, f"{type(exc).__name__}: {exc}")
+                cause = getattr(exc, "reason", None) or exc  # a MaxRetryError wraps what happened
+                failures = self._pause(failures, f"{type(cause).__name__}: {cause}")
             except Exception as exc:  # never let a watch thread die silently
                 log.exception("%s: unexpected error", self.resource)
                 failures = self._pause(failures, f"{type(exc).__name__}: {exc}")
@@ -279,7 +303,7 @@ class Reflector:
         self.stats.restarts[self.resource] += 1
         low, high = self.backoff_s
         delay = self.rng.uniform(low, min(high, low * 2 ** failures))
-        log.warning("%s watch of %s failed (%s); again in %.1fs", self.resource, self.source.host, why, delay)
+        self.failures.failed(why, f"; again in {delay:.1f}s")
         self.stop.wait(delay)
         return failures + 1
 
@@ -388,8 +412,9 @@ class Reflector:
         if self.quick_relists:
             first, cap = RELIST_BACKOFF_S
             delay = self.rng.uniform(0, min(cap, first * 2 ** self.quick_relists))
-            log.warning("%s: relisting again within %.0fs (%s); waiting %.1fs first", self.resource, RELIST_QUIET_S,
-                        cause, delay)
+            if self.quick_relists & (self.quick_relists - 1) == 0:  # once per backoff step
+                    log.warning("%s: relisting again within %.0fs (%s, %d in a row); waiting %.1fs first",
+                            self.resource, RELIST_QUIET_S, cause, self.quick_relists, delay)
             self.stop.wait(delay)
         self.last_relist = time.monotonic()
 

@@ -101,6 +101,7 @@ class KubeSource:
         except (config.ConfigException, OSError) as exc:
             raise ConfigError(f"cannot configure the Kubernetes client: {exc}") from None
         self.host = configuration.host
+        configuration.retries = 0  # the reflector backs off itself (and logs once per step)
         api = client.ApiClient(configuration)
         api.user_agent = USER_AGENT
         self.apis = {"core": client.CoreV1Api(api), "events": client.EventsV1Api(api)}

@@ -11,12 +11,12 @@ from pathlib import Path
 import click
 import orjson
 
+from podslo.config import SIMULATED_PROBE_EVERY_S
 from podslo.errors import PodsloError
 from podslo.names import check_cluster_name, printable
 
 DSN_HELP = "Store DSN: chdb://DIR (embedded, default ./data/podslo) or http://user:pass@host:8123/db. Env: PODSLO_DSN."
 RULES_HELP = "Rule file (default: slo_rules/default.yaml)."
-SIMULATED_PROBE_EVERY_S = 10.0
 
 
 class Cli(click.Group):
@@ -173,17 +173,85 @@ def analyze(cluster, dsn, rules_path, every, full):
 
 
 @main.command()
-@click.option("--minutes", default=20.0, show_default=True, help="Cluster minutes to simulate.")
-@click.option("--speed", default=60.0, show_default=True, help="Cluster seconds per wall second.")
-@click.option("--profile", default="default", show_default=True, help="Failure profile of the simulated cluster.")
+@click.option("--minutes", type=click.FloatRange(min=1),
+              help="Simulate this many cluster minutes, print the summary and exit (no board).")
+@click.option("--speed", default=30.0, show_default=True, help="Cluster seconds per wall second.")
+@click.option("--profile", default="cni-outage", show_default=True, help="Failure profile of the simulated cluster.")
 @click.option("--seed", default=7, show_default=True)
+@click.option("--port", default=8080, show_default=True, help="The API's port (the next free one if taken).")
+@click.option("--board-port", default=8501, show_default=True, help="The board's port (the next free one if taken).")
 @click.option("--dsn", help=DSN_HELP)
-def demo(minutes, speed, profile, seed, dsn):
-    """The main job, end to end on one machine: a simulated cluster served over the Kubernetes
-    API, the collector watching it into embedded ClickHouse, the analyzer's verdicts, and how
-    well they agree with what the simulator injected."""
+def demo(minutes, speed, profile, seed, port, board_port, dsn):
+    """The whole thing on one machine: a simulated cluster with an incident, `serve` collecting
+    and analyzing it (SLOs, alerts, the API) and the board; prints their URLs and a summary,
+    and serves until Ctrl-C (with --minutes: a bounded run that prints its summary and exits)."""
     from podslo.demo import run_demo
-    run_demo(_store(dsn), _rules(None), minutes, speed, profile, seed, say=click.echo)
+    from simulator.profile import load_profile
+    load_profile(profile)  # a bad profile fails here, in one line
+    try:
+        run_demo(_store(dsn), _rules(None), minutes=minutes, speed=speed, profile=profile, seed=seed,
+                 api_port=port, board_port=board_port, say=click.echo)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@main.command()
+@click.option("--cluster", "clusters", multiple=True, callback=lambda ctx, p, v: [_cluster(ctx, p, c) for c in v],
+              help="A cluster to report on (repeatable; default: every cluster the store holds).")
+@click.option("--week", help="ISO week, e.g. 2026-W48 (default: the last whole week before the newest data).")
+@click.option("--from", "start", help="Start of the period (ISO-8601 or unix seconds), with --to.")
+@click.option("--to", "to_values", multiple=True,
+              help="End of the period (ISO-8601 or unix seconds), with --from; with --send, a recipient ADDRESS "
+                   "(repeatable; a value with an @ is an address).")
+@click.option("--format", "fmt", type=click.Choice(["html", "text", "json"]), default="text", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write it here (default: stdout).")
+@click.option("--send", is_flag=True, help="Mail it (HTML with its charts, and a text alternative).")
+@click.option("--smtp", "smtp_address", help="SMTP server HOST:PORT, with --send.")
+@click.option("--starttls", is_flag=True, help="Upgrade the SMTP connection with STARTTLS.")
+@click.option("--ssl", "use_ssl", is_flag=True, help="Connect to the SMTP server over TLS.")
+@click.option("--smtp-user", help="SMTP login (its password from PODSLO_SMTP_PASSWORD).")
+@click.option("--sender", default="podslo@localhost", show_default=True, help="The From address.")
+@click.option("--rules", "rules_path", help=RULES_HELP)
+@click.option("--dsn", help=DSN_HELP)
+def report(clusters, week, start, to_values, fmt, out, send, smtp_address, starttls, use_ssl, smtp_user, sender,
+           rules_path, dsn):
+    """The weekly report: every SLO this week and last, delivery and why it failed, deletion,
+    nodes, probes, startup latency, new failure patterns, and this week's actions."""
+    from podslo.report_command import run_report
+    recipients = [v for v in to_values if "@" in v]
+    ends = [v for v in to_values if "@" not in v]
+    if len(ends) > 1:
+        raise click.UsageError("--to: one end of the period at most (addresses have an @)")
+    end = ends[0] if ends else None
+    if send and not (recipients and smtp_address):
+        raise click.UsageError("--send needs --to ADDRESS and --smtp HOST:PORT")
+    if bool(start) != bool(end) or (week and start):
+        raise click.UsageError("give --week, or --from with --to (or neither: the last whole week)")
+    run_report(_store(dsn, migrate=False), _rules(rules_path), list(clusters), week=week, start=start, end=end,
+               fmt=fmt, out=out, send=send, recipients=list(recipients), smtp_address=smtp_address,
+               security="ssl" if use_ssl else "starttls" if starttls else "none", smtp_user=smtp_user, sender=sender,
+               say=lambda text: click.echo(text, err=True))
+
+
+@main.command()
+@click.option("--api", "api_url", default="http://127.0.0.1:8080", show_default=True,
+              help="podslo's API (the `serve` to read; or PODSLO_API).", envvar="PODSLO_API")
+@click.option("--port", default=8501, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--api-token-file", type=click.Path(dir_okay=False, exists=True),
+              help="File holding the API's bearer token (or PODSLO_API_TOKEN).")
+def board(api_url, port, address, api_token_file):
+    """The board (Streamlit): SLOs, delivery, pod traces, workloads, nodes, Terminating pods and
+    alerts, read from podslo's API."""
+    import subprocess
+
+    from podslo.board import board_command, board_env
+    click.echo(f"podslo board on http://{address}:{port} reading {api_url}/api/v1", err=True)
+    try:
+        sys.exit(subprocess.call(board_command(port, address),
+                                 env=board_env(api_url, _token(api_token_file, "PODSLO_API_TOKEN"))))
+    except KeyboardInterrupt:
+        sys.exit(0)
 
 
 def _known_cluster(store, cluster: str | None) -> None:
@@ -210,20 +278,21 @@ def clusters(dsn, fmt):
 @click.option("--cluster", callback=_cluster, help="Only this cluster.")
 @click.option("--namespace", help="Only this namespace.")
 @click.option("--outcome", type=click.Choice(["success", "failed", "timeout", "cancelled", "pending"]))
+@click.option("--attribution", type=click.Choice(["user", "system"]), help="Only pods failed by users or by the platform.")
 @click.option("--reason", help="Only pods with this reason code (delivery or stuck deletion).")
 @click.option("--node", help="Only pods on this node.")
 @click.option("--stuck", is_flag=True, help="Only pods whose deletion is stuck.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many (the oldest first).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
-def pods(cluster, namespace, outcome, reason, node, stuck, limit, fmt, dsn):
+def pods(cluster, namespace, outcome, attribution, reason, node, stuck, limit, fmt, dsn):
     """Per-pod verdicts (contract 2)."""
     from analyzer import read
     from podslo.tables import pod_table
     store = _store(dsn, migrate=False)
     _known_cluster(store, cluster)
-    items, _ = read.pod_page(store, cluster, limit or 2**31, namespace=namespace, outcome=outcome, reason=reason,
-                             node=node, stuck=True if stuck else None)
+    items, _ = read.pod_page(store, cluster, limit or 2**31, namespace=namespace, outcome=outcome,
+                             attribution=attribution, reason=reason, node=node, stuck=True if stuck else None)
     several = len({p["cluster"] for p in items}) > 1
     _show(items, fmt, lambda rows: pod_table(rows, with_cluster=several))
 
@@ -278,6 +347,8 @@ def trace(pod, cluster, fmt, rules_path, dsn):
 @click.option("--seed", default=1, show_default=True, help="Seed of the simulated cluster.")
 @click.option("--nodes", default=20, show_default=True, help="Nodes of the simulated cluster.")
 @click.option("--pods-per-minute", default=120.0, show_default=True, help="Pods the simulated cluster creates a minute.")
+@click.option("--simulate-minutes", type=click.FloatRange(min=0, min_open=True),
+              help="Stop the simulated cluster's clock after this many cluster minutes (it then stays as it is).")
 @click.option("--analyze-every", default=5.0, show_default=True, help="Seconds between analysis rounds (incremental).")
 @click.option("--listen", default="127.0.0.1:8080", show_default=True,
               help="Address of the API (/api/v1), /metrics, /healthz and POST /audit.")
@@ -292,9 +363,8 @@ def trace(pod, cluster, fmt, rules_path, dsn):
 @click.option("--rules", "rules_path", help=RULES_HELP)
 @click.option("--dsn", help=DSN_HELP)
 def serve(cluster_name, clusters_file, kubeconfig, context, in_cluster, server, simulate, no_collect, profile, speed,
-          seed, nodes,
-          pods_per_minute, analyze_every, listen, webhooks, probe_every, audit_token_file, api_token_file, rules_path,
-          dsn):
+          seed, nodes, pods_per_minute, simulate_minutes, analyze_every, listen, webhooks, probe_every,
+          audit_token_file, api_token_file, rules_path, dsn):
     """The always-on service: collect (or simulate), analyze, keep SLOs, alert, serve the API."""
     import signal
     import threading
@@ -308,7 +378,8 @@ def serve(cluster_name, clusters_file, kubeconfig, context, in_cluster, server, 
     rules = _rules(rules_path)
     specs = (load_cluster_specs(clusters_file) if clusters_file else
              [] if simulate or no_collect else [ClusterSpec(cluster_name, kubeconfig, context, in_cluster, server)])
-    simulation = Simulation(cluster_name, profile, speed, seed, nodes, pods_per_minute) if simulate else None
+    simulation = Simulation(cluster_name, profile, speed, seed, nodes, pods_per_minute,
+                            for_s=simulate_minutes and simulate_minutes * 60) if simulate else None
     if simulate:
         from simulator.profile import load_profile
         load_profile(profile)  # a bad profile fails here, in one line
@@ -530,6 +601,25 @@ def bench_verdicts(count, seed, fmt):
     """Replay a generated stream of N pods into a fresh store and time ingest + analysis."""
     from analyzer.bench import run_verdict_bench
     _show_figures(run_verdict_bench(count, seed), fmt)
+
+
+@bench.command("api")
+@click.option("--pods", "count", default=1_000_000, show_default=True, help="Pods over the week.")
+@click.option("--each", default=40, show_default=True, help="Requests timed per route.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def bench_api(count, each, fmt):
+    """API latency (p50/p95) over HTTP on a store holding a week of --pods pods."""
+    from analyzer.bench_api import run_api_bench
+    _show_figures(run_api_bench(count, each), fmt)
+
+
+@bench.command("report")
+@click.option("--pods", "count", default=1_000_000, show_default=True, help="Pods a week, over three clusters.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def bench_report(count, fmt):
+    """The weekly report for a week of --pods pods in three clusters: build time, message size."""
+    from analyzer.bench_report import run_report_bench
+    _show_figures(run_report_bench(count), fmt)
 
 
 @bench.command("alert")

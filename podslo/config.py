@@ -8,6 +8,7 @@ from podslo.errors import ConfigError
 
 DEFAULT_DSN = "chdb://./data/podslo"
 DEFAULT_DATABASE = "podslo"
+SIMULATED_PROBE_EVERY_S = 10.0  # serve probes a simulated cluster often: its minutes pass fast
 
 
 @dataclass(frozen=True)

@@ -1,62 +1,143 @@
-"""`podslo demo`: the whole pipeline on one machine, against a simulated cluster."""
+"""`podslo demo`: the whole thing on one machine - a simulated cluster with an incident,
+`serve` (collect, analyze, SLOs, alerts, API) and the board - and a terminal summary."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
+import httpx
+
 from analyzer import read
-from analyzer.sli import delivery_success_rate
-from analyzer.trace import build_trace, render_trace
-from analyzer.verdicts import analyze
-from collector.collect import Collector
-from collector.source import KubeSource
+from analyzer.status import cluster_rows, healths, slo_statuses, terminating
+from analyzer.trace import build_trace
+from podslo.board import start_board, wait_until_up
+from podslo.config import SIMULATED_PROBE_EVERY_S
+from podslo.serve import Simulation, run_serve
 from podslo.store import Store
-from podslo.tables import node_table, pod_table, reason_table
+from podslo.tables import slo_table, table
 from simulator.accuracy import compare
-from simulator.engine import Engine
-from simulator.profile import load_profile
-from simulator.server import Clock, serve_in_thread
 from slo_rules import Rules
 
-def run_demo(store: Store, rules: Rules, minutes: float, speed: float, profile: str, seed: int, say=print) -> None:
-    # each run is a new simulated cluster, so its verdicts get a cluster name of their own
-    cluster = time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())
-    engine = Engine(load_profile(profile), seed=seed, nodes=20, pods_per_minute=120)
-    server, thread, url = serve_in_thread(engine)
-    say(f"simulated cluster ({profile} profile, 20 nodes, 120 pods/min) serving the Kubernetes API on {url}")
-    say(f"  try meanwhile: kubectl --server {url} get pods -A")
-    collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.5).start()
-    clock = Clock(engine, speed)
-    clock.thread.start()
-    wall = minutes * 60 / speed
-    say(f"collecting {minutes:g} cluster minutes ({wall:.0f} s at {speed:g}x) into {store.dsn} ...")
-    deadline = time.monotonic() + wall
-    while time.monotonic() < deadline:
-        time.sleep(min(5.0, max(deadline - time.monotonic(), 0)))
-        say(f"  {collector.stats.received['pods']} pod and {collector.stats.received['events']} event changes so far")
-    clock.stop.set()
-    time.sleep(1.5)  # let the last changes arrive
-    collector.shutdown()
-    server.should_exit = True
-    thread.join(5)
-    result = analyze(store, cluster, rules)
-    say(f"analyzed cluster {cluster!r}: {result.pods} pod verdicts, {result.nodes} node verdicts")
-    _report(store, engine, cluster, rules, say)
+INCIDENT_SEEN_S = 15 * 60  # the demo profiles' incidents start at minute 5: by 15 they have paged
 
 
-def _report(store: Store, engine: Engine, cluster: str, rules: Rules, say) -> None:
-    verdicts = read.pods(store, cluster)
-    trouble = [p for p in verdicts if p["outcome"] in ("failed", "timeout") or (p.get("deletion") or {}).get("stuck")]
-    say("\nwhy pods were not delivered, or will not go away:\n" + reason_table(trouble))
-    say(f"\nsome of them (all: podslo pods --cluster {cluster}):\n" + pod_table(trouble[:12]))
-    say("\nnodes:\n" + node_table(read.nodes(store, cluster)))
-    if trouble:
-        one = build_trace(store, trouble[0]["uid"], cluster, rules)
-        say("\none of them in detail (podslo trace):\n" + render_trace(one))
-    delivered, due = delivery_success_rate(verdicts)
-    say(f"\ndelivery success rate: {delivered}/{due} = {delivered / max(due, 1):.2%} (delivered / (all due - user failures))")
-    truth = [p for p in engine.truth()["pods"]]
-    agreement = compare(truth, verdicts)
-    say(f"verdicts agreeing with what the simulator injected: {agreement['agree']}/{agreement['pods'] - agreement['missing']}"
-        f" = {agreement['accuracy']:.2%}")
+def free_port(host: str, first: int) -> int:
+    """`first`, or the next port up that nobody listens on."""
+    for port in range(first, first + 50):
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) != 0:
+                return port
+    raise OSError(f"no free port on {host} from {first} to {first + 49}")
 
+
+def run_demo(store: Store, rules: Rules, *, minutes: float | None, speed: float, profile: str, seed: int,
+             api_port: int, board_port: int, say=print) -> None:
+    """With `minutes`, simulate that many cluster minutes, print the summary and return;
+    without, also start the board and serve until Ctrl-C (KeyboardInterrupt)."""
+    host = "127.0.0.1"
+    api_port = free_port(host, api_port)
+    cluster = time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())  # each run is a new simulated cluster
+    simulation = Simulation(cluster, profile, speed, seed, nodes=20, pods_per_minute=120,
+                            for_s=minutes * 60 if minutes else None)
+    stop = threading.Event()
+    serving = threading.Thread(target=run_serve, args=(store, rules, [], stop), name="serve", kwargs=dict(
+        simulation=simulation, listen=f"{host}:{api_port}", probe_every=SIMULATED_PROBE_EVERY_S,
+        say=lambda text: say(f"  {text}")))
+    say(f"podslo demo: a simulated cluster {cluster!r} ({profile} profile, 20 nodes, 120 pods a minute, "
+        f"{speed:g}x wall time), collected and analyzed into {store.dsn}")
+    serving.start()
+    api = f"http://{host}:{api_port}"
+    if not _wait_http(f"{api}/healthz", serving):
+        raise SystemExit("podslo demo: serve did not come up (see the lines above)")
+    board = None
+    try:
+        if minutes is None:
+            board = _start_board(api, host, board_port, say)
+            say(f"\n  board: {board[1]}\n  API:   {api}/api/v1 (docs {api}/api/v1/docs)\n")
+            say(f"the incident starts at cluster minute 5; a summary follows at minute {INCIDENT_SEEN_S // 60} "
+                f"(in {INCIDENT_SEEN_S / speed:.0f} s)")
+            _wait_cluster_time(simulation, INCIDENT_SEEN_S)
+            say(summary(store, rules, cluster, simulation))
+            say(f"\nserving until Ctrl-C - board {board[1]}, API {api}/api/v1")
+            stop.wait()
+        else:
+            simulation.clock.ended.wait()
+            time.sleep(2.0)  # the last watch events reach the collector
+            stop.set()
+            serving.join()
+            say(summary(store, rules, cluster, simulation))
+    finally:
+        stop.set()
+        if board:
+            board[0].terminate()
+        serving.join(90)
+
+
+def _start_board(api: str, host: str, port: int, say) -> tuple:
+    port = free_port(host, port)
+    process = start_board(api, port, address=host)
+    url = f"http://{host}:{port}"
+    if not wait_until_up(url, process, timeout_s=90):
+        say("  the board did not come up (run `podslo board` by hand to see why); the API serves on")
+    return process, url
+
+
+def _wait_http(url: str, serving: threading.Thread, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and serving.is_alive():
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _wait_cluster_time(simulation: Simulation, seconds: float) -> None:
+    clock = simulation.clock
+    while (simulation.engine.now_ms - clock.sim0) / 1000 < seconds and not clock.ended.is_set():
+        time.sleep(0.5)
+    time.sleep(6.0)  # one analysis round past it
+
+
+def summary(store: Store, rules: Rules, cluster: str, simulation: Simulation) -> str:
+    """What the demo showed, for the terminal: health, each SLO, the incident's top reasons
+    in plain language, one pod's story, and how well the verdicts agree with the simulator."""
+    lines = []
+    row = cluster_rows(store, [cluster])[0]
+    lines.append(f"\ncluster {cluster}: {row['health']} ({row['pods_seen']} pods seen, newest data "
+                 f"{row['last_data_at']})")
+    health = healths(store, [cluster])
+    lines.append(slo_table([{**s.to_dict(), "health": health[s.cluster]}
+                            for s in slo_statuses(store, rules, [cluster])]))
+    top = _top_reasons(store, cluster)
+    if top:
+        lines.append("\nwhy the platform failed pods (the incident):")
+        lines.append(table(["PODS", "REASON", "WHAT IT MEANS"],
+                           [[n, reason, (rules.explain(reason) or {}).get("means", "")] for reason, n in top],
+                           {2: 90}))
+        example = read.pod_page(store, cluster, 1, None, reason=top[0][0], attribution="system")[0]
+        if example:
+            found = build_trace(store, example[0]["uid"], cluster, rules)
+            check = (found.get("explanation") or {}).get("check", "")
+            lines.append(f"\ne.g. {example[0]['namespace']}/{example[0]['name']}: {example[0]['evidence']}"
+                         f"\n  first check: {check}\n  its whole story: podslo trace --cluster {cluster} "
+                         f"{example[0]['uid']} (after the demo), or the board's Pod trace page")
+    stuck = terminating(store, cluster)
+    if stuck:
+        lines.append("leftover Terminating pods: " + ", ".join(f"{r['pods']} {r['reason']}" for r in stuck))
+    agreement = compare(simulation.engine.truth()["pods"], read.pods(store, cluster))
+    lines.append(f"verdicts agreeing with what the simulator injected: {agreement['agree']}/"
+                 f"{agreement['pods'] - agreement['missing']} = {agreement['accuracy']:.2%}")
+    return "\n".join(lines)
+
+
+def _top_reasons(store: Store, cluster: str, n: int = 5) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for r in read.reason_counts(store, cluster, None, None, 86400):
+        if r["attribution"] == "system":
+            counts[r["reason"]] = counts.get(r["reason"], 0) + r["pods"]
+    return sorted(counts.items(), key=lambda kv: -kv[1])[:n]

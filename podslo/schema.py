@@ -332,9 +332,22 @@ WEBHOOK_OUTBOX = Table("webhook_outbox", f"""
     version UInt64
 """, order_by="id", engine="ReplacingMergeTree(version)")
 
+# The weekly report serve mails, one row per period: built once (the message is kept, so a
+# retry sends the same thing), sent once, across restarts.
+REPORT_OUTBOX = Table("report_outbox", f"""
+    period String
+    built_at {TS}
+    message String
+    attempts UInt32
+    next_at {TS}
+    sent_at {NTS}
+    last_error String
+    version UInt64
+""", order_by="period", engine="ReplacingMergeTree(version)")
+
 TABLES = {t.name: t for t in (RAW_PODS, RAW_EVENTS, RAW_NODES, RAW_AUDIT, RAW_LOGS, PROBE_RESULTS, POD_VERDICTS,
                               NODE_VERDICTS, ANALYSIS_WATERMARKS, COLLECTOR_CHECKPOINTS, QUARANTINE, SLI_MINUTES,
-                              ALERTS, WEBHOOK_OUTBOX)}
+                              ALERTS, WEBHOOK_OUTBOX, REPORT_OUTBOX)}
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")
 
 # Numbered changes a declaration cannot state (to tables made before it said so). Versions

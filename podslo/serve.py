@@ -149,6 +149,9 @@ class Simulation:
     seed: int = 1
     nodes: int = 20
     pods_per_minute: float = 60.0
+    for_s: float | None = None  # cluster seconds after which its clock stops
+    engine: object = None  # once started
+    clock: object = None
 
     def start(self):
         """Serve it over the Kubernetes API with its clock running; returns (url, stop)."""
@@ -158,7 +161,8 @@ class Simulation:
         engine = Engine(load_profile(self.profile), seed=self.seed, nodes=self.nodes,
                         pods_per_minute=self.pods_per_minute, start=clock_start(self.speed))
         server, thread, url = serve_in_thread(engine)
-        clock = Clock(engine, self.speed)
+        self.engine = engine
+        clock = self.clock = Clock(engine, self.speed, self.for_s)
         clock.thread.start()
 
         def stop() -> None:
@@ -201,6 +205,9 @@ def run_serve(store: Store, rules: Rules, specs: list, stop: threading.Event, *,
     A.reconcile(store, receivers, external_url)
     threads = [threading.Thread(target=analyst.run, args=(stop,), name="analyst", daemon=True),
                threading.Thread(target=outbox.run, args=(stop,), name="webhooks", daemon=True)]
+    if rules.spec.report:
+        threads.append(threading.Thread(target=run_reports, args=(store, rules, analyst, simulation, stop),
+                                        name="report", daemon=True))
     for thread in threads:
         thread.start()
     app = make_app(store, rules, analyst, make_service(collectors, audit_token,
@@ -222,6 +229,20 @@ def run_serve(store: Store, rules: Rules, specs: list, stop: threading.Event, *,
     server.should_exit = True
     http_thread.join(5)
     return analyst
+
+
+def run_reports(store: Store, rules: Rules, analyst: Analyst, simulation, stop: threading.Event) -> None:
+    """The weekly report on its schedule, by the wall clock (a simulated cluster faster than
+    the wall: by its own clock, so its weeks pass)."""
+    from podslo.report_schedule import ReportSchedule
+    schedule = ReportSchedule(store, rules, analyst.clusters)
+    fast = simulation is not None and simulation.speed > 1
+    while not stop.is_set():
+        try:
+            schedule.tick(simulation.engine.now_ms // 1000 if fast else int(time.time()))
+        except Exception:  # the store away for a moment: the next round tries again
+            log.exception("weekly report round failed")
+        stop.wait(analyst.every_s)
 
 
 def make_app(store: Store, rules: Rules, analyst: Analyst, service, api_token: str | None = None):

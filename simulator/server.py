@@ -44,17 +44,25 @@ INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class Clock:
-    """Moves the engine's clock forward at `speed` times wall time, in a thread."""
+    """Moves the engine's clock forward at `speed` times wall time, in a thread; with `for_s`,
+    it stops that many cluster seconds after the start (the cluster then stays as it is)."""
 
-    def __init__(self, engine: Engine, speed: float):
+    def __init__(self, engine: Engine, speed: float, for_s: float | None = None):
         self.engine, self.speed = engine, speed
         self.wall0, self.sim0 = time.monotonic(), engine.now_ms
+        self.end = None if for_s is None else self.sim0 + int(for_s * 1000)
         self.stop = threading.Event()
+        self.ended = threading.Event()
         self.thread = threading.Thread(target=self._run, name="sim-clock", daemon=True)
 
     def _run(self) -> None:
         while not self.stop.wait(POLL_S):
-            self.engine.advance(self.sim0 + int((time.monotonic() - self.wall0) * 1000 * self.speed))
+            at = self.sim0 + int((time.monotonic() - self.wall0) * 1000 * self.speed)
+            if self.end is not None and at >= self.end:
+                self.engine.advance(self.end)
+                self.ended.set()
+                return
+            self.engine.advance(at)
 
 
 def _page(keys: list, start: int, limit: int, wanted) -> tuple[list, int]:

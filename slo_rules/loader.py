@@ -201,6 +201,31 @@ class ReceiverSpec(_Strict):
     send_resolved: bool = True
 
 
+class ReportSpec(_Strict):
+    """When `serve` mails the weekly report: after each ISO week, on `weekday` at `hour` in
+    `timezone`, once per week (remembered in the store across restarts)."""
+    weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    hour: int = Field(8, ge=0, le=23)
+    timezone: str = "UTC"
+    recipients: list[str] = Field(min_length=1)
+    smtp: str = Field(pattern=r"^[^:\s]+:\d+$")  # HOST:PORT
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    user: str | None = None
+    password_env: str = "PODSLO_SMTP_PASSWORD"
+    sender: str = "podslo@localhost"
+    clusters: list[str] = []  # empty: every cluster the store holds
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Berlin)") from None
+        return value
+
+
 class RuleFile(_Strict):
     version: Literal[1]
     signals: SignalSpec = SignalSpec()
@@ -216,6 +241,7 @@ class RuleFile(_Strict):
     mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
     receivers: list[ReceiverSpec] = []
     board_url: str | None = None
+    report: ReportSpec | None = None
     explanations: dict[str, Explanation] = {}
 
     @model_validator(mode="after")

@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import itertools
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from simulator.run import recorder, run_until
 from slo_rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(os.environ.get("PODSLO_ARTIFACTS", ROOT / "test-artifacts"))  # screenshots, rendered mail
 FIXTURES = ROOT / "tests" / "fixtures"  # the real recordings, with their licences (a copy of ../shared/fixtures)
 _names = itertools.count()
 
@@ -84,3 +87,59 @@ def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> t
     engine.listeners.append(recorder(out))
     run_until(engine, seconds)
     return engine, out.getvalue()
+
+
+def start_podslo(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
+    """A long-running podslo command in its own process; what it says goes to cwd/<command>.log."""
+    log = open(Path(cwd) / f"{args[0]}.log", "ab")
+    process = subprocess.Popen([sys.executable, "-m", "podslo.cli", *args], cwd=cwd, env={**os.environ, **env},
+                               stdout=log, stderr=subprocess.STDOUT)
+    process.log_path = log.name
+    log.close()
+    return process
+
+
+def stop_process(process: subprocess.Popen, sig=signal.SIGTERM) -> int:
+    process.send_signal(sig)
+    try:
+        return process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def wait_for(what: str, check, timeout_s: float, process: subprocess.Popen | None = None):
+    """Poll `check` until it returns something true (errors of a service still starting count
+    as not yet); fail with `what` at the deadline or when `process` ends."""
+    import httpx
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            said = Path(process.log_path).read_text(errors="replace")[-3000:] if hasattr(process, "log_path") else ""
+            raise AssertionError(f"{what}: the process ended ({process.returncode}): {said}")
+        try:
+            found = check()
+        except (httpx.HTTPError, ValueError):
+            found = None
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout_s:.0f}s")
+
+
+_SESSION = {}
+
+
+def pytest_sessionstart(session):
+    _SESSION["started"] = time.time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say where this run's screenshots are, and the figures the browser tests measured."""
+    started = _SESSION.get("started", 0)
+    fresh = sorted(p for p in ARTIFACTS.rglob("*") if p.is_file() and p.stat().st_mtime >= started)
+    if fresh:
+        terminalreporter.write_line(f"artifacts of this run ({len(fresh)} files) in {ARTIFACTS}:")
+        for path in fresh:
+            line = path.read_text().strip() if path.suffix == ".txt" else ""
+            terminalreporter.write_line(f"  {path.relative_to(ARTIFACTS)}" + (f": {line}" if line else ""))

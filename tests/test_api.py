@@ -79,6 +79,22 @@ def test_roll_ups_add_up(api, store, cluster):
     points = api.get("/api/v1/slos/pod-delivery/series", params={"cluster": cluster, "step": 300}).json()
     assert len(points) > 10 and points[-1]["counted"] > 500 and 0.5 < points[-1]["sli"] <= 1
     assert api.get("/api/v1/slos/nope/series", params={"cluster": cluster}).status_code == 404
+    assert sum(p["step_counted"] for p in points) == points[-1]["counted"]  # every step, once (900 s < 7 d)
+
+
+def test_delivery_agrees_with_the_sli(api, store, cluster):
+    """The delivery summary counts what the delivery SLI counts, over the same range."""
+    d = api.get("/api/v1/delivery", params={"cluster": cluster, "since": 0}).json()  # pods older than a week too
+    minutes = dict(store.rows("SELECT result, sum(events) FROM sli_minutes FINAL WHERE cluster = {c:String} "
+                              "AND sli = 'delivery' AND scope = '' GROUP BY result", c=cluster))
+    assert d["delivered"] == minutes["good"] and d["failed_system"] == minutes["bad"] > 0
+    assert d["failed_user"] + d["cancelled"] == minutes["excluded"]
+    assert d["success_rate"] == round(minutes["good"] / (minutes["good"] + minutes["bad"]), 6)
+    assert 0 < d["latency"]["p50_s"] <= d["latency"]["p90_s"] <= d["latency"]["p99_s"]
+    assert [p["phase"] for p in d["phases"]][0] == "scheduling" and d["phases"][2]["p90_s"] > 0
+    hurt = d["namespaces"]
+    assert hurt and sum(n["failed_system"] for n in hurt) <= d["failed_system"]
+    assert [n["failed_system"] for n in hurt] == sorted((n["failed_system"] for n in hurt), reverse=True)
 
 
 def test_no_input_breaks_the_api(api):

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.conftest import run_podslo
+from podslo.webserver import free_port
+from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
 from tests.golden.generate import HERE as GOLDEN
 
 REQUIRED = {"cluster", "namespace", "name", "uid", "kind", "created_at", "deadline_s", "outcome", "attribution",
@@ -94,14 +99,37 @@ def test_json_logs(tmp_path):
     assert any(r["msg"] == "schema: created table raw_pods" and r["level"] == "info" for r in records)
 
 
-def test_demo_runs_the_whole_path(tmp_path):
-    """`make demo`'s command: simulated API -> collector -> store -> verdicts, checked against the truth."""
-    done = run_podslo("demo", "--minutes", "3", "--speed", "60", "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
+def test_a_bounded_demo_tells_the_incident(tmp_path):
+    """`podslo demo --minutes M`: simulated API -> serve -> store -> verdicts, SLOs and the
+    summary, checked against the truth; then it exits."""
+    done = run_podslo("demo", "--minutes", "9", "--speed", "120", "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
     text = done.stdout.decode()
     assert done.returncode == 0, done.stderr.decode()
-    assert "serving the Kubernetes API" in text and "delivery success rate" in text
+    assert "serving the Kubernetes API" in text and ": Fatal (" in text  # the outage pages
+    assert "pod-delivery" in text and "page,ticket" in text
+    why = text.split("why the platform failed pods (the incident):")[1]
+    assert why.splitlines()[2].split()[1] == "SandboxCreateFailed" and "first check:" in why
     agree, judged = map(int, text.split("injected: ")[1].split(" ")[0].split("/"))
-    assert judged > 100 and agree / judged >= 0.98
+    assert judged > 500 and agree / judged >= 0.98
+
+
+def test_the_demo_serves_the_board_and_the_api_until_interrupted(tmp_path):
+    """`make demo`: the board's and the API's URLs printed, both answer, the summary follows,
+    and Ctrl-C ends it cleanly."""
+    demo = start_podslo("demo", "--speed", "120", "--port", str(free_port()), "--board-port", str(free_port()),
+                        env={"PODSLO_DSN": f"chdb://{tmp_path}/db"}, cwd=tmp_path)
+    said = lambda: Path(demo.log_path).read_text()  # noqa: E731
+    try:
+        board = wait_for("the board's URL", lambda: re.search(r"board: (http://\S+)", said()), 120, demo).group(1)
+        api = re.search(r"API: +(http://\S+/api/v1)", said()).group(1)
+        assert "Streamlit" in httpx.get(board).text
+        assert len(httpx.get(f"{api}/slos").json()) >= 6
+        wait_for("the summary", lambda: "why the platform failed pods" in said(), 120, demo)
+        assert stop_process(demo, signal.SIGINT) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert "Traceback" not in said()
 
 
 def test_ingest_benchmark_stores_every_event(tmp_path):

@@ -4,6 +4,7 @@ restarts, 410 Gone, deletions while away, dropped connections and malformed obje
 from __future__ import annotations
 
 import copy
+import logging
 import socket
 import threading
 import time
@@ -448,3 +449,27 @@ def test_a_request_head_that_trickles_is_cut_off(cluster_api, store, cluster, mo
         collector.shutdown()
         server.should_exit = True
         thread.join(5)
+
+
+def test_an_unreachable_apiserver_is_logged_once_per_backoff_step(store, cluster, caplog, monkeypatch):
+    """Retries against an apiserver that is not there: a line at the 1st, 2nd, 4th, 8th...
+    failure in a row of each watch, not one per attempt (backoffs shortened to milliseconds; the
+    request rate limiter, 5 a second, still paces the attempts)."""
+    import collector.collect
+    monkeypatch.setattr(collector.collect, "RELIST_BACKOFF_S", (0.001, 0.004))
+    caplog.set_level("DEBUG")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, not listening: refused
+        collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.2,
+                              **{**FAST, "backoff_s": (0.001, 0.004)}).start()
+        deadline = time.monotonic() + 60
+        while collector.stats.restarts["pods"] < 16 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        collector.shutdown()
+    attempts = collector.stats.restarts["pods"]
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    pods = [line for line in said if line.startswith("pods")]
+    assert attempts >= 16 and pods and "Connection refused" in pods[0]
+    assert len(pods) <= 2 * attempts.bit_length(), pods  # its failures and its quick relists, per step
+    assert not [line for line in said if "Retrying" in line], "no retries under the reflector's own"

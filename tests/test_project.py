@@ -31,6 +31,10 @@ def test_compose_file_is_valid_and_uses_real_commands():
             continue
         assert service["build"] == "."
         assert service["command"][0] in main.commands, f"{name}: {service['command'][0]} is not a podslo command"
+        if name == "board":  # it reads the API only
+            assert "environment" not in service and service["depends_on"]["analyzer"]["condition"] == "service_healthy"
+            assert service["command"][service["command"].index("--api") + 1] == "http://analyzer:8080"
+            continue
         assert service["environment"]["PODSLO_DSN"].startswith("http://")
         assert service["depends_on"]["clickhouse"]["condition"] == "service_healthy"
     dockerfile = (ROOT / "Dockerfile").read_text()
@@ -65,3 +69,35 @@ def test_the_image_runs_as_a_user_that_can_write_its_data_and_services_have_heal
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for name in ("analyzer", "collector"):
         assert "/healthz" in " ".join(services[name]["healthcheck"]["test"]), name
+    assert "/_stcore/health" in " ".join(services["board"]["healthcheck"]["test"])
+
+
+def test_the_wheel_stands_alone(tmp_path):
+    """The built wheel carries the simulator's profiles and the rules: `simulate` and `demo`
+    run from it, in a directory far from the repo."""
+    import subprocess
+    import sys
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("podslo-*.whl"))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(away)}
+
+    def podslo(*args):
+        return subprocess.run([sys.executable, "-m", "podslo.cli", *args], cwd=away, env=env, capture_output=True,
+                              text=True, timeout=600)
+    where = subprocess.run([sys.executable, "-c", "import simulator, slo_rules, dashboard; print(simulator.__file__, "
+                            "slo_rules.__file__, dashboard.__file__)"], cwd=away, env=env, capture_output=True,
+                           text=True)
+    assert all(path.startswith(str(site)) for path in where.stdout.split()), where.stdout + where.stderr
+    simulated = podslo("simulate", "--profile", "cni-outage", "--until", "10m", "--record", "r.jsonl")
+    assert simulated.returncode == 0 and (away / "r.jsonl").stat().st_size > 100_000, simulated.stderr
+    demo = podslo("demo", "--minutes", "8", "--speed", "120", "--port", "18180")
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    assert "pod-delivery" in demo.stdout and "SandboxCreateFailed" in demo.stdout
+    assert "Traceback" not in demo.stderr

@@ -8,12 +8,8 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,7 +17,7 @@ import httpx
 
 from podslo.webserver import free_port
 from slo_rules import load_rules
-from tests.conftest import run_podslo
+from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
 
 SECRET = "test-secret"
 START = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -61,35 +57,6 @@ def _valid(signature: str | None, body: str) -> bool:
     return hmac.compare_digest(want, parts.get("v1", ""))
 
 
-def _wait(what: str, check, timeout_s: float, process: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"{what}: the process ended ({process.returncode}): {process.stderr.read()[-3000:]}")
-        try:
-            found = check()
-        except (httpx.HTTPError, ValueError):
-            found = None
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout_s:.0f}s")
-
-
-def _podslo(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "podslo.cli", *args], cwd=cwd, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
-def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> int:
-    process.send_signal(sig)
-    try:
-        return process.wait(60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-
-
 def _rules_without_repeats(tmp_path: Path) -> Path:
     """The default rules, notifying again while firing only after a month (cluster time runs
     60x here: the default 4h would repeat within the test)."""
@@ -104,7 +71,7 @@ def _alerts(api: str, **params) -> list[dict]:
 
 def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_restart(tmp_path):
     sim_port, api_port, hook_port = free_port(), free_port(), free_port()
-    sim = _podslo("simulate", "--profile", "cni-outage", "--speed", "60", "--port", str(sim_port),
+    sim = start_podslo("simulate", "--profile", "cni-outage", "--speed", "60", "--port", str(sim_port),
                   "--pods-per-minute", "120", "--start", "2026-03-02", env={}, cwd=tmp_path)
     env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
     args = ("serve", "--cluster", "prod", "--server", f"http://127.0.0.1:{sim_port}", "--listen",
@@ -112,9 +79,9 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
             "--rules", str(_rules_without_repeats(tmp_path)))
     api = f"http://127.0.0.1:{api_port}"
     receiver = None
-    serve = _podslo(*args, env=env, cwd=tmp_path)
+    serve = start_podslo(*args, env=env, cwd=tmp_path)
     try:
-        page = _wait("a page while the receiver is down", lambda: [
+        page = wait_for("a page while the receiver is down", lambda: [
             a for a in _alerts(api, state="firing") if a["severity"] == "page" and a["slo"] == "pod-delivery"],
             180, serve)[0]
         assert "SandboxCreateFailed" in page["annotations"]["description"]
@@ -123,12 +90,12 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         assert 'podslo_cluster_health{cluster="prod",health="Fatal"} 1.0' in metrics
         serve.send_signal(signal.SIGKILL)  # mid-incident, nothing flushed
         serve.wait(30)
-        serve = _podslo(*args, env=env, cwd=tmp_path)
+        serve = start_podslo(*args, env=env, cwd=tmp_path)
         receiver = Receiver(hook_port)
-        _wait("the page resolved, at the receiver", lambda: any(
+        wait_for("the page resolved, at the receiver", lambda: any(
             a["fingerprint"] == page["fingerprint"] and a["status"] == "resolved" for a in receiver.alerts()),
             300, serve)
-        assert _stop(serve) == 0
+        assert stop_process(serve) == 0
     finally:
         for process in (serve, sim):
             if process.poll() is None:
@@ -150,12 +117,12 @@ def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path)
     api_port, hook_port = free_port(), free_port()
     receiver = Receiver(hook_port)
     env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
-    serve = _podslo("serve", "--simulate", "--speed", "120", "--listen", f"127.0.0.1:{api_port}",
+    serve = start_podslo("serve", "--simulate", "--speed", "120", "--listen", f"127.0.0.1:{api_port}",
                     "--webhook", f"http://127.0.0.1:{hook_port}/hook", "--analyze-every", "2", env=env, cwd=tmp_path)
     api = f"http://127.0.0.1:{api_port}"
     try:
         later = int((START + timedelta(minutes=45)).timestamp() * 1000)
-        slos = _wait("45 cluster minutes analyzed", lambda: [
+        slos = wait_for("45 cluster minutes analyzed", lambda: [
             s for s in httpx.get(f"{api}/api/v1/slos", timeout=10).json() if s["now"] >= later], 180, serve)
         assert {s["slo"] for s in slos} >= {"pod-delivery", "pod-deletion", "pod-startup-latency", "node-availability"}
         delivery = next(s for s in slos if s["slo"] == "pod-delivery")
@@ -163,7 +130,7 @@ def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path)
         held = run_podslo("pods", cwd=tmp_path, env=env)
         assert held.returncode == 1 and b"Traceback" not in held.stderr
         assert b"open in another process" in held.stderr and len(held.stderr.strip().splitlines()) == 1
-        assert _stop(serve) == 0
+        assert stop_process(serve) == 0
     finally:
         if serve.poll() is None:
             serve.kill()

@@ -1,0 +1,145 @@
+"""The board in a real browser: Debian's headless Chromium, driven by Playwright (pointed at the
+system browser: nothing downloads one), opens every page against a live `podslo serve
+--simulate`, checks each page's key numbers against the API, finds no Streamlit exception,
+and saves a screenshot per page under test-artifacts/board/."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from dashboard.client import epoch
+from dashboard.pages import RANGES, pct
+from podslo.webserver import free_port
+from tests.conftest import ARTIFACTS, start_podslo, stop_process, wait_for
+
+SHOTS = ARTIFACTS / "board"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]  # the machine has no internet
+SIMULATED_MINUTES = 20
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """serve (a CNI outage, 20 cluster minutes at 60x, then the clock stops) and the board."""
+    assert CHROMIUM, "Debian's chromium is needed (.ci/run installs it)"
+    here = tmp_path_factory.mktemp("board")
+    api_port, board_port = free_port(), free_port()
+    env = {"PODSLO_DSN": f"chdb://{here}/store"}
+    serve = start_podslo("serve", "--simulate", "--profile", "cni-outage", "--speed", "60", "--simulate-minutes",
+                         str(SIMULATED_MINUTES), "--analyze-every", "2", "--listen", f"127.0.0.1:{api_port}",
+                         env=env, cwd=here)
+    board = start_podslo("board", "--api", f"http://127.0.0.1:{api_port}", "--port", str(board_port), env={},
+                         cwd=here)
+    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}/api/v1", timeout=30)
+    try:
+        wait_for("the simulated cluster's 20 minutes collected", lambda: api.get("/clusters").json()[0]
+                 ["last_data_at"] == f"2026-03-02T00:{SIMULATED_MINUTES}:00.000Z", 240, serve)
+        settled = Settled(api)
+        wait_for("the figures settled", settled, 120, serve)
+        wait_for("the board up", lambda: httpx.get(f"http://127.0.0.1:{board_port}/_stcore/health").status_code
+                 == 200, 90, board)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield Board(page, f"http://127.0.0.1:{board_port}/", api, settled.figures)
+            browser.close()
+    finally:
+        stop_process(board)
+        stop_process(serve)
+
+
+class Settled:
+    """True once the API's figures read the same as they did one poll (>= 2 rounds) before."""
+
+    def __init__(self, api: httpx.Client):
+        self.api, self.previous, self.at, self.figures = api, None, 0.0, None
+
+    def __call__(self) -> bool:
+        if time.monotonic() - self.at < 4:
+            return False
+        figures = {path: self.api.get(path, params=params).json() for path, params in (
+            ("/slos", {}), ("/alerts", {"state": "firing"}), ("/nodes", {}), ("/terminating", {}),
+            ("/workloads", {"limit": 500}))}
+        stable, self.previous, self.at = figures == self.previous, figures, time.monotonic()
+        self.figures = figures
+        return stable
+
+
+class Board:
+    def __init__(self, page, url: str, api: httpx.Client, figures: dict):
+        self.page, self.url, self.api, self.figures = page, url, api, figures
+
+    def open(self, path: str, shot: str) -> dict[str, str]:
+        """Open a page, wait for Streamlit to finish, screenshot it; its metrics, label -> value."""
+        self.page.goto(urljoin(self.url, path), wait_until="domcontentloaded")
+        self.page.wait_for_selector("h1", timeout=60_000)
+        self.page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                    timeout=90_000)
+        self.page.wait_for_load_state("networkidle")
+        errors = [e.inner_text() for e in self.page.query_selector_all(
+            '[data-testid="stException"], [data-testid="stAlertContentError"]')]
+        self.page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
+        assert not errors, f"{shot}: the page shows {errors}"
+        return self.page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')]
+            .map(m => [m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
+                       m.querySelector('[data-testid="stMetricValue"]').innerText.trim()]))""")
+
+
+def test_overview_shows_each_slo_as_the_api_does(live):
+    started = time.monotonic()
+    metrics = live.open("", "overview")
+    first_paint = live.page.evaluate(
+        "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
+    (SHOTS / "first-paint.txt").write_text(f"board first paint: first-contentful-paint {first_paint:.0f} ms; "
+                                           f"the overview complete in {time.monotonic() - started:.1f} s\n")
+    slos = live.figures["/slos"]
+    assert len(slos) >= 6
+    for slo in slos:
+        assert metrics[f"{slo['slo']} · {slo['cluster']}"] == pct(slo["current"])
+    body = live.page.inner_text("body")
+    assert "Fatal" in body  # the outage pages
+    for alert in live.figures["/alerts"]:
+        assert alert["annotations"]["summary"] in body
+
+
+def test_delivery_counts_and_its_pod_links_lead_to_their_trace(live):
+    metrics = live.open("delivery", "delivery")
+    now = epoch(live.api.get("/clusters").json()[0]["last_data_at"]) + 1
+    figures = live.api.get("/delivery", params={"since": now - RANGES["last hour"], "until": now}).json()
+    assert metrics["success rate"] == pct(figures["success_rate"])
+    assert metrics["failed by the platform"] == f"{figures['failed_system']:,}" != "0"
+    assert metrics["pods decided"] == f"{figures['pods']:,}"
+    body = live.page.inner_text("body")
+    assert "Why pods were not delivered" in body and figures["namespaces"][0]["namespace"] in body
+    assert live.page.locator('[data-testid="stVegaLiteChart"]').count() >= 3
+    link = live.page.locator('a[href^="trace?"]').first
+    href, name = link.get_attribute("href"), link.inner_text()
+
+    trace = live.open(href, "trace")
+    uid = href.split("uid=")[1].split("&")[0]
+    verdict = live.api.get(f"/pods/{uid}/trace").json()["verdict"]
+    assert name == f"{verdict['namespace']}/{verdict['name']}"
+    assert trace["reason"] == verdict["reason"] and trace["outcome"] == verdict["outcome"]
+    body = live.page.inner_text("body")
+    assert "What it means" in body and "First check" in body and "Timeline" in body
+
+
+@pytest.mark.parametrize("page, label, count", [
+    ("nodes", "nodes", lambda f: len(f["/nodes"])),
+    ("nodes", "need manual repair", lambda f: sum(n["needs_manual_repair"] for n in f["/nodes"])),
+    ("terminating", "leftover Terminating pods", lambda f: sum(r["pods"] for r in f["/terminating"])),
+    ("alerts", "firing", lambda f: len(f["/alerts"])),
+    ("workloads", "workloads with pods the platform failed", lambda f: sum(
+        1 for w in f["/workloads"] if w["failed_system"])),
+])
+def test_page_figures_equal_the_api(live, page, label, count):
+    metrics = live.open(page, page)
+    assert metrics[label] == str(count(live.figures))
