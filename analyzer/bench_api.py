@@ -27,14 +27,9 @@ def _story_store(store: Store, rules) -> None:
     import io
 
     from collector.replay import replay
-    from simulator.engine import Engine
-    from simulator.profile import load_profile
-    from simulator.run import recorder, run_until
-    engine = Engine(load_profile("cni-outage"), seed=3, nodes=50, pods_per_minute=300)
-    out = io.BytesIO()
-    engine.listeners.append(recorder(out))
-    run_until(engine, 1200)
-    replay(store, io.BufferedReader(io.BytesIO(out.getvalue())), CLUSTER, lambda line, message: None)
+    from simulator.run import recording
+    data = recording("cni-outage", 1200, seed=3, nodes=50, pods_per_minute=300)[1]
+    replay(store, io.BufferedReader(io.BytesIO(data)), CLUSTER, lambda line, message: None)
     analyze(store, CLUSTER, rules)
 
 

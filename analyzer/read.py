@@ -103,11 +103,20 @@ def nodes(store: Store, cluster: str | None = None) -> list[dict]:
     } for r in store.dicts(_NODE_SQL, cluster=cluster or "")]
 
 
+# A pod the platform failed, or its user (a failure with no attribution counts against the platform).
+FAILED_SYSTEM = "outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user'"
+FAILED_USER = "outcome IN ('failed', 'timeout') AND attribution = 'user'"
+
+
+def _failures(sql: str) -> str:
+    return sql.replace("/*system*/", FAILED_SYSTEM).replace("/*user*/", FAILED_USER)
+
+
 _WORKLOADS = """
 SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS pods,
        countIf(outcome = 'success') AS success,
-       countIf(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS failed_system,
-       countIf(outcome IN ('failed', 'timeout') AND attribution = 'user') AS failed_user,
+       countIf(/*system*/) AS failed_system,
+       countIf(/*user*/) AS failed_user,
        countIf(outcome = 'pending') AS pending,
        if(success + failed_system = 0, NULL, success / (success + failed_system)) AS success_rate,
        quantileExactIf(0.5)(delivery_s, delivery_s IS NOT NULL) AS p50, quantileExactIf(0.99)(delivery_s, delivery_s IS NOT NULL) AS p99,
@@ -119,6 +128,7 @@ WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {na
 GROUP BY cluster, namespace, kind, name
 ORDER BY failed_system DESC, success_rate ASC NULLS LAST, pods DESC
 LIMIT {limit:UInt32}"""
+_WORKLOADS = _failures(_WORKLOADS)
 
 
 def workloads(store: Store, cluster: str | None = None, namespace: str | None = None, limit: int = 200) -> list[dict]:
@@ -142,6 +152,16 @@ GROUP BY cluster, at, reason, attribution HAVING pods > 0
 ORDER BY cluster, at, pods DESC, reason"""
 
 
+def platform_reasons(store: Store, cluster: str, since: float | None, until: float | None) -> dict[str, int]:
+    """Pods the platform failed in [since, until), by reason, most first (the SLI minutes)."""
+    width = int((until if until is not None else 2**31) - (since or 0))
+    counts: dict[str, int] = {}
+    for r in reason_counts(store, cluster, since, until, max(width, 60)):
+        if r["attribution"] == "system":
+            counts[r["reason"]] = counts.get(r["reason"], 0) + r["pods"]
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def reason_counts(store: Store, cluster: str | None, since: float | None, until: float | None,
                   step: int) -> list[dict]:
     """Pods not delivered per interval, by reason and attribution (the SLI minutes)."""
@@ -150,28 +170,28 @@ def reason_counts(store: Store, cluster: str | None, since: float | None, until:
     return [{**r, "at": r["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for r in rows]
 
 
-_DELIVERY = """
+_DELIVERY = _failures("""
 SELECT count() AS pods, countIf(outcome = 'success') AS delivered,
-       countIf(outcome IN ('failed', 'timeout') AND attribution = 'user') AS failed_user,
-       countIf(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS failed_system,
+       countIf(/*user*/) AS failed_user,
+       countIf(/*system*/) AS failed_system,
        countIf(outcome = 'cancelled') AS cancelled,
        quantilesExactIf(0.5, 0.9, 0.99)(delivery_s, outcome = 'success' AND delivery_s IS NOT NULL) AS latency,
        /*phases*/
 FROM pod_verdicts FINAL
 WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
   AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
-""".replace("/*phases*/", ", ".join(
+""").replace("/*phases*/", ", ".join(
     f"quantilesExactIf(0.5, 0.9)({p}, outcome = 'success' AND {p} IS NOT NULL) AS {p}" for p in PHASES))
-_HURT_NAMESPACES = """
+_HURT_NAMESPACES = _failures("""
 SELECT cluster, namespace, count() AS pods,
-       countIf(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS failed_system,
-       countIf(outcome IN ('failed', 'timeout') AND attribution = 'user') AS failed_user,
-       topKIf(1)(reason, outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user') AS top
+       countIf(/*system*/) AS failed_system,
+       countIf(/*user*/) AS failed_user,
+       topKIf(1)(reason, /*system*/) AS top
 FROM pod_verdicts FINAL
 WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
   AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
 GROUP BY cluster, namespace HAVING failed_system > 0
-ORDER BY failed_system DESC, pods DESC, namespace LIMIT {limit:UInt32}"""
+ORDER BY failed_system DESC, pods DESC, namespace LIMIT {limit:UInt32}""")
 
 
 def _finite(x: float) -> float | None:

@@ -9,13 +9,15 @@ from datetime import date, datetime, timedelta, timezone
 
 from analyzer import read
 from analyzer.slo import series
-from analyzer.status import healths
+from analyzer.status import healths, terminating
 from podslo.errors import ConfigError
+from podslo.formats import pct
 from podslo.store import Store
 from podslo.timeutil import iso
 from slo_rules import Rules
 
 TOP_REASONS = 5
+HEALTH_ORDER = ["Healthy", "Warning", "Fatal"]
 
 
 @dataclass(frozen=True)
@@ -111,15 +113,11 @@ def _budget_used(figures: dict, objective: float) -> float | None:
 
 
 def _top_reasons(store: Store, cluster: str, period: Period, board_url: str | None) -> list[dict]:
-    def counts(p: Period) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in read.reason_counts(store, cluster, p.start, p.end, p.end - p.start):
-            if r["attribution"] == "system":
-                out[r["reason"]] = out.get(r["reason"], 0) + r["pods"]
-        return out
-    this, last = counts(period), counts(period.previous())
+    last_period = period.previous()
+    this = read.platform_reasons(store, cluster, period.start, period.end)
+    last = read.platform_reasons(store, cluster, last_period.start, last_period.end)
     rows = []
-    for reason, pods in sorted(this.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]:
+    for reason, pods in list(this.items())[:TOP_REASONS]:
         example = read.pod_page(store, cluster, 1, None, reason=reason, attribution="system",
                                 since=period.start - 86400, until=period.end)[0]
         pod = example[0] if example else None
@@ -129,14 +127,6 @@ def _top_reasons(store: Store, cluster: str, period: Period, board_url: str | No
                      f"{board_url.rstrip('/')}/trace?cluster={cluster}&uid={pod['uid']}"})
     return rows
 
-
-_TERMINATING_AT = """
-SELECT ifNull(deletion_reason, 'Unknown') AS reason, count() AS pods,
-       max(dateDiff('second', deletion_requested_at, toDateTime64({end:Int64}, 3))) AS oldest_s
-FROM pod_verdicts FINAL
-WHERE cluster = {cluster:String} AND deletion_stuck = 1 AND deletion_requested_at < toDateTime64({end:Int64}, 3)
-  AND (deletion_gone_at IS NULL OR deletion_gone_at >= toDateTime64({end:Int64}, 3))
-GROUP BY reason ORDER BY pods DESC, reason"""
 
 _STARTUP = """
 SELECT count(), quantilesExact(0.5, 0.9, 0.99)(startup_s) FROM pod_verdicts FINAL
@@ -160,8 +150,7 @@ def cluster_report(store: Store, rules: Rules, cluster: str, period: Period, hea
         "delivery": read.delivery(store, cluster, period.start, period.end),
         "delivery_last": read.delivery(store, cluster, last.start, last.end),
         "top_reasons": _top_reasons(store, cluster, period, board_url),
-        "terminating": [{"cluster": cluster, **r} for r in store.dicts(_TERMINATING_AT, cluster=cluster,
-                                                                       end=period.end)],
+        "terminating": terminating(store, cluster, period.end * 1000),
         "repair": [n for n in read.nodes(store, cluster) if n["needs_manual_repair"]],
         "startup": {"pods": int(pods), **({k: round(v, 3) for k, v in zip(("p50_s", "p90_s", "p99_s"), quantiles)}
                                         if pods else {"p50_s": None, "p90_s": None, "p99_s": None})},
@@ -188,9 +177,6 @@ def _fleet(clusters: list[dict]) -> dict:
     return {"slos": slos, "delivery": delivery}
 
 
-HEALTH_ORDER = ["Healthy", "Warning", "Fatal"]
-
-
 def actions(rules: Rules, clusters: list[dict]) -> list[dict]:
     """This week's actions, in plain language: whose move and what to check first."""
     out = []
@@ -199,7 +185,7 @@ def actions(rules: Rules, clusters: list[dict]) -> list[dict]:
             if slo["budget_used"] is not None and slo["budget_used"] > 1:
                 out.append({"cluster": c["cluster"], "move": "platform",
                             "what": f"{slo['slo']} spent {slo['budget_used']:.0%} of the week's error budget "
-                                    f"({_pct(slo['this']['sli'])} against {_pct(slo['objective'])})",
+                                    f"({pct(slo['this']['sli'])} against {pct(slo['objective'])})",
                             "check": "the top reasons below"})
         for reason in c["top_reasons"][:3]:
             text = rules.explain(reason["reason"]) or {}
@@ -216,10 +202,6 @@ def actions(rules: Rules, clusters: list[dict]) -> list[dict]:
                         "what": f"{stuck['pods']} pods left Terminating ({stuck['reason']})",
                         "check": text.get("check", "the pods' finalizers and their node")})
     return out
-
-
-def _pct(share: float | None) -> str:
-    return "no data" if share is None else f"{100 * share:.2f} %"
 
 
 def build_report(store: Store, rules: Rules, clusters: list[str], period: Period) -> dict:

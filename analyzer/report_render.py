@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import io
+from functools import partial
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -14,7 +15,9 @@ from PIL import Image
 
 from analyzer import read
 from analyzer.report import Period
+from analyzer.slo import series
 from dashboard import charts
+from podslo import formats
 from podslo.store import Store
 from slo_rules import Rules
 
@@ -24,8 +27,7 @@ WHOSE = {"user": "the workload's owner", "platform": "the platform team", "syste
 HEALTH_COLOR = {"Healthy": "#1a7f37", "Warning": "#b35900", "Fatal": "#c62828"}
 
 
-def pct(share) -> str:
-    return "-" if share is None else f"{100 * share:.2f} %"
+pct = partial(formats.pct, missing="-")
 
 
 def secs(value) -> str:
@@ -60,7 +62,6 @@ def chart_images(store: Store, rules: Rules, report: dict, period: Period) -> di
     for section in report["clusters"]:
         cluster = section["cluster"]
         if slo is not None:
-            from analyzer.slo import series
             points = series(store, rules, slo, cluster, period.start + step, period.end, step)
             if any(p["step_counted"] for p in points):
                 images[f"{cluster}-delivery"] = _png(charts.sli_over_time(points, slo.objective).properties(

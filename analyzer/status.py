@@ -56,19 +56,21 @@ def alert_dicts(store: Store, cluster: str | None = None, state: str | None = No
 
 _TERMINATING = """
 SELECT ifNull(deletion_reason, 'Unknown') AS reason, count() AS pods,
-       max(dateDiff('second', deletion_requested_at, toDateTime64({now:Int64} / 1000, 3))) AS oldest_s,
-       median(dateDiff('second', deletion_requested_at, toDateTime64({now:Int64} / 1000, 3))) AS median_s,
+       max(dateDiff('second', deletion_requested_at, toDateTime64({at:Int64} / 1000, 3))) AS oldest_s,
+       median(dateDiff('second', deletion_requested_at, toDateTime64({at:Int64} / 1000, 3))) AS median_s,
        any(concat(namespace, '/', name)) AS example
 FROM pod_verdicts FINAL
-WHERE cluster = {cluster:String} AND deletion_stuck = 1 AND deletion_gone_at IS NULL
+WHERE cluster = {cluster:String} AND deletion_stuck = 1
+  AND deletion_requested_at <= toDateTime64({at:Int64} / 1000, 3)
+  AND (deletion_gone_at IS NULL OR deletion_gone_at > toDateTime64({at:Int64} / 1000, 3))
 GROUP BY reason ORDER BY pods DESC, reason"""
 
 
-def terminating(store: Store, cluster: str) -> list[dict]:
-    """The leftover Terminating pods (stuck past grace period + slack, still there) by reason:
-    how many, the oldest and median age in seconds, an example."""
-    now, _ = cluster_now(store, cluster)
-    return [] if now is None else [{"cluster": cluster, **r} for r in store.dicts(_TERMINATING, cluster=cluster, now=now)]
+def terminating(store: Store, cluster: str, at_ms: int | None = None) -> list[dict]:
+    """The leftover Terminating pods (stuck past grace period + slack, still there) at `at_ms`
+    (default: the cluster's now) by reason: how many, the oldest and median age in seconds, an example."""
+    at = at_ms if at_ms is not None else cluster_now(store, cluster)[0]
+    return [] if at is None else [{"cluster": cluster, **r} for r in store.dicts(_TERMINATING, cluster=cluster, at=at)]
 
 
 _STARTUP = """

@@ -266,7 +266,7 @@ class Reflector:
         self.forms = list(list_forms)  # the ones the apiserver has not refused, gentlest first
         self.response = None
         self.rng = random.Random()
-        self.failures = FailureLog(f"{resource} watch of {getattr(source, 'host', '?')}")
+        self.failures = FailureLog(f"{resource} watch of {source.host}")
         self.rv: str | None = None  # where the watch resumes (None: list first)
         self.last_rv = ""  # the newest resourceVersion heard (a streaming list asks for state not older)
         self.last_relist: float | None = None

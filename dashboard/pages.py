@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.client import Api, epoch
+from podslo.formats import pct
 
 RANGES = {"last hour": 3600, "last 6 hours": 6 * 3600, "last day": 86400, "last week": 7 * 86400}
 POINTS = 60  # a chart's steps over the chosen range
@@ -16,10 +17,6 @@ HEALTH_COLORS = {"Healthy": "green", "Warning": "orange", "Fatal": "red"}
 
 
 # -- formatting ---------------------------------------------------------------------------
-def pct(share: float | None) -> str:
-    return "no data" if share is None else f"{100 * share:.2f} %"
-
-
 def secs(value: float | None) -> str:
     if value is None:
         return "-"

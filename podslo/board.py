@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import httpx
 
 import dashboard
 from dashboard.client import API_ENV, TOKEN_ENV
@@ -34,18 +31,3 @@ def start_board(api: str, port: int, token: str | None = None, address: str = "1
     """The board as a child process (the demo's): it ends with its parent's session."""
     return subprocess.Popen(board_command(port, address), env=board_env(api, token), stdout=log, stderr=log,
                             stdin=subprocess.DEVNULL)
-
-
-def wait_until_up(url: str, process: subprocess.Popen | None = None, timeout_s: float = 60.0) -> bool:
-    """Poll Streamlit's health endpoint until it answers (False when the time or the process ran out)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False

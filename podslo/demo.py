@@ -3,33 +3,22 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
-
-import httpx
 
 from analyzer import read
 from analyzer.status import cluster_rows, healths, slo_statuses, terminating
 from analyzer.trace import build_trace
-from podslo.board import start_board, wait_until_up
+from podslo.board import start_board
 from podslo.config import SIMULATED_PROBE_EVERY_S
 from podslo.serve import Simulation, run_serve
 from podslo.store import Store
 from podslo.tables import slo_table, table
+from podslo.webserver import next_free_port, wait_http
 from simulator.accuracy import compare
 from slo_rules import Rules
 
 INCIDENT_SEEN_S = 15 * 60  # the demo profiles' incidents start at minute 5: by 15 they have paged
-
-
-def free_port(host: str, first: int) -> int:
-    """`first`, or the next port up that nobody listens on."""
-    for port in range(first, first + 50):
-        with socket.socket() as s:
-            if s.connect_ex((host, port)) != 0:
-                return port
-    raise OSError(f"no free port on {host} from {first} to {first + 49}")
 
 
 def run_demo(store: Store, rules: Rules, *, minutes: float | None, speed: float, profile: str, seed: int,
@@ -37,7 +26,7 @@ def run_demo(store: Store, rules: Rules, *, minutes: float | None, speed: float,
     """With `minutes`, simulate that many cluster minutes, print the summary and return;
     without, also start the board and serve until Ctrl-C (KeyboardInterrupt)."""
     host = "127.0.0.1"
-    api_port = free_port(host, api_port)
+    api_port = next_free_port(host, api_port)
     cluster = time.strftime("demo-%Y%m%d-%H%M%S", time.gmtime())  # each run is a new simulated cluster
     simulation = Simulation(cluster, profile, speed, seed, nodes=20, pods_per_minute=120,
                             for_s=minutes * 60 if minutes else None)
@@ -49,7 +38,7 @@ def run_demo(store: Store, rules: Rules, *, minutes: float | None, speed: float,
         f"{speed:g}x wall time), collected and analyzed into {store.dsn}")
     serving.start()
     api = f"http://{host}:{api_port}"
-    if not _wait_http(f"{api}/healthz", serving):
+    if not wait_http(f"{api}/healthz", serving.is_alive):
         raise SystemExit("podslo demo: serve did not come up (see the lines above)")
     board = None
     try:
@@ -76,24 +65,12 @@ def run_demo(store: Store, rules: Rules, *, minutes: float | None, speed: float,
 
 
 def _start_board(api: str, host: str, port: int, say) -> tuple:
-    port = free_port(host, port)
+    port = next_free_port(host, port)
     process = start_board(api, port, address=host)
     url = f"http://{host}:{port}"
-    if not wait_until_up(url, process, timeout_s=90):
+    if not wait_http(f"{url}/_stcore/health", lambda: process.poll() is None, timeout_s=90):
         say("  the board did not come up (run `podslo board` by hand to see why); the API serves on")
     return process, url
-
-
-def _wait_http(url: str, serving: threading.Thread, timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and serving.is_alive():
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 def _wait_cluster_time(simulation: Simulation, seconds: float) -> None:
@@ -113,7 +90,7 @@ def summary(store: Store, rules: Rules, cluster: str, simulation: Simulation) ->
     health = healths(store, [cluster])
     lines.append(slo_table([{**s.to_dict(), "health": health[s.cluster]}
                             for s in slo_statuses(store, rules, [cluster])]))
-    top = _top_reasons(store, cluster)
+    top = list(read.platform_reasons(store, cluster, None, None).items())[:5]
     if top:
         lines.append("\nwhy the platform failed pods (the incident):")
         lines.append(table(["PODS", "REASON", "WHAT IT MEANS"],
@@ -133,11 +110,3 @@ def summary(store: Store, rules: Rules, cluster: str, simulation: Simulation) ->
     lines.append(f"verdicts agreeing with what the simulator injected: {agreement['agree']}/"
                  f"{agreement['pods'] - agreement['missing']} = {agreement['accuracy']:.2%}")
     return "\n".join(lines)
-
-
-def _top_reasons(store: Store, cluster: str, n: int = 5) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for r in read.reason_counts(store, cluster, None, None, 86400):
-        if r["attribution"] == "system":
-            counts[r["reason"]] = counts.get(r["reason"], 0) + r["pods"]
-    return sorted(counts.items(), key=lambda kv: -kv[1])[:n]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
+from datetime import timezone
 from pathlib import Path
 
 import orjson
@@ -22,7 +24,6 @@ def choose_period(store: Store, clusters: list[str], week: str | None, start: st
         return iso_week(week)
     if start and end:
         return between(start, end)
-    from datetime import timezone
     newest = max((cluster_now(store, c)[0] or 0 for c in clusters), default=0)
     return week_before(newest // 1000, timezone.utc)
 
@@ -65,5 +66,4 @@ def run_report(store: Store, rules: Rules, clusters: list[str], *, week, start, 
 
 def _inline(images: dict[str, bytes]) -> dict[str, str]:
     """A file has no parts to refer to: its images go in as data: URLs, in place of cid: ones."""
-    import base64
     return {name: f"data:image/png;base64,{base64.b64encode(png).decode()}" for name, png in images.items()}

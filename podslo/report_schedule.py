@@ -16,6 +16,7 @@ from analyzer.webhooks import backoff_s
 from podslo.mail import MailError, Smtp
 from podslo.schema import REPORT_OUTBOX
 from podslo.store import Store
+from podslo.timeutil import ms_of
 from slo_rules import Rules
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ReportSchedule:
                     "next_at": now_s * 1000, "sent_at": None, "last_error": ""}]
             self._save(row[0])
         entry = row[0]
-        if _ms(entry["next_at"]) > now_s * 1000:
+        if ms_of(entry["next_at"]) > now_s * 1000:
             return None
         return self._send(entry, now_s)
 
@@ -77,15 +78,10 @@ class ReportSchedule:
 
     def _save(self, entry: dict) -> None:
         self.store.insert("report_outbox", [REPORT_OUTBOX.Row(
-            period=entry["period"], built_at=_ms(entry["built_at"]), message=entry["message"],
-            attempts=entry["attempts"], next_at=_ms(entry["next_at"]), sent_at=_ms(entry["sent_at"]),
+            period=entry["period"], built_at=ms_of(entry["built_at"]), message=entry["message"],
+            attempts=entry["attempts"], next_at=ms_of(entry["next_at"]), sent_at=ms_of(entry["sent_at"]),
             last_error=entry["last_error"], version=self._version())])
 
     def _version(self) -> int:
+        """One past the newest: two saves within a millisecond (built, then a send refused at once) stay ordered."""
         return int(self.store.scalar("SELECT max(version) FROM report_outbox") or 0) + 1
-
-
-def _ms(value) -> int | None:
-    """A stored time (a datetime) or one just made (ms) as epoch milliseconds."""
-    from podslo.timeutil import ms_of
-    return value if value is None or isinstance(value, int) else ms_of(value)

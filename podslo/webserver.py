@@ -13,6 +13,29 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def next_free_port(host: str, first: int) -> int:
+    """`first`, or the next port up that nobody listens on (a port a person was told about)."""
+    for port in range(first, first + 50):
+        with socket.socket() as sock:
+            if sock.connect_ex((host, port)) != 0:
+                return port
+    raise OSError(f"no free port on {host} from {first} to {first + 49}")
+
+
+def wait_http(url: str, alive=lambda: True, timeout_s: float = 60.0) -> bool:
+    """Poll `url` until it answers 200 (False when the time runs out or `alive()` turns false)."""
+    import httpx
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive():
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
 HEAD_S = 10.0  # a request head (line and headers) must arrive within this of its first byte
 
 

@@ -27,6 +27,18 @@ def run_until(engine: Engine, seconds: float, step_s: float = 60.0) -> int:
     return applied
 
 
+def recording(profile: str, seconds: float, seed: int, nodes: int, pods_per_minute: float) -> tuple[Engine, bytes]:
+    """A simulated cluster run for `seconds`, and everything it served (as `podslo replay` reads)."""
+    import io
+
+    from simulator.profile import load_profile
+    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=pods_per_minute)
+    out = io.BytesIO()
+    engine.listeners.append(recorder(out))
+    run_until(engine, seconds)
+    return engine, out.getvalue()
+
+
 def write_truth(engine: Engine, out: IO[bytes]) -> int:
     """Truth as JSON lines: one per pod, then one per node with its injected faults."""
     truth = engine.truth()

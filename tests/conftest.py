@@ -19,8 +19,7 @@ from analyzer.verdicts import analyze
 from collector.replay import replay
 from podslo.store import Store
 from simulator.engine import Engine
-from simulator.profile import load_profile
-from simulator.run import recorder, run_until
+from simulator.run import recording
 from slo_rules import load_rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,11 +81,7 @@ def run_podslo(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | No
 
 def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> tuple[Engine, bytes]:
     """A simulated cluster run for `seconds`, and everything it served (as `podslo replay` reads)."""
-    engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=rate)
-    out = io.BytesIO()
-    engine.listeners.append(recorder(out))
-    run_until(engine, seconds)
-    return engine, out.getvalue()
+    return recording(profile, seconds, seed, nodes, rate)
 
 
 def start_podslo(*args: str, env: dict, cwd: Path) -> subprocess.Popen:

@@ -402,7 +402,8 @@ def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
             self.closed = True
 
     stop = threading.Event()
-    reflector = Reflector(source=None, resource="pods", sink=None, stop=stop, stats=None)
+    reflector = Reflector(source=KubeSource(server="http://127.0.0.1:1"), resource="pods", sink=None, stop=stop,
+                          stats=None)
     reflector.close()  # nothing open yet
     stop.set()
     late = Response()

@@ -94,7 +94,7 @@ def test_relists_close_together_back_off_with_jitter():
             waits.append(timeout)
             return False
 
-    reflector = Reflector(None, "pods", None, Clock(), Stats())
+    reflector = Reflector(KubeSource(server="http://127.0.0.1:1"), "pods", None, Clock(), Stats())
     for _ in range(4):
         reflector._pause_before_relist("expired")
     first, cap = RELIST_BACKOFF_S

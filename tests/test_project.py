@@ -75,10 +75,14 @@ def test_the_image_runs_as_a_user_that_can_write_its_data_and_services_have_heal
 def test_the_wheel_stands_alone(tmp_path):
     """The built wheel carries the simulator's profiles and the rules: `simulate` and `demo`
     run from it, in a directory far from the repo."""
+    import shutil
     import subprocess
     import sys
+    source = tmp_path / "source"  # a clean copy: setuptools reuses ./build, whose stale files would mask a gap
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "data",
+                                                                 "test-artifacts", "__pycache__", ".pytest_cache"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True, timeout=300)
+                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("podslo-*.whl"))
     site = tmp_path / "site"
