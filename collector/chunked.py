@@ -11,7 +11,7 @@ Measured on the ingest benchmark's stream: ~1.5 us an event, where urllib3 took 
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from urllib3.exceptions import ProtocolError
 
@@ -28,7 +28,7 @@ class Lines:
     def add(self, buf: bytes, start: int, end: int, out: list[bytes]) -> None:
         """Append to `out` the lines that `buf[start:end]` completes."""
         if not self.partial and buf[start] == 123 and buf[end - 1] == 10 and buf.find(b"\n", start, end - 1) < 0:
-            out.append(buf[start:end - 1])  # the usual: exactly one JSON line
+            out.append(buf[start : end - 1])  # the usual: exactly one JSON line
             return
         while start < end:
             newline = buf.find(b"\n", start, end)
@@ -68,7 +68,7 @@ def chunked_line_batches(read: Callable[[], bytes]) -> Iterator[list[bytes]]:
                 header_end = buf.find(b"\r\n", at, at + _MAX_HEADER)
                 if header_end < 0:
                     if size - at >= _MAX_HEADER:
-                        raise ProtocolError(f"bad chunk header {buf[at:at + 40]!r}")
+                        raise ProtocolError(f"bad chunk header {buf[at : at + 40]!r}")
                     break  # the rest of the header comes with the next read
                 length = _chunk_length(buf, at, header_end)
                 at = header_end + 2

@@ -20,9 +20,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Iterator
 
 import msgspec
 import orjson
@@ -34,6 +34,7 @@ from collector.route import Router, Tally
 from collector.source import INITIAL_EVENTS_END, LIST_FORMS, KubeSource, WatchEvent, WatchLine, decode_frame
 from collector.spool import Spool, SpoolFull
 from collector.writer import BatchWriter
+from podslo.backoff import Backoff
 from podslo.store import Store
 from podslo.timeutil import now_ms
 
@@ -57,8 +58,13 @@ class FailureLog:
     def failed(self, why: str, then: str = "") -> None:
         self.count += 1
         if self.count & (self.count - 1) == 0:
-            log.warning("%s failed (%s)%s%s", self.what, why, then,
-                        f"; {self.count} times in a row, next said at {2 * self.count}" if self.count > 1 else "")
+            log.warning(
+                "%s failed (%s)%s%s",
+                self.what,
+                why,
+                then,
+                f"; {self.count} times in a row, next said at {2 * self.count}" if self.count > 1 else "",
+            )
 
     def worked(self) -> None:
         if self.count:
@@ -95,6 +101,7 @@ _LISTED = msgspec.json.Decoder(_Listed)
 @dataclass
 class Stats:
     """What the collector did, per resource (for /metrics and tests)."""
+
     received: Counter = field(default_factory=Counter)
     relist_causes: Counter = field(default_factory=Counter)  # (resource, cause) -> relists
     list_form: dict = field(default_factory=dict)  # resource -> the list form last used
@@ -196,8 +203,10 @@ class Sink:
             self.store_failures.failed(str(exc), f"; {self.writer.held} rows pending")
 
     def _flush(self) -> None:
-        batch = {"rows": self.writer.take(),
-                 "checkpoints": [[self.cluster, r, rv, time.time_ns()] for r, rv in self.pending.items()]}
+        batch = {
+            "rows": self.writer.take(),
+            "checkpoints": [[self.cluster, r, rv, time.time_ns()] for r, rv in self.pending.items()],
+        }
         resumes = dict(self.pending)
         self.pending.clear()
         if not batch["rows"] and not batch["checkpoints"]:
@@ -251,16 +260,28 @@ class Sink:
     def checkpoint(self, resource: str) -> str | None:
         value = self.store.scalar(
             "SELECT argMax(resource_version, version) FROM collector_checkpoints "
-            "WHERE cluster = {cluster:String} AND resource = {resource:String}", cluster=self.cluster, resource=resource)
+            "WHERE cluster = {cluster:String} AND resource = {resource:String}",
+            cluster=self.cluster,
+            resource=resource,
+        )
         return value or None
 
 
 class Reflector:
     """One resource of one cluster: list, then watch; resume; relist on 410."""
 
-    def __init__(self, source: KubeSource, resource: str, sink: Sink, stop: threading.Event, stats: Stats,
-                 watch_timeout_s: tuple[int, int] = (300, 600), read_timeout_s: float = 90,
-                 backoff_s: tuple[float, float] = (0.5, 30.0), list_forms: tuple[str, ...] = LIST_FORMS):
+    def __init__(
+        self,
+        source: KubeSource,
+        resource: str,
+        sink: Sink,
+        stop: threading.Event,
+        stats: Stats,
+        watch_timeout_s: tuple[int, int] = (300, 600),
+        read_timeout_s: float = 90,
+        backoff_s: tuple[float, float] = (0.5, 30.0),
+        list_forms: tuple[str, ...] = LIST_FORMS,
+    ):
         self.source, self.resource, self.sink, self.stop, self.stats = source, resource, sink, stop, stats
         self.watch_timeout_s, self.read_timeout_s, self.backoff_s = watch_timeout_s, read_timeout_s, backoff_s
         self.forms = list(list_forms)  # the ones the apiserver has not refused, gentlest first
@@ -302,7 +323,7 @@ class Reflector:
         """Exponential backoff with full jitter, as client-go's reflector backs off."""
         self.stats.restarts[self.resource] += 1
         low, high = self.backoff_s
-        delay = self.rng.uniform(low, min(high, low * 2 ** failures))
+        delay = Backoff(low, high, "full", floor_s=low).delay_s(failures + 1, self.rng)
         self.failures.failed(why, f"; again in {delay:.1f}s")
         self.stop.wait(delay)
         return failures + 1
@@ -401,8 +422,13 @@ class Reflector:
                     raise
                 self.forms.pop(0)
                 why = f"HTTP {exc.status} {exc.reason}" if isinstance(exc, ApiException) else str(exc)
-                log.warning("%s: the apiserver does not serve a %s list (%s); using a %s list from now on",
-                            self.resource, form, why, self.forms[0])
+                log.warning(
+                    "%s: the apiserver does not serve a %s list (%s); using a %s list from now on",
+                    self.resource,
+                    form,
+                    why,
+                    self.forms[0],
+                )
 
     def _pause_before_relist(self, cause: str) -> None:
         """Relists close together (a watch that keeps expiring) back off, with full jitter."""
@@ -410,11 +436,16 @@ class Reflector:
         close = self.last_relist is not None and now - self.last_relist < RELIST_QUIET_S
         self.quick_relists = self.quick_relists + 1 if close else 0
         if self.quick_relists:
-            first, cap = RELIST_BACKOFF_S
-            delay = self.rng.uniform(0, min(cap, first * 2 ** self.quick_relists))
+            delay = Backoff(*RELIST_BACKOFF_S, "full").delay_s(self.quick_relists + 1, self.rng)
             if self.quick_relists & (self.quick_relists - 1) == 0:  # once per backoff step
-                    log.warning("%s: relisting again within %.0fs (%s, %d in a row); waiting %.1fs first",
-                            self.resource, RELIST_QUIET_S, cause, self.quick_relists, delay)
+                log.warning(
+                    "%s: relisting again within %.0fs (%s, %d in a row); waiting %.1fs first",
+                    self.resource,
+                    RELIST_QUIET_S,
+                    cause,
+                    self.quick_relists,
+                    delay,
+                )
             self.stop.wait(delay)
         self.last_relist = time.monotonic()
 
@@ -428,7 +459,7 @@ class Reflector:
         pages = self.source.list_cached(self.resource) if form == "cache" else self.source.list_pages(self.resource)
         rv, observed = "", now_ms()
         key = _KEY_FIELD.get(table, "uid")
-        for items, rv in pages:
+        for items, rv in pages:  # noqa: B007 (the last page's version is the list's)
             for item in items:
                 meta = item.get("metadata") if isinstance(item, dict) else None
                 if isinstance(meta, dict) and _already_stored(stored, meta.get(key), meta.get("resourceVersion")):
@@ -439,8 +470,9 @@ class Reflector:
     def _streaming_list(self, table: str | None, stored: dict[str, int]) -> None:
         """The current objects arrive as ADDED events up to a bookmark annotated
         INITIAL_EVENTS_END; the same stream then goes on as the watch."""
-        batches = self.source.stream_list(self.resource, self.last_rv, self._timeout(), self.read_timeout_s,
-                                          self._opened)
+        batches = self.source.stream_list(
+            self.resource, self.last_rv, self._timeout(), self.read_timeout_s, self._opened
+        )
         key = _KEY_FIELD.get(table, "uid")
         observed = now_ms()
         for lines in batches:
@@ -448,7 +480,7 @@ class Reflector:
                 rv = self._initial_event(line, stored, key, observed)
                 if rv is not None:
                     self._listed("streaming", table, stored, rv)
-                    self._watch(itertools.chain([lines[at + 1:]], batches))
+                    self._watch(itertools.chain([lines[at + 1 :]], batches))
                     return
         raise _NotServed("the streaming list ended before its initial-events-end bookmark")
 
@@ -497,7 +529,8 @@ class Reflector:
         rows = self.sink.store.stream(
             f"SELECT {key}, max(rv) FROM {table} WHERE cluster = {{cluster:String}} "
             f"GROUP BY {key} HAVING argMax(event_type, (rv, seen_at, event_type = 'DELETED')) != 'DELETED'",
-            cluster=self.sink.cluster)
+            cluster=self.sink.cluster,
+        )
         return {k: int(v) for k, v in rows}
 
     def _last_stored(self, table: str, keys: list[str], chunk: int = 500) -> Iterator[dict]:
@@ -507,7 +540,9 @@ class Reflector:
             rows = self.sink.store.rows(
                 f"SELECT argMax(object, (rv, seen_at)) FROM {table} WHERE cluster = {{cluster:String}} "
                 f"AND {key} IN {{keys:Array(String)}} GROUP BY {key}",
-                cluster=self.sink.cluster, keys=keys[at:at + chunk])
+                cluster=self.sink.cluster,
+                keys=keys[at : at + chunk],
+            )
             for (obj,) in rows:
                 yield orjson.loads(obj)
 
@@ -531,8 +566,9 @@ def _already_stored(stored: dict[str, int], key, rv) -> bool:
 
 def _too_large(status: dict) -> bool:
     causes = (status.get("details") or {}).get("causes") or []
-    return any(c.get("reason") == "ResourceVersionTooLarge" for c in causes) or \
-        "Too large resource version" in str(status.get("message", ""))
+    return any(c.get("reason") == "ResourceVersionTooLarge" for c in causes) or "Too large resource version" in str(
+        status.get("message", "")
+    )
 
 
 def _with_kind(item: dict, resource: str) -> dict:
@@ -555,20 +591,32 @@ def tune_gc_for_ingest() -> None:
 class Collector:
     """All reflectors of one cluster, a flusher, and a clean stop."""
 
-    def __init__(self, store: Store, source: KubeSource, cluster: str, resources=("pods", "nodes", "events"),
-                 batch_rows: int = 5000, flush_s: float = 1.0, spool: Spool | None = None, **reflector_options):
+    def __init__(
+        self,
+        store: Store,
+        source: KubeSource,
+        cluster: str,
+        resources=("pods", "nodes", "events"),
+        batch_rows: int = 5000,
+        flush_s: float = 1.0,
+        spool: Spool | None = None,
+        **reflector_options,
+    ):
         self.stats = Stats()
         self.stop = threading.Event()
         self.sink = Sink(store, cluster, batch_rows, self.stats, spool)
         self.flush_s = flush_s
-        self.reflectors = [Reflector(source, r, self.sink, self.stop, self.stats, **reflector_options)
-                           for r in resources]
+        self.reflectors = [
+            Reflector(source, r, self.sink, self.stop, self.stats, **reflector_options) for r in resources
+        ]
         self.threads: list[threading.Thread] = []
 
-    def start(self) -> "Collector":
+    def start(self) -> Collector:
         self.sink.try_flush()  # drain what an earlier run spooled before reading on
-        self.threads = [threading.Thread(target=self._timed, args=(r.run,), name=f"watch-{r.resource}", daemon=True)
-                        for r in self.reflectors]
+        self.threads = [
+            threading.Thread(target=self._timed, args=(r.run,), name=f"watch-{r.resource}", daemon=True)
+            for r in self.reflectors
+        ]
         self.threads.append(threading.Thread(target=self._timed, args=(self._flusher,), name="flusher", daemon=True))
         for thread in self.threads:
             thread.start()
@@ -600,6 +648,7 @@ class Collector:
 @dataclass(frozen=True)
 class ClusterSpec:
     """One cluster to collect: how to reach it (kubeconfig/context, in-cluster, or a URL)."""
+
     name: str
     kubeconfig: str | None = None
     context: str | None = None
@@ -616,11 +665,14 @@ def load_cluster_specs(path: str) -> list[ClusterSpec]:
 
     from podslo.errors import ConfigError
     from podslo.names import check_cluster_name
+
     try:
         data = yaml.safe_load(open(path, encoding="utf-8"))
         specs = [ClusterSpec(**entry) for entry in data["clusters"]]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: expected `clusters:` with name and kubeconfig/context/in_cluster/server: {exc}") from None
+        raise ConfigError(
+            f"{path}: expected `clusters:` with name and kubeconfig/context/in_cluster/server: {exc}"
+        ) from None
     names = [s.name for s in specs]
     for name in names:
         try:
@@ -632,12 +684,23 @@ def load_cluster_specs(path: str) -> list[ClusterSpec]:
     return specs
 
 
-def start_collectors(store: Store, specs: list[ClusterSpec], resources=("pods", "nodes", "events"),
-                     batch_rows: int = 5000, flush_s: float = 1.0, probe_every: float | None = None,
-                     probe_namespace: str = "podslo-probes", spool_dir: str | None = None,
-                     spool_bytes: int = 512 << 20, qps: float = 5.0, burst: int = 10, say=print) -> list[Collector]:
+def start_collectors(
+    store: Store,
+    specs: list[ClusterSpec],
+    resources=("pods", "nodes", "events"),
+    batch_rows: int = 5000,
+    flush_s: float = 1.0,
+    probe_every: float | None = None,
+    probe_namespace: str = "podslo-probes",
+    spool_dir: str | None = None,
+    spool_bytes: int = 512 << 20,
+    qps: float = 5.0,
+    burst: int = 10,
+    say=print,
+) -> list[Collector]:
     """A running collector (and prober, if asked) for every cluster in `specs`."""
     from collector.probes import Prober
+
     tune_gc_for_ingest()
     collectors = []
     for spec in specs:
@@ -652,16 +715,25 @@ def start_collectors(store: Store, specs: list[ClusterSpec], resources=("pods", 
     return collectors
 
 
-def run_collectors(store: Store, specs: list[ClusterSpec], stop: threading.Event, listen: str = "",
-                   audit_token: str | None = None, say=print, **options) -> list[Collector]:
+def run_collectors(
+    store: Store,
+    specs: list[ClusterSpec],
+    stop: threading.Event,
+    listen: str = "",
+    audit_token: str | None = None,
+    say=print,
+    **options,
+) -> list[Collector]:
     """Collect every cluster in `specs` until `stop` is set, then shut down cleanly."""
     from collector.service import make_service
     from podslo.webserver import serve_app_in_thread
+
     collectors = start_collectors(store, specs, say=say, **options)
     if listen:
         host, _, port = listen.rpartition(":")
-        serve_app_in_thread(make_service(collectors, audit_token), int(port), host or "127.0.0.1",
-                            limit_concurrency=SERVICE_CONNECTIONS)
+        serve_app_in_thread(
+            make_service(collectors, audit_token), int(port), host or "127.0.0.1", limit_concurrency=SERVICE_CONNECTIONS
+        )
     stop.wait()
     for collector in collectors:
         collector.shutdown()

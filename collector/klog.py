@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -50,7 +50,7 @@ def parse_line(line: str, year: int) -> LogLine | None:
     match = KLOG.match(line)
     if match:
         sev, month, day, hh, mm, ss, micro, _caller, text = match.groups()
-        moment = datetime(year, int(month), int(day), int(hh), int(mm), int(ss), int(micro), tzinfo=timezone.utc)
+        moment = datetime(year, int(month), int(day), int(hh), int(mm), int(ss), int(micro), tzinfo=UTC)
         return _with_refs(int(moment.timestamp() * 1000), SEVERITY[sev], text, text)
     match = LOGRUS.match(line)
     if match:

@@ -6,12 +6,12 @@ import hashlib
 import os
 import time
 from collections import Counter
-from datetime import datetime, timezone
-from typing import IO, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import IO
 
 from collector.klog import parse_line
 from podslo.store import Store
-
 
 
 def read_lines(paths: list[str], follow: bool = False, poll_s: float = 0.5, stop=None) -> Iterator[str]:
@@ -20,6 +20,7 @@ def read_lines(paths: list[str], follow: bool = False, poll_s: float = 0.5, stop
     for path in paths:
         if path == "-":
             import sys
+
             yield from (raw.decode("utf-8", "replace") for raw in sys.stdin.buffer)
             continue
         handle, inode = _open(path)
@@ -53,13 +54,21 @@ def _rotated(path: str, handle: IO[str], inode: int) -> bool:
     return info.st_ino != inode or info.st_size < handle.tell()
 
 
-def collect_logs(store: Store, cluster: str, component: str, lines: Iterator[str], node: str = "",
-                 year: int | None = None, batch_rows: int = 5000, problem=None) -> Counter:
+def collect_logs(
+    store: Store,
+    cluster: str,
+    component: str,
+    lines: Iterator[str],
+    node: str = "",
+    year: int | None = None,
+    batch_rows: int = 5000,
+    problem=None,
+) -> Counter:
     """Store every line in a known format; count what was taken and skipped. A line whose
     time cannot be read is counted as bad and reported (`problem(line_number, message)`);
     what is held is written whatever ends the reading (end of input, an error, SIGTERM
     turned into SystemExit by the caller)."""
-    year = year or datetime.now(timezone.utc).year
+    year = year or datetime.now(UTC).year
     counts: Counter = Counter()
     rows: list[list] = []
     try:
@@ -76,8 +85,21 @@ def collect_logs(store: Store, cluster: str, component: str, lines: Iterator[str
                 continue
             text = line.rstrip("\n")
             digest = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-            rows.append([cluster, parsed.node or node, component, parsed.at, parsed.severity, parsed.namespace,
-                         parsed.name, parsed.uid, parsed.message, text[:16000], digest])
+            rows.append(
+                [
+                    cluster,
+                    parsed.node or node,
+                    component,
+                    parsed.at,
+                    parsed.severity,
+                    parsed.namespace,
+                    parsed.name,
+                    parsed.uid,
+                    parsed.message,
+                    text[:16000],
+                    digest,
+                ]
+            )
             counts["taken"] += 1
             counts["about a pod"] += bool(parsed.name or parsed.uid)
             if len(rows) >= batch_rows:

@@ -131,10 +131,16 @@ def event_row(cluster: str, obj: dict, observed: int | None) -> list:
     regarding = _dict(obj, "regarding" if new_api else "involvedObject", "Event")
     series = _dict(obj, "series", "Event")
     source = _dict(obj, "deprecatedSource" if new_api else "source", "Event")
-    first = (_ts(obj, "eventTime", "Event") or _ts(obj, "deprecatedFirstTimestamp" if new_api else "firstTimestamp", "Event")
-             or _ts(meta, "creationTimestamp", "Event.metadata"))
-    last = (_ts(series, "lastObservedTime", "Event.series")
-            or _ts(obj, "deprecatedLastTimestamp" if new_api else "lastTimestamp", "Event") or first)
+    first = (
+        _ts(obj, "eventTime", "Event")
+        or _ts(obj, "deprecatedFirstTimestamp" if new_api else "firstTimestamp", "Event")
+        or _ts(meta, "creationTimestamp", "Event.metadata")
+    )
+    last = (
+        _ts(series, "lastObservedTime", "Event.series")
+        or _ts(obj, "deprecatedLastTimestamp" if new_api else "lastTimestamp", "Event")
+        or first
+    )
     if first is None:
         raise ObjectError("Event: no eventTime, firstTimestamp or creationTimestamp")
     last = max(last or first, first)
@@ -143,17 +149,35 @@ def event_row(cluster: str, obj: dict, observed: int | None) -> list:
         raise ObjectError(f"Event.count: expected an integer, got {_short(count)}")
     uid = _str(meta, "uid", "Event.metadata") or f"{_str(meta, 'namespace', 'm')}/{_str(meta, 'name', 'm')}"
     rv_text = _str(meta, "resourceVersion", "Event.metadata")
-    component = (_str(obj, "reportingController", "Event") if new_api else _str(source, "component", "Event.source")) \
-        or _str(obj, "reportingComponent", "Event") or _str(source, "component", "Event.source")
+    component = (
+        (_str(obj, "reportingController", "Event") if new_api else _str(source, "component", "Event.source"))
+        or _str(obj, "reportingComponent", "Event")
+        or _str(source, "component", "Event.source")
+    )
     host = _str(obj, "reportingInstance", "Event") if new_api else _str(source, "host", "Event.source")
     return [
-        cluster, uid, rv_text, rv_number(rv_text), "events.k8s.io/v1" if new_api else "v1",
-        _str(meta, "namespace", "Event.metadata"), _str(meta, "name", "Event.metadata"),
-        _str(regarding, "kind", "Event.involvedObject"), _str(regarding, "namespace", "Event.involvedObject"),
-        _str(regarding, "name", "Event.involvedObject"), _str(regarding, "uid", "Event.involvedObject"),
-        _str(obj, "type", "Event"), _str(obj, "reason", "Event"),
-        _str(obj, "note" if new_api else "message", "Event"), component, host,
-        first, last, min(in_range(count, 0, UINT64_MAX, "Event.count"), 2**32 - 1), observed, last, encode_object(obj),
+        cluster,
+        uid,
+        rv_text,
+        rv_number(rv_text),
+        "events.k8s.io/v1" if new_api else "v1",
+        _str(meta, "namespace", "Event.metadata"),
+        _str(meta, "name", "Event.metadata"),
+        _str(regarding, "kind", "Event.involvedObject"),
+        _str(regarding, "namespace", "Event.involvedObject"),
+        _str(regarding, "name", "Event.involvedObject"),
+        _str(regarding, "uid", "Event.involvedObject"),
+        _str(obj, "type", "Event"),
+        _str(obj, "reason", "Event"),
+        _str(obj, "note" if new_api else "message", "Event"),
+        component,
+        host,
+        first,
+        last,
+        min(in_range(count, 0, UINT64_MAX, "Event.count"), 2**32 - 1),
+        observed,
+        last,
+        encode_object(obj),
     ]
 
 
@@ -173,19 +197,40 @@ def node_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> 
         since = _ts(cond, "lastTransitionTime", "Node.status.conditions[]")
         beat = _ts(cond, "lastHeartbeatTime", "Node.status.conditions[]")
         latest = max(latest, since or 0, beat or 0)
-        conditions.append((_str(cond, "type", "condition"), _str(cond, "status", "condition"),
-                           _str(cond, "reason", "condition"), _str(cond, "message", "condition"), since))
+        conditions.append(
+            (
+                _str(cond, "type", "condition"),
+                _str(cond, "status", "condition"),
+                _str(cond, "reason", "condition"),
+                _str(cond, "message", "condition"),
+                since,
+            )
+        )
     alloc = _dict(status, "allocatable", "Node.status")
-    taints = [f"{t.get('key', '')}={t.get('value', '')}:{t.get('effect', '')}"
-              for t in _list(spec, "taints", "Node.spec") if isinstance(t, dict)]
+    taints = [
+        f"{t.get('key', '')}={t.get('value', '')}:{t.get('effect', '')}"
+        for t in _list(spec, "taints", "Node.spec")
+        if isinstance(t, dict)
+    ]
     rv_text = _str(meta, "resourceVersion", "Node.metadata")
     return [
-        cluster, name, _str(meta, "uid", "Node.metadata"), rv_text, rv_number(rv_text), event_type, observed,
-        latest, created, conditions, int(bool(spec.get("unschedulable"))),
-        taints, quantity(str(alloc.get("cpu", "0")), 1000, "Node.status.allocatable.cpu"),
+        cluster,
+        name,
+        _str(meta, "uid", "Node.metadata"),
+        rv_text,
+        rv_number(rv_text),
+        event_type,
+        observed,
+        latest,
+        created,
+        conditions,
+        int(bool(spec.get("unschedulable"))),
+        taints,
+        quantity(str(alloc.get("cpu", "0")), 1000, "Node.status.allocatable.cpu"),
         quantity(str(alloc.get("memory", "0")), 1, "Node.status.allocatable.memory"),
         min(quantity(str(alloc.get("pods", "0")), 1, "Node.status.allocatable.pods"), 2**32 - 1),
-        [v[:MAX_TEXT] for v in _list(status, "volumesInUse", "Node.status") if isinstance(v, str)], encode_object(obj),
+        [v[:MAX_TEXT] for v in _list(status, "volumesInUse", "Node.status") if isinstance(v, str)],
+        encode_object(obj),
     ]
 
 
@@ -203,10 +248,19 @@ def audit_row(cluster: str, obj: dict, observed: int | None) -> list:
         raise ObjectError("audit Event: no requestReceivedTimestamp or stageTimestamp")
     code = response.get("code") or 0
     return [
-        cluster, audit_id, _str(obj, "stage", "audit Event"), _str(obj, "verb", "audit Event"),
-        _str(user, "username", "audit Event.user"), _str(obj, "userAgent", "audit Event"),
-        _str(ref, "resource", "objectRef"), _str(ref, "subresource", "objectRef"),
-        _str(ref, "namespace", "objectRef"), _str(ref, "name", "objectRef"),
-        in_range(code, -2**31, 2**31 - 1, "audit Event.responseStatus.code"), received or stage_at, stage_at,
-        observed, encode_object(obj),
+        cluster,
+        audit_id,
+        _str(obj, "stage", "audit Event"),
+        _str(obj, "verb", "audit Event"),
+        _str(user, "username", "audit Event.user"),
+        _str(obj, "userAgent", "audit Event"),
+        _str(ref, "resource", "objectRef"),
+        _str(ref, "subresource", "objectRef"),
+        _str(ref, "namespace", "objectRef"),
+        _str(ref, "name", "objectRef"),
+        in_range(code, -(2**31), 2**31 - 1, "audit Event.responseStatus.code"),
+        received or stage_at,
+        stage_at,
+        observed,
+        encode_object(obj),
     ]

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import msgspec
 
-from collector.normalize import (MAX_TEXT, ObjectError, encode_object, quantity, rv_number, timestamp,
-                                 without_managed_fields)
+from collector.normalize import (
+    MAX_TEXT,
+    ObjectError,
+    encode_object,
+    quantity,
+    rv_number,
+    timestamp,
+    without_managed_fields,
+)
 from podslo.timeutil import parse_ms as _ms  # cached; raises ValueError on a bad time
 
 _NO_SIGNALS: list = []  # the signals column holds what older collectors derived; the analyzer derives them now
-
 
 
 class _S(msgspec.Struct, kw_only=True, gc=False):
@@ -148,6 +154,7 @@ class Pod(_S):
 
 class PodEvent(_S, forbid_unknown_fields=True):
     """A watch frame holding a pod; nothing else may sit beside the object."""
+
     type: str = ""
     object: Pod | None = None
 
@@ -167,7 +174,9 @@ def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> l
         pod = msgspec.convert(obj, Pod)
     except msgspec.ValidationError as exc:
         raise ObjectError(_explain(exc)) from None
-    row = _row(cluster, pod, event_type, observed, last_write=_last_write(msgspec.json.encode(managed)) if managed else None)
+    row = _row(
+        cluster, pod, event_type, observed, last_write=_last_write(msgspec.json.encode(managed)) if managed else None
+    )
     row.append(encode_object(obj))
     return row
 
@@ -188,8 +197,14 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
     if pod is None or frame is None or not line.startswith(frame):
         return None  # e.g. a repeated "type" key
     managed = pod.metadata.managedFields if event.type == "DELETED" else None
-    row = _row(cluster, pod, event.type, observed, short=len(line) <= MAX_TEXT,
-               last_write=_last_write(managed) if managed else None)
+    row = _row(
+        cluster,
+        pod,
+        event.type,
+        observed,
+        short=len(line) <= MAX_TEXT,
+        last_write=_last_write(managed) if managed else None,
+    )
     row.append(_without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
     return row
 
@@ -231,9 +246,17 @@ def _last_write(managed: bytes) -> int | None:
     return max(times) if times else None
 
 
-_EXPECTED = {"`object`": "an object", "`array`": "a list", "`str`": "a string", "`int`": "an integer",
-             "`str | null`": "a string", "`int | null`": "an integer", "`object | null`": "an object",
-             "`array | null`": "a list", "`bool | null`": "a boolean"}
+_EXPECTED = {
+    "`object`": "an object",
+    "`array`": "a list",
+    "`str`": "a string",
+    "`int`": "an integer",
+    "`str | null`": "a string",
+    "`int | null`": "an integer",
+    "`object | null`": "an object",
+    "`array | null`": "a list",
+    "`bool | null`": "a boolean",
+}
 
 
 def _explain(exc: msgspec.ValidationError) -> str:
@@ -242,7 +265,7 @@ def _explain(exc: msgspec.ValidationError) -> str:
     what, _, where = text.partition(" - at `$")
     where = "Pod" + where.rstrip("`")
     if what.startswith("Expected "):
-        expected, _, got = what[len("Expected "):].partition(", got ")
+        expected, _, got = what[len("Expected ") :].partition(", got ")
         return f"{where}: expected {_EXPECTED.get(expected, expected.strip('`'))}, got {got.strip('`')}"
     return f"{where}: {what[:1].lower()}{what[1:]}"
 
@@ -255,8 +278,9 @@ def _as_is(value: str) -> str:
     return value
 
 
-def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False,
-         last_write: int | None = None) -> list:
+def _row(
+    cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool = False, last_write: int | None = None
+) -> list:
     """The row but its last column (the object). Times are read by the cached parser
     directly; a time that does not parse is then looked for field by field, so the error
     names it. `short`: the pod came in fewer than MAX_TEXT bytes, so none of its strings
@@ -270,8 +294,9 @@ def _row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: b
         raise ObjectError(f"Pod: {exc}") from None
 
 
-def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool,
-              last_write: int | None) -> list:
+def _fast_row(
+    cluster: str, pod: Pod, event_type: str, observed: int | None, short: bool, last_write: int | None
+) -> list:
     """What the pod says, as the cluster said it; which of it is a signal is the analyzer's call.
 
     A condition in its normal state (True, no reason) and a running container add nothing
@@ -308,14 +333,41 @@ def _fast_row(cluster: str, pod: Pod, event_type: str, observed: int | None, sho
         labels = {k[:MAX_TEXT]: v[:MAX_TEXT] for k, v in labels.items()}
     owner_kind, owner_name = _owner(meta.ownerReferences)
     return [
-        cluster, meta.uid, meta.namespace, meta.name if short else _text(meta.name), meta.resourceVersion, rv_number(meta.resourceVersion),
-        event_type, observed, latest, created, _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
-        _grace(meta.deletionGracePeriodSeconds), spec.nodeName, status.phase, owner_kind, owner_name,
-        spec.restartPolicy or "Always", labels, meta.finalizers or [], _has_prestop(spec), cpu, memory,
+        cluster,
+        meta.uid,
+        meta.namespace,
+        meta.name if short else _text(meta.name),
+        meta.resourceVersion,
+        rv_number(meta.resourceVersion),
+        event_type,
+        observed,
+        latest,
+        created,
+        _ms(meta.deletionTimestamp) if meta.deletionTimestamp else None,
+        _grace(meta.deletionGracePeriodSeconds),
+        spec.nodeName,
+        status.phase,
+        owner_kind,
+        owner_name,
+        spec.restartPolicy or "Always",
+        labels,
+        meta.finalizers or [],
+        _has_prestop(spec),
+        cpu,
+        memory,
         true_since.get("PodScheduled"),
         true_since.get("PodReadyToStartContainers") or true_since.get("PodHasNetwork"),
-        ready, true_since.get("Ready"), started, _NO_SIGNALS, last_write, _text(status.reason), _text(status.message),
-        conditions, _claims(meta.name, spec), containers, running,
+        ready,
+        true_since.get("Ready"),
+        started,
+        _NO_SIGNALS,
+        last_write,
+        _text(status.reason),
+        _text(status.message),
+        conditions,
+        _claims(meta.name, spec),
+        containers,
+        running,
         [text(c.image) for c in spec.containers or ()],
     ]
 
@@ -327,8 +379,10 @@ def _name_the_bad_time(pod: Pod) -> None:
     timestamp(meta.deletionTimestamp, "Pod.metadata.deletionTimestamp")
     for c in status.conditions or ():
         timestamp(c.lastTransitionTime, "Pod.status.conditions[].lastTransitionTime")
-    for where, statuses in (("initContainerStatuses", status.initContainerStatuses),
-                            ("containerStatuses", status.containerStatuses)):
+    for where, statuses in (
+        ("initContainerStatuses", status.initContainerStatuses),
+        ("containerStatuses", status.containerStatuses),
+    ):
         for cs in statuses or ():
             for state in (cs.state, cs.lastState):
                 if state is not None and state.running is not None:
@@ -388,8 +442,19 @@ def _container_states(status: Status, text):
                     if running.startedAt:
                         starts.append(_ms(running.startedAt))
                 if waiting is not None:
-                    states.append((text(cs.name), init, last, "waiting", text(waiting.reason), text(waiting.message),
-                                   None, None, None))
+                    states.append(
+                        (
+                            text(cs.name),
+                            init,
+                            last,
+                            "waiting",
+                            text(waiting.reason),
+                            text(waiting.message),
+                            None,
+                            None,
+                            None,
+                        )
+                    )
                 if terminated is not None:
                     begun = _ms(terminated.startedAt) if terminated.startedAt else None
                     if begun:
@@ -397,8 +462,19 @@ def _container_states(status: Status, text):
                     finished = _ms(terminated.finishedAt) if terminated.finishedAt else None
                     if finished and finished > latest:
                         latest = finished
-                    states.append((text(cs.name), init, last, "terminated", text(terminated.reason),
-                                   text(terminated.message), _exit_code(terminated.exitCode), begun, finished))
+                    states.append(
+                        (
+                            text(cs.name),
+                            init,
+                            last,
+                            "terminated",
+                            text(terminated.reason),
+                            text(terminated.message),
+                            _exit_code(terminated.exitCode),
+                            begun,
+                            finished,
+                        )
+                    )
     starts = [moment for moment in starts if moment]  # 1970-01-01T00:00:00Z: a zeroed time, no start
     if not starts:
         return states, running_now, None, latest
@@ -406,13 +482,13 @@ def _container_states(status: Status, text):
 
 
 def _grace(seconds: int | None) -> int | None:
-    if seconds is not None and not -2**63 <= seconds < 2**63:
+    if seconds is not None and not -(2**63) <= seconds < 2**63:
         raise ObjectError(f"Pod.metadata.deletionGracePeriodSeconds: {seconds} is out of range")
     return seconds
 
 
 def _exit_code(code: int | None) -> int | None:
-    if code is not None and not -2**63 <= code < 2**63:
+    if code is not None and not -(2**63) <= code < 2**63:
         raise ObjectError(f"Pod.status.containerStatuses[].terminated.exitCode: {code} is out of range")
     return code
 
@@ -436,6 +512,7 @@ def _container_requests(container: Container) -> tuple[int, int]:
     requests = container.resources and container.resources.requests
     if requests is None:
         return 0, 0
-    return (quantity(str(requests.cpu), 1000, "Pod.spec.containers[].resources.requests.cpu"),
-            quantity(str(requests.memory), 1, "Pod.spec.containers[].resources.requests.memory"))
-
+    return (
+        quantity(str(requests.cpu), 1000, "Pod.spec.containers[].resources.requests.cpu"),
+        quantity(str(requests.memory), 1, "Pod.spec.containers[].resources.requests.memory"),
+    )

@@ -11,8 +11,8 @@ import threading
 import time
 import uuid
 
-from kubernetes.client.rest import ApiException
 import urllib3
+from kubernetes.client.rest import ApiException
 
 from collector.source import KubeSource
 from podslo.schema import PROBE_RESULTS
@@ -23,11 +23,24 @@ log = logging.getLogger(__name__)
 
 
 class Prober:
-    def __init__(self, store: Store, source: KubeSource, cluster: str, namespace: str = "podslo-probes",
-                 every_s: float = 60, ready_timeout_s: int = 120, gone_timeout_s: int = 120,
-                 image: str = "registry.k8s.io/pause:3.10"):
+    def __init__(
+        self,
+        store: Store,
+        source: KubeSource,
+        cluster: str,
+        namespace: str = "podslo-probes",
+        every_s: float = 60,
+        ready_timeout_s: int = 120,
+        gone_timeout_s: int = 120,
+        image: str = "registry.k8s.io/pause:3.10",
+    ):
         self.store, self.source, self.cluster, self.namespace = store, source, cluster, namespace
-        self.every_s, self.ready_timeout_s, self.gone_timeout_s, self.image = every_s, ready_timeout_s, gone_timeout_s, image
+        self.every_s, self.ready_timeout_s, self.gone_timeout_s, self.image = (
+            every_s,
+            ready_timeout_s,
+            gone_timeout_s,
+            image,
+        )
         self.stop = threading.Event()
         self.results: list[dict] = []
 
@@ -44,13 +57,29 @@ class Prober:
     def probe(self) -> dict:
         name = f"podslo-probe-{uuid.uuid4().hex[:10]}"
         started = now_ms()
-        result = {"probe": name, "started_at": started, "outcome": "ok", "error": "", "scheduling_s": None,
-                  "ready_s": None, "delete_s": None, "total_s": None, "node": ""}
-        body = {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "podslo-probe"}},
-                "spec": {"containers": [{"name": "probe", "image": self.image,
-                                         "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}}}],
-                         "terminationGracePeriodSeconds": 1, "restartPolicy": "Always"}}
+        result = {
+            "probe": name,
+            "started_at": started,
+            "outcome": "ok",
+            "error": "",
+            "scheduling_s": None,
+            "ready_s": None,
+            "delete_s": None,
+            "total_s": None,
+            "node": "",
+        }
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "podslo-probe"}},
+            "spec": {
+                "containers": [
+                    {"name": "probe", "image": self.image, "resources": {"requests": {"cpu": "1m", "memory": "8Mi"}}}
+                ],
+                "terminationGracePeriodSeconds": 1,
+                "restartPolicy": "Always",
+            },
+        }
         try:
             created = self.source.create_pod(self.namespace, body)
             rv = created["metadata"]["resourceVersion"]
@@ -97,5 +126,8 @@ def _timings(event: dict) -> dict:
     scheduled = opt_ms((conditions.get("PodScheduled") or {}).get("lastTransitionTime"))
     ready = opt_ms((conditions.get("Ready") or {}).get("lastTransitionTime"))
     seconds = lambda a, b: None if a is None or b is None else round(max(a - b, 0) / 1000, 3)  # noqa: E731
-    return {"scheduling_s": seconds(scheduled, created), "ready_s": seconds(ready, created),
-            "node": pod.get("spec", {}).get("nodeName", "")}
+    return {
+        "scheduling_s": seconds(scheduled, created),
+        "ready_s": seconds(ready, created),
+        "node": pod.get("spec", {}).get("nodeName", ""),
+    }

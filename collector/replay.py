@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Callable
+from collections.abc import Callable
+from typing import IO
 
 from collector.route import Router, Tally
 from collector.stream import Bad, read_values
@@ -14,8 +15,14 @@ from podslo.store import Store
 Progress = Callable[[int, int], None]  # (values read, bytes read)
 
 
-def replay(store: Store, stream: IO[bytes], cluster: str, problem: Callable[[int, str], None] | None = None,
-           progress: Progress | None = None, batch_rows: int = 20_000) -> Tally:
+def replay(
+    store: Store,
+    stream: IO[bytes],
+    cluster: str,
+    problem: Callable[[int, str], None] | None = None,
+    progress: Progress | None = None,
+    batch_rows: int = 20_000,
+) -> Tally:
     """Ingest every good value; report each bad one through `problem(line, message)`."""
     tally = Tally()
     report = problem or (lambda line, message: print(message, file=sys.stderr))

@@ -7,8 +7,8 @@ Accepts what contract 1 allows: a watch event `{type, object}`, a bare object, o
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import msgspec
 
@@ -23,6 +23,7 @@ Problem = Callable[[int, str], None]
 @dataclass
 class Tally:
     """What a stream held: taken rows by kind, skipped values by why."""
+
     taken: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
     malformed: int = 0

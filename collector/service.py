@@ -44,23 +44,37 @@ class StatsCollector:
                 for resource, value in getattr(c.stats, attr).items():
                     family.add_metric([c.sink.cluster, resource], value)
             yield family
-        relists = CounterMetricFamily("podslo_collector_relists", "Full lists, by resource and cause (start, "
-                                      "expired: 410 Gone, too-large: a resourceVersion the cluster has not reached).",
-                                      labels=["cluster", "resource", "cause"])
+        relists = CounterMetricFamily(
+            "podslo_collector_relists",
+            "Full lists, by resource and cause (start, "
+            "expired: 410 Gone, too-large: a resourceVersion the cluster has not reached).",
+            labels=["cluster", "resource", "cause"],
+        )
         for c in self.collectors:
             for (resource, cause), value in c.stats.relist_causes.items():
                 relists.add_metric([c.sink.cluster, resource, cause], value)
         yield relists
-        written = CounterMetricFamily("podslo_collector_rows_written", "Rows written to the store, by table.",
-                                      labels=["cluster", "table"])
-        pending = GaugeMetricFamily("podslo_collector_pending_rows", "Rows waiting for the next write.",
-                                    labels=["cluster"])
-        resume = GaugeMetricFamily("podslo_collector_resume_resource_version",
-                                   "resourceVersion of the stored resume point.", labels=["cluster", "resource"])
-        silence = GaugeMetricFamily("podslo_collector_seconds_since_heard",
-                                    "Seconds since the last watch event or bookmark (lag).", labels=["cluster", "resource"])
-        quarantined = CounterMetricFamily("podslo_collector_rows_quarantined", "Rows the store refused for their "
-                                          "content, kept in the quarantine table, by table.", labels=["cluster", "table"])
+        written = CounterMetricFamily(
+            "podslo_collector_rows_written", "Rows written to the store, by table.", labels=["cluster", "table"]
+        )
+        pending = GaugeMetricFamily(
+            "podslo_collector_pending_rows", "Rows waiting for the next write.", labels=["cluster"]
+        )
+        resume = GaugeMetricFamily(
+            "podslo_collector_resume_resource_version",
+            "resourceVersion of the stored resume point.",
+            labels=["cluster", "resource"],
+        )
+        silence = GaugeMetricFamily(
+            "podslo_collector_seconds_since_heard",
+            "Seconds since the last watch event or bookmark (lag).",
+            labels=["cluster", "resource"],
+        )
+        quarantined = CounterMetricFamily(
+            "podslo_collector_rows_quarantined",
+            "Rows the store refused for their content, kept in the quarantine table, by table.",
+            labels=["cluster", "table"],
+        )
         for c in self.collectors:
             for table, value in c.sink.writer.written.items():
                 written.add_metric([c.sink.cluster, table], value)
@@ -88,8 +102,9 @@ AUDIT_MAX_BYTES = 16 << 20  # the apiserver batches up to 400 events (--audit-we
 AUDIT_BODY_S = 30.0  # a body that trickles in slower than this is cut off (408)
 
 
-def make_service(collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES,
-                 more_metrics: tuple = ()) -> Starlette:
+def make_service(
+    collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES, more_metrics: tuple = ()
+) -> Starlette:
     """`more_metrics`: further Prometheus collectors /metrics reads (serve's SLO gauges)."""
     registry = CollectorRegistry()
     for source in (StatsCollector(collectors), *more_metrics):
@@ -112,11 +127,12 @@ def make_service(collectors: list, audit_token: str | None = None, audit_max_byt
         target = by_cluster.get(cluster)
         if target is None:
             known = ", ".join(sorted(by_cluster))
-            return PlainTextResponse(f"unknown cluster {cluster!r}: post to /audit?cluster=NAME, one of {known}",
-                                     status_code=404)
+            return PlainTextResponse(
+                f"unknown cluster {cluster!r}: post to /audit?cluster=NAME, one of {known}", status_code=404
+            )
         try:
             body = await asyncio.wait_for(_body_within(request, audit_max_bytes), AUDIT_BODY_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return PlainTextResponse(f"body not received within {AUDIT_BODY_S:g}s", status_code=408)
         if body is None:
             return PlainTextResponse(f"body over {audit_max_bytes} bytes", status_code=413)
@@ -133,8 +149,9 @@ def make_service(collectors: list, audit_token: str | None = None, audit_max_byt
         target.stats.received["audit"] += len(items)
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz),
-                             Route("/audit", audit, methods=["POST"])])
+    return Starlette(
+        routes=[Route("/metrics", metrics), Route("/healthz", healthz), Route("/audit", audit, methods=["POST"])]
+    )
 
 
 def _audit_events(body) -> list[dict] | str:
@@ -154,12 +171,14 @@ def _audit_events(body) -> list[dict] | str:
 def _refuse_audit(request: Request, token: str | None) -> Response | None:
     """401 without credentials, 403 with wrong ones (or when no token is configured)."""
     if not token:
-        return PlainTextResponse("the audit webhook is off: start podslo with --audit-token-file or "
-                                 "PODSLO_AUDIT_TOKEN", status_code=403)
+        return PlainTextResponse(
+            "the audit webhook is off: start podslo with --audit-token-file or PODSLO_AUDIT_TOKEN", status_code=403
+        )
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
-        return PlainTextResponse("bearer token required", status_code=401,
-                                 headers={"WWW-Authenticate": 'Bearer realm="podslo-audit"'})
+        return PlainTextResponse(
+            "bearer token required", status_code=401, headers={"WWW-Authenticate": 'Bearer realm="podslo-audit"'}
+        )
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
         return PlainTextResponse("wrong token", status_code=403)
     return None

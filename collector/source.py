@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
-from typing import Iterator
 
 import ijson
 import msgspec
@@ -54,6 +54,7 @@ class TokenBucket:
             self.sleep(wait)
         return wait
 
+
 # resource -> (API class, list method)
 RESOURCES = {
     "pods": ("core", "list_pod_for_all_namespaces"),
@@ -65,6 +66,7 @@ RESOURCES = {
 
 class WatchEvent(msgspec.Struct):
     """A watch line; the object stays raw bytes until its resource's decoder reads it."""
+
     type: str = ""
     object: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
@@ -88,8 +90,15 @@ class WatchLine:
 
 
 class KubeSource:
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False,
-                 server: str | None = None, qps: float = 5.0, burst: int = 10):
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        in_cluster: bool = False,
+        server: str | None = None,
+        qps: float = 5.0,
+        burst: int = 10,
+    ):
         configuration = client.Configuration()
         try:
             if server:
@@ -122,10 +131,13 @@ class KubeSource:
 
     def delete_pod(self, namespace: str, name: str, grace_s: int) -> None:
         self.limiter.take()
-        response = self.apis["core"].delete_namespaced_pod(name, namespace, grace_period_seconds=grace_s,
-                                                           _preload_content=False)
+        response = self.apis["core"].delete_namespaced_pod(
+            name, namespace, grace_period_seconds=grace_s, _preload_content=False
+        )
         try:
-            response.data  # read to its end: a body left unread would be the next request's reply on this connection
+            _ = (
+                response.data
+            )  # read to its end: a body left unread would be the next request's reply on this connection
         finally:
             response.release_conn()
 
@@ -133,8 +145,14 @@ class KubeSource:
         """One pod's watch events (a probe following its own pod)."""
         self.limiter.take()
         response = self.apis["core"].list_namespaced_pod(
-            namespace, field_selector=f"metadata.name={name}", watch=True, resource_version=resource_version,
-            timeout_seconds=timeout_s, _preload_content=False, _request_timeout=(10, timeout_s + 30))
+            namespace,
+            field_selector=f"metadata.name={name}",
+            watch=True,
+            resource_version=resource_version,
+            timeout_seconds=timeout_s,
+            _preload_content=False,
+            _request_timeout=(10, timeout_s + 30),
+        )
         try:
             for lines in _line_batches(response):
                 for line in lines:
@@ -160,14 +178,22 @@ class KubeSource:
         finally:
             response.release_conn()
 
-    def stream_list(self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float,
-                    on_open=None) -> Iterator[list[bytes]]:
+    def stream_list(
+        self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float, on_open=None
+    ) -> Iterator[list[bytes]]:
         """A streaming list (WatchList): a watch that first sends every current object (state
         not older than `resource_version`; "" for the newest) as ADDED, then a BOOKMARK
         annotated INITIAL_EVENTS_END, then the changes, as `watch` does."""
-        response = self._call(resource, watch=True, send_initial_events=True, resource_version=resource_version,
-                              resource_version_match="NotOlderThan", allow_watch_bookmarks=True,
-                              timeout_seconds=timeout_s, _request_timeout=(10, read_timeout_s))
+        response = self._call(
+            resource,
+            watch=True,
+            send_initial_events=True,
+            resource_version=resource_version,
+            resource_version_match="NotOlderThan",
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_s,
+            _request_timeout=(10, read_timeout_s),
+        )
         if on_open:
             on_open(response)
         yield from _line_batches(response)
@@ -190,15 +216,22 @@ class KubeSource:
             if not token:
                 return
 
-    def watch(self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float,
-              on_open=None) -> Iterator[list[bytes]]:
+    def watch(
+        self, resource: str, resource_version: str, timeout_s: int, read_timeout_s: float, on_open=None
+    ) -> Iterator[list[bytes]]:
         """Watch event lines from `resource_version` until the server ends the stream, a
         list per read (the lines that arrived together).
 
         A read timeout longer than the bookmark interval notices a silently dead connection.
         """
-        response = self._call(resource, watch=True, resource_version=resource_version, allow_watch_bookmarks=True,
-                              timeout_seconds=timeout_s, _request_timeout=(10, read_timeout_s))
+        response = self._call(
+            resource,
+            watch=True,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_s,
+            _request_timeout=(10, read_timeout_s),
+        )
         if on_open:
             on_open(response)
         yield from _line_batches(response)
@@ -208,7 +241,7 @@ def _spy_metadata(events, meta: dict):
     """ijson parse events passed through, noting the list's top-level metadata on the way."""
     for prefix, event, value in events:
         if prefix.startswith("metadata.") and event in ("string", "number"):
-            meta[prefix[len("metadata."):]] = value
+            meta[prefix[len("metadata.") :]] = value
         yield prefix, event, value
 
 
@@ -247,8 +280,13 @@ def _chunked_body(response):
     through urllib3."""
     httplib = getattr(response, "_fp", None)  # urllib3 2.x keeps http.client's response here
     body = getattr(httplib, "fp", None)
-    if (body is None or not hasattr(body, "read1") or getattr(httplib, "chunked", False) is not True
-            or getattr(httplib, "chunk_left", 0) is not None or response.headers.get("content-encoding")):
+    if (
+        body is None
+        or not hasattr(body, "read1")
+        or getattr(httplib, "chunked", False) is not True
+        or getattr(httplib, "chunk_left", 0) is not None
+        or response.headers.get("content-encoding")
+    ):
         return None
     return body
 

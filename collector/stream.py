@@ -15,8 +15,9 @@ MAX_YAML_NODES nodes once its aliases are expanded (no "billion laughs", no cycl
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Iterator
+from typing import IO
 
 import orjson
 import yaml
@@ -52,7 +53,7 @@ def read_values(stream: IO[bytes]) -> Iterator[Value | Bad]:
     head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
     if head.startswith(BOM):
         stream.read(len(BOM))
-        head = head[len(BOM):]
+        head = head[len(BOM) :]
     fmt = _sniff(head)
     if fmt == "json":
         yield from _read_json(stream)
@@ -61,7 +62,7 @@ def read_values(stream: IO[bytes]) -> Iterator[Value | Bad]:
 
 
 def _sniff(head: bytes) -> str | None:
-    """"json" or "yaml" by the first line that tells; None for a stream with nothing in it."""
+    """ "json" or "yaml" by the first line that tells; None for a stream with nothing in it."""
     for line in head.splitlines():
         text = line.strip()
         if text[:1] in (b"{", b"["):

@@ -25,7 +25,6 @@ CONTENT_ERRORS = (DataError, ValueError, TypeError, AttributeError, OverflowErro
 RAW_INSERT = {"optimize_on_insert": 0}
 
 
-
 class BatchWriter:
     """Rows held per table until a batch is due; `add` writes when `batch_rows` are held.
 

@@ -7,13 +7,15 @@ import streamlit as st
 from dashboard import pages
 from dashboard.client import Api, ApiError
 
-PAGES = [(pages.overview, "Overview", ":material/dashboard:"),
-         (pages.delivery, "Delivery", ":material/local_shipping:"),
-         (pages.trace, "Pod trace", ":material/timeline:"),
-         (pages.workloads, "Workloads", ":material/apps:"),
-         (pages.nodes, "Nodes", ":material/dns:"),
-         (pages.terminating, "Terminating", ":material/hourglass_bottom:"),
-         (pages.alerts, "Alerts", ":material/notifications:")]
+PAGES = [
+    (pages.overview, "Overview", ":material/dashboard:"),
+    (pages.delivery, "Delivery", ":material/local_shipping:"),
+    (pages.trace, "Pod trace", ":material/timeline:"),
+    (pages.workloads, "Workloads", ":material/apps:"),
+    (pages.nodes, "Nodes", ":material/dns:"),
+    (pages.terminating, "Terminating", ":material/hourglass_bottom:"),
+    (pages.alerts, "Alerts", ":material/notifications:"),
+]
 ALL = "all clusters"
 
 
@@ -27,8 +29,10 @@ def default_range(client: Api, cluster: str | None, now: int) -> str:
     charts show its data, not a week of nothing."""
     week = client.get("/delivery", cluster=cluster, since=now - pages.RANGES["last week"], until=now)["pods"]
     for name, seconds in pages.RANGES.items():
-        if seconds == pages.RANGES["last week"] or client.get(
-                "/delivery", cluster=cluster, since=now - seconds, until=now)["pods"] >= week:
+        if (
+            seconds == pages.RANGES["last week"]
+            or client.get("/delivery", cluster=cluster, since=now - seconds, until=now)["pods"] >= week
+        ):
             return name
     return "last week"
 
@@ -38,13 +42,16 @@ def context() -> pages.Context:
     clusters = client.get("/clusters")
     st.sidebar.caption(f"podslo API: {client.base}")
     if not clusters:
-        st.info("The store holds no cluster yet: `podslo serve` has collected nothing so far. Start it with "
-                "`--simulate`, or point it at a cluster; the board fills within a minute.")
+        st.info(
+            "The store holds no cluster yet: `podslo serve` has collected nothing so far. Start it with "
+            "`--simulate`, or point it at a cluster; the board fills within a minute."
+        )
         st.stop()
     names = [c["name"] for c in clusters]
     wanted = st.query_params.get("cluster")
-    chosen = st.sidebar.selectbox("cluster", [ALL] + names,
-                                  index=1 + names.index(wanted) if wanted in names else (1 if len(names) == 1 else 0))
+    chosen = st.sidebar.selectbox(
+        "cluster", [ALL] + names, index=1 + names.index(wanted) if wanted in names else (1 if len(names) == 1 else 0)
+    )
     cluster = None if chosen == ALL else chosen
     probe = pages.Context(client, clusters, cluster, pages.RANGES["last hour"])
     if "range" not in st.session_state:
@@ -59,6 +66,7 @@ def page(show, title: str, icon: str) -> st.Page:
             show(context())
         except ApiError as exc:
             st.error(str(exc))
+
     run.__name__ = show.__name__
     return st.Page(run, title=title, icon=icon, url_path=show.__name__, default=show is pages.overview)
 

@@ -27,8 +27,9 @@ class Api:
         try:
             answer = self.http.get(path, params={k: v for k, v in params.items() if v is not None})
         except httpx.HTTPError as exc:
-            raise ApiError(f"podslo's API at {self.base} cannot be reached ({exc.__class__.__name__}): "
-                           "is `podslo serve` running?") from None
+            raise ApiError(
+                f"podslo's API at {self.base} cannot be reached ({exc.__class__.__name__}): is `podslo serve` running?"
+            ) from None
         if answer.status_code != 200:
             try:
                 detail = answer.json().get("detail")

@@ -7,9 +7,9 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+import charts
 from dashboard.client import Api, epoch
-from podslo.formats import pct
+from podslo.formats import duration, pct
 
 RANGES = {"last hour": 3600, "last 6 hours": 6 * 3600, "last day": 86400, "last week": 7 * 86400}
 POINTS = 60  # a chart's steps over the chosen range
@@ -17,14 +17,6 @@ HEALTH_COLORS = {"Healthy": "green", "Warning": "orange", "Fatal": "red"}
 
 
 # -- formatting ---------------------------------------------------------------------------
-def secs(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 120:
-        return f"{value:.1f} s"
-    return f"{value / 60:.1f} min" if value < 7200 else f"{value / 3600:.1f} h"
-
-
 def when(iso_text: str | None) -> str:
     """An API time for a person: to the minute, in UTC."""
     return "-" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
@@ -45,7 +37,7 @@ def markdown_table(rows: list[dict]) -> str:
     if not rows:
         return ""
     head = list(rows[0])
-    cell = (lambda v: "-" if v is None else str(v).replace("|", "\\|").replace("\n", " "))
+    cell = lambda v: "-" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cell(r[k]) for k in head) + " |" for r in rows]
     return "\n".join(lines)
@@ -66,8 +58,13 @@ class Context:
         return [self.cluster] if self.cluster else [c["name"] for c in self.clusters]
 
     def series(self, slo: str, cluster: str, since: int | None = None, step: int | None = None) -> list[dict]:
-        return self.api.get(f"/slos/{quote(slo)}/series", cluster=cluster, to=self.now,
-                            **{"from": since or self.since}, step=step or self.step)
+        return self.api.get(
+            f"/slos/{quote(slo)}/series",
+            cluster=cluster,
+            to=self.now,
+            **{"from": since or self.since},
+            step=step or self.step,
+        )
 
 
 def empty(why: str) -> None:
@@ -82,13 +79,15 @@ def overview(ctx: Context) -> None:
     for cluster in ctx.names():
         row = next(c for c in ctx.clusters if c["name"] == cluster)
         st.subheader(f"{cluster}: :{HEALTH_COLORS[row['health']]}[{row['health']}]")
-        st.caption(f"newest data {when(row['last_data_at'])} · {row['pods_seen']:,} pods seen · "
-                   f"{sum(a['cluster'] == cluster for a in firing)} alert(s) firing")
+        st.caption(
+            f"newest data {when(row['last_data_at'])} · {row['pods_seen']:,} pods seen · "
+            f"{sum(a['cluster'] == cluster for a in firing)} alert(s) firing"
+        )
         mine = [s for s in slos if s["cluster"] == cluster]
         if not mine:
             empty("No SLO has data for this cluster yet: verdicts appear a few seconds after the first pods.")
         for start in range(0, len(mine), 3):
-            for column, slo in zip(st.columns(3), mine[start:start + 3]):
+            for column, slo in zip(st.columns(3), mine[start : start + 3]):
                 _slo_tile(column, slo, ctx.series(slo["slo"], cluster))
     st.subheader("Firing alerts")
     _alert_table(firing, "No alert is firing: every SLO burns its budget slower than its alert thresholds.")
@@ -99,31 +98,51 @@ def overview(ctx: Context) -> None:
         if objective is None or not any(p["step_counted"] for p in points):
             empty(f"{cluster}: no pod's delivery was decided this week.")
             continue
-        st.altair_chart(charts.sli_over_time(points, objective).properties(title=f"{cluster}, hourly"),
-                        use_container_width=True)
+        st.altair_chart(
+            charts.sli_over_time(points, objective).properties(title=f"{cluster}, hourly"), use_container_width=True
+        )
 
 
 def _slo_tile(column, slo: dict, points: list[dict]) -> None:
     """Objective, current SLI, budget left and burn; its trend over the range as a sparkline."""
     trend = [round(100 * p["step_sli"], 2) for p in points if p["step_sli"] is not None]
     with column.container(border=True):
-        st.metric(f"{slo['slo']} · {slo['cluster']}", pct(slo["current"]),
-                  delta=f"{100 * slo['budget_left']:.1f} % of the error budget left", delta_arrow="off",
-                  chart_data=trend or None, chart_type="area")
+        st.metric(
+            f"{slo['slo']} · {slo['cluster']}",
+            pct(slo["current"]),
+            delta=f"{100 * slo['budget_left']:.1f} % of the error budget left",
+            delta_arrow="off",
+            chart_data=trend or None,
+            chart_type="area",
+        )
         firing = [sev for sev, state in slo["alerts"].items() if state == "firing"]
         burn_1h = slo["burn"].get("1h")
-        st.caption(f"objective {pct(slo['objective'])} over {slo['window']} · burn 1h {burn(burn_1h)} · "
-                   + (f"**{', '.join(firing)} firing**" if firing else "no alert"))
+        st.caption(
+            f"objective {pct(slo['objective'])} over {slo['window']} · burn 1h {burn(burn_1h)} · "
+            + (f"**{', '.join(firing)} firing**" if firing else "no alert")
+        )
 
 
 def _alert_table(alerts: list[dict], why_empty: str) -> None:
     if not alerts:
         empty(why_empty)
         return
-    st.markdown(markdown_table([{
-        "cluster": a["cluster"], "severity": a["severity"], "SLO": a["slo"], "state": a["status"],
-        "since": when(a["starts_at"]), "until": when(a["ends_at"]), "summary": a["annotations"].get("summary", "")}
-        for a in alerts]))
+    st.markdown(
+        markdown_table(
+            [
+                {
+                    "cluster": a["cluster"],
+                    "severity": a["severity"],
+                    "SLO": a["slo"],
+                    "state": a["status"],
+                    "since": when(a["starts_at"]),
+                    "until": when(a["ends_at"]),
+                    "summary": a["annotations"].get("summary", ""),
+                }
+                for a in alerts
+            ]
+        )
+    )
 
 
 def delivery(ctx: Context) -> None:
@@ -141,13 +160,18 @@ def delivery(ctx: Context) -> None:
     cols[4].metric("failed by users", f"{d['failed_user']:,}")
     lat = st.columns(3)
     for column, q in zip(lat, ("p50", "p90", "p99")):
-        column.metric(f"delivery time {q}", secs(d["latency"][f"{q}_s"]))
+        column.metric(f"delivery time {q}", duration(d["latency"][f"{q}_s"]))
     for cluster in ctx.names():
         points = ctx.series("pod-delivery", cluster)
-        objective = next((s.get("objective") for s in ctx.api.get("/slos", cluster=cluster)
-                          if s["slo"] == "pod-delivery"), 0.99)
-        st.altair_chart(charts.sli_over_time(points, objective).properties(
-            title=f"{cluster}: success rate per {ctx.step // 60} min against the objective"), use_container_width=True)
+        objective = next(
+            (s.get("objective") for s in ctx.api.get("/slos", cluster=cluster) if s["slo"] == "pod-delivery"), 0.99
+        )
+        st.altair_chart(
+            charts.sli_over_time(points, objective).properties(
+                title=f"{cluster}: success rate per {ctx.step // 60} min against the objective"
+            ),
+            use_container_width=True,
+        )
     reasons = ctx.api.get("/reasons", cluster=ctx.cluster, since=ctx.since, until=ctx.now, step=ctx.step)
     st.subheader("Why pods were not delivered")
     if reasons:
@@ -163,25 +187,58 @@ def _hurt_most(ctx: Context, d: dict) -> None:
     left, right = st.columns(2)
     left.subheader("Namespaces the platform failed most")
     if d["namespaces"]:
-        left.markdown(markdown_table([{"namespace": n["namespace"], "cluster": n["cluster"],
-                                       "failed by the platform": n["failed_system"], "pods": n["pods"],
-                                       "top reason": n["top_reason"]} for n in d["namespaces"]]))
+        left.markdown(
+            markdown_table(
+                [
+                    {
+                        "namespace": n["namespace"],
+                        "cluster": n["cluster"],
+                        "failed by the platform": n["failed_system"],
+                        "pods": n["pods"],
+                        "top reason": n["top_reason"],
+                    }
+                    for n in d["namespaces"]
+                ]
+            )
+        )
     else:
         left.info("The platform failed no pod in this range.")
     right.subheader("Workloads the platform failed most")
     worst = [w for w in ctx.api.get("/workloads", cluster=ctx.cluster, limit=10) if w["failed_system"]]
     if worst:
-        right.markdown(markdown_table([{"workload": f"{w['kind']}/{w['name']}", "namespace": w["namespace"],
-                                        "failed by the platform": w["failed_system"],
-                                        "success rate": pct(w["success_rate"]), "top reason": w["top_reason"]}
-                                       for w in worst]))
+        right.markdown(
+            markdown_table(
+                [
+                    {
+                        "workload": f"{w['kind']}/{w['name']}",
+                        "namespace": w["namespace"],
+                        "failed by the platform": w["failed_system"],
+                        "success rate": pct(w["success_rate"]),
+                        "top reason": w["top_reason"],
+                    }
+                    for w in worst
+                ]
+            )
+        )
     else:
         right.info("The platform failed no workload's pods.")
     st.subheader("Recent pods the platform failed")
     pods = ctx.api.get("/pods", cluster=ctx.cluster, attribution="system", since=ctx.since, limit=5000)["items"]
     if pods:
-        st.markdown(markdown_table([{"pod": pod_link(p), "outcome": p["outcome"], "reason": p["reason"],
-                                     "node": p["node"], "created": when(p["created_at"])} for p in pods[-30:][::-1]]))
+        st.markdown(
+            markdown_table(
+                [
+                    {
+                        "pod": pod_link(p),
+                        "outcome": p["outcome"],
+                        "reason": p["reason"],
+                        "node": p["node"],
+                        "created": when(p["created_at"]),
+                    }
+                    for p in pods[-30:][::-1]
+                ]
+            )
+        )
     else:
         empty("The platform failed no pod created in this range.")
 
@@ -196,13 +253,15 @@ def trace(ctx: Context) -> None:
     found = ctx.api.get(f"/pods/{quote(ref, safe='')}/trace", cluster=params.get("cluster") or ctx.cluster)
     v = found["verdict"]
     st.subheader(f"{v['namespace']}/{v['name']}")
-    st.caption(f"cluster {v['cluster']} · uid {v['uid']} · {v['kind']} · created {when(v['created_at'])} · "
-               f"node {v['node'] or '-'} · deadline {secs(v['deadline_s'])}")
+    st.caption(
+        f"cluster {v['cluster']} · uid {v['uid']} · {v['kind']} · created {when(v['created_at'])} · "
+        f"node {v['node'] or '-'} · deadline {duration(v['deadline_s'])}"
+    )
     cols = st.columns(4)
     cols[0].metric("outcome", v["outcome"])
     cols[1].metric("whose fault", {"user": "the workload's", "system": "the platform's"}.get(v["attribution"], "-"))
     cols[2].metric("reason", v["reason"] or "-")
-    cols[3].metric("delivery time", secs(v["delivery_s"]))
+    cols[3].metric("delivery time", duration(v["delivery_s"]))
     if v["rule"]:
         st.markdown(f"Decided by rule `{v['rule']}`: {v['evidence']}")
     _explain(found.get("explanation"))
@@ -212,19 +271,27 @@ def trace(ctx: Context) -> None:
     if v.get("deletion"):
         d = v["deletion"]
         gone = when(d["gone_at"]) if d["gone_at"] else "not yet"
-        st.markdown(f"**Deletion**: asked {when(d['requested_at'])}, gone {gone}"
-                    + (f", **stuck**: {d['reason']} ({d['evidence']})" if d["stuck"] else ""))
+        st.markdown(
+            f"**Deletion**: asked {when(d['requested_at'])}, gone {gone}"
+            + (f", **stuck**: {d['reason']} ({d['evidence']})" if d["stuck"] else "")
+        )
         _explain(found.get("deletion_explanation"))
     st.subheader("Timeline")
-    st.markdown(markdown_table([{"at (UTC)": (item["at"] or "-")[11:23], "what": item["what"], "text": item["text"]}
-                                for item in found["timeline"]]) or "Nothing was recorded for this pod.")
+    st.markdown(
+        markdown_table(
+            [
+                {"at (UTC)": (item["at"] or "-")[11:23], "what": item["what"], "text": item["text"]}
+                for item in found["timeline"]
+            ]
+        )
+        or "Nothing was recorded for this pod."
+    )
 
 
 def _explain(text: dict | None) -> None:
     if text:
         whose = "the workload's owner" if text["move"] == "user" else "the platform team"
-        st.warning(f"**What it means:** {text['means']}  \n**Whose move:** {whose}  \n"
-                   f"**First check:** {text['check']}")
+        st.warning(f"**What it means:** {text['means']}  \n**Whose move:** {whose}  \n**First check:** {text['check']}")
 
 
 def workloads(ctx: Context) -> None:
@@ -237,11 +304,29 @@ def workloads(ctx: Context) -> None:
     st.metric("workloads with pods the platform failed", sum(1 for w in rows if w["failed_system"]))
     frame = pd.DataFrame(rows)
     frame["success rate (%)"] = frame["success_rate"] * 100
-    st.dataframe(frame[["cluster", "namespace", "kind", "name", "pods", "success", "failed_system", "failed_user",
-                        "pending", "success rate (%)", "delivery_p50_s", "delivery_p99_s", "top_reason",
-                        "stuck_deletions"]],
-                 hide_index=True, use_container_width=True,
-                 column_config={"success rate (%)": st.column_config.NumberColumn(format="%.2f")})
+    st.dataframe(
+        frame[
+            [
+                "cluster",
+                "namespace",
+                "kind",
+                "name",
+                "pods",
+                "success",
+                "failed_system",
+                "failed_user",
+                "pending",
+                "success rate (%)",
+                "delivery_p50_s",
+                "delivery_p99_s",
+                "top_reason",
+                "stuck_deletions",
+            ]
+        ],
+        hide_index=True,
+        use_container_width=True,
+        column_config={"success rate (%)": st.column_config.NumberColumn(format="%.2f")},
+    )
     st.caption("worst first: the most pods failed by the platform, then the lowest success rate")
 
 
@@ -255,8 +340,9 @@ def _titled_rows(ctx: Context, title: str, path: str, why_empty: str) -> list[di
 
 
 def nodes(ctx: Context) -> None:
-    rows = _titled_rows(ctx, "Nodes", "/nodes",
-                        "No node verdicts yet: they appear after the first analysis round with node data.")
+    rows = _titled_rows(
+        ctx, "Nodes", "/nodes", "No node verdicts yet: they appear after the first analysis round with node data."
+    )
     if not rows:
         return
     faulty = [n for n in rows if n["faulty"]]
@@ -268,40 +354,87 @@ def nodes(ctx: Context) -> None:
     for cluster in ctx.names():
         points = ctx.series("node-availability", cluster)
         if any(p["step_counted"] for p in points):
-            st.altair_chart(charts.ratio_over_time(points, "faulty-node ratio").properties(
-                title=f"{cluster}: share of node time a node could not take pods, per {ctx.step // 60} min"),
-                use_container_width=True)
+            st.altair_chart(
+                charts.ratio_over_time(points, "faulty-node ratio").properties(
+                    title=f"{cluster}: share of node time a node could not take pods, per {ctx.step // 60} min"
+                ),
+                use_container_width=True,
+            )
     st.subheader("Manual-repair list")
     if repair:
-        st.markdown(markdown_table([{"node": n["name"], "cluster": n["cluster"], "down": secs(n["downtime_s"]),
-                                     "why": ", ".join(n["reasons"]), "evidence": n["evidence"]} for n in repair]))
+        st.markdown(
+            markdown_table(
+                [
+                    {
+                        "node": n["name"],
+                        "cluster": n["cluster"],
+                        "down": duration(n["downtime_s"]),
+                        "why": ", ".join(n["reasons"]),
+                        "evidence": n["evidence"],
+                    }
+                    for n in repair
+                ]
+            )
+        )
     else:
         empty("No node needs hands: every faulty node came back by itself.")
     st.subheader("All nodes, faulty and least available first")
     frame = pd.DataFrame(rows).sort_values(["faulty", "availability", "name"], ascending=[False, True, True])
     frame["availability (%)"] = frame["availability"] * 100
     frame["reasons"] = frame["reasons"].map(", ".join)
-    st.dataframe(frame[["cluster", "name", "availability (%)", "downtime_s", "faulty", "needs_manual_repair",
-                        "reasons"]], hide_index=True, use_container_width=True,
-                 column_config={"availability (%)": st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(
+        frame[["cluster", "name", "availability (%)", "downtime_s", "faulty", "needs_manual_repair", "reasons"]],
+        hide_index=True,
+        use_container_width=True,
+        column_config={"availability (%)": st.column_config.NumberColumn(format="%.3f")},
+    )
 
 
 def terminating(ctx: Context) -> None:
-    rows = _titled_rows(ctx, "Terminating", "/terminating",
-                        "No pod is left Terminating: every deletion finished within its grace period and slack.")
+    rows = _titled_rows(
+        ctx,
+        "Terminating",
+        "/terminating",
+        "No pod is left Terminating: every deletion finished within its grace period and slack.",
+    )
     if not rows:
         return
     st.metric("leftover Terminating pods", sum(r["pods"] for r in rows))
     st.altair_chart(charts.count_bars(rows, "reason", "pods", "pods stuck Terminating"), use_container_width=True)
-    st.markdown(markdown_table([{"reason": r["reason"], "cluster": r["cluster"], "pods": r["pods"],
-                                 "oldest": secs(r["oldest_s"]), "median age": secs(r["median_s"]),
-                                 "example": r["example"]} for r in rows]))
+    st.markdown(
+        markdown_table(
+            [
+                {
+                    "reason": r["reason"],
+                    "cluster": r["cluster"],
+                    "pods": r["pods"],
+                    "oldest": duration(r["oldest_s"]),
+                    "median age": duration(r["median_s"]),
+                    "example": r["example"],
+                }
+                for r in rows
+            ]
+        )
+    )
     st.subheader("The stuck pods")
-    stuck = [p for p in ctx.api.get("/pods", cluster=ctx.cluster, stuck="true", limit=5000)["items"]
-             if not p["deletion"]["gone_at"]]
-    st.markdown(markdown_table([{"pod": pod_link(p), "reason": p["deletion"]["reason"],
-                                 "deletion asked": when(p["deletion"]["requested_at"]), "node": p["node"]}
-                                for p in stuck[:100]]))
+    stuck = [
+        p
+        for p in ctx.api.get("/pods", cluster=ctx.cluster, stuck="true", limit=5000)["items"]
+        if not p["deletion"]["gone_at"]
+    ]
+    st.markdown(
+        markdown_table(
+            [
+                {
+                    "pod": pod_link(p),
+                    "reason": p["deletion"]["reason"],
+                    "deletion asked": when(p["deletion"]["requested_at"]),
+                    "node": p["node"],
+                }
+                for p in stuck[:100]
+            ]
+        )
+    )
 
 
 def alerts(ctx: Context) -> None:

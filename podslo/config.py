@@ -31,7 +31,7 @@ def parse_dsn(dsn: str) -> Dsn:
     "." and database "x"), so a relative path stays relative to the working directory.
     """
     if dsn.startswith("chdb://"):
-        path = dsn[len("chdb://"):].split("?", 1)[0]
+        path = dsn[len("chdb://") :].split("?", 1)[0]
         if not path:
             raise ConfigError(f"DSN {dsn!r}: a chdb DSN needs a directory, e.g. chdb://./data/podslo")
         return Dsn("chdb", os.path.abspath(path), None, DEFAULT_DATABASE)
@@ -39,6 +39,4 @@ def parse_dsn(dsn: str) -> Dsn:
     if parsed.scheme in ("http", "https", "clickhouse", "clickhouses"):
         database = parsed.path.strip("/") or DEFAULT_DATABASE
         return Dsn("http", None, dsn, database)
-    raise ConfigError(
-        f"DSN {dsn!r}: expected chdb://DIR (embedded) or http(s)://user:pass@host:8123/db (server)"
-    )
+    raise ConfigError(f"DSN {dsn!r}: expected chdb://DIR (embedded) or http(s)://user:pass@host:8123/db (server)")

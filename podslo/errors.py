@@ -1,10 +1,10 @@
 """The exceptions podslo raises on purpose.
 
-    PodsloError                 base: a message meant for the user
-    ├── ConfigError             bad DSN, option or environment
-    ├── RuleError               a rule file failed validation (file, line, field)
-    ├── StoreError              the store cannot be opened or migrated
-    └── NotFound                a pod, node or cluster the user named does not exist
+PodsloError                 base: a message meant for the user
+├── ConfigError             bad DSN, option or environment
+├── RuleError               a rule file failed validation (file, line, field)
+├── StoreError              the store cannot be opened or migrated
+└── NotFound                a pod, node or cluster the user named does not exist
 """
 
 

@@ -14,12 +14,15 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u206
 
 def check_cluster_name(name: str, where: str = "cluster name") -> str:
     if not isinstance(name, str) or not CLUSTER_NAME.fullmatch(name) or ".." in name:
-        raise ValueError(f"{where} {str(name)[:80]!r}: use letters, digits, '-', '_' and '.' "
-                         "(at most 63, starting with a letter or digit)")
+        raise ValueError(
+            f"{where} {str(name)[:80]!r}: use letters, digits, '-', '_' and '.' "
+            "(at most 63, starting with a letter or digit)"
+        )
     return name
 
 
 def printable(text: str) -> str:
     """`text` with terminal control characters shown as escapes, not obeyed."""
-    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                            else f"\\u{ord(m.group()):04x}", text)
+    return _UNPRINTABLE.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text
+    )

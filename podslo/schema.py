@@ -21,12 +21,15 @@ INSERTED = f"inserted_at {TS} DEFAULT now64(3)"
 CONDITIONS = f"Array(Tuple(type String, status String, reason String, message String, since {NTS}))"
 # Raw rows carry a large object column: merged a column at a time (vertical), a merge holds
 # one column's blocks, not every column's (a lower relist peak: README, Performance).
-VERTICAL_MERGES = "vertical_merge_algorithm_min_rows_to_activate = 1, vertical_merge_algorithm_min_columns_to_activate = 1"
+VERTICAL_MERGES = (
+    "vertical_merge_algorithm_min_rows_to_activate = 1, vertical_merge_algorithm_min_columns_to_activate = 1"
+)
 
 
 @dataclass(frozen=True)
 class Table:
     """A table as one block of `name type` lines (a column filled by a DEFAULT is not written)."""
+
     name: str
     body: str
     order_by: str
@@ -48,7 +51,9 @@ class Table:
 
     def ddl(self) -> str:
         body = ",\n    ".join([f"{name} {kind}" for name, kind in self.lines] + list(self.indexes))
-        ddl = f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n) ENGINE = {self.engine}\nORDER BY {self.order_by}"
+        ddl = (
+            f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n) ENGINE = {self.engine}\nORDER BY {self.order_by}"
+        )
         return ddl + (f"\nSETTINGS {self.settings}" if self.settings else "")
 
     def add_column(self, name: str) -> str:
@@ -61,7 +66,9 @@ def _camel(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
 
 
-RAW_PODS = Table("raw_pods", f"""
+RAW_PODS = Table(
+    "raw_pods",
+    f"""
     cluster LowCardinality(String)
     uid String
     namespace String
@@ -100,9 +107,14 @@ RAW_PODS = Table("raw_pods", f"""
     images Array(String)
     object String CODEC(ZSTD(1))
     {INSERTED}
-""", order_by="(cluster, uid, resource_version, event_type)", settings=VERTICAL_MERGES)
+""",
+    order_by="(cluster, uid, resource_version, event_type)",
+    settings=VERTICAL_MERGES,
+)
 
-RAW_EVENTS = Table("raw_events", f"""
+RAW_EVENTS = Table(
+    "raw_events",
+    f"""
     cluster LowCardinality(String)
     uid String
     resource_version String
@@ -126,9 +138,14 @@ RAW_EVENTS = Table("raw_events", f"""
     seen_at {TS}
     object String CODEC(ZSTD(1))
     {INSERTED}
-""", order_by="(cluster, uid, resource_version)", settings=VERTICAL_MERGES)
+""",
+    order_by="(cluster, uid, resource_version)",
+    settings=VERTICAL_MERGES,
+)
 
-RAW_NODES = Table("raw_nodes", f"""
+RAW_NODES = Table(
+    "raw_nodes",
+    f"""
     cluster LowCardinality(String)
     name String
     uid String
@@ -147,9 +164,14 @@ RAW_NODES = Table("raw_nodes", f"""
     volumes_in_use Array(String)
     object String CODEC(ZSTD(1))
     {INSERTED}
-""", order_by="(cluster, name, resource_version, event_type)", settings=VERTICAL_MERGES)
+""",
+    order_by="(cluster, name, resource_version, event_type)",
+    settings=VERTICAL_MERGES,
+)
 
-RAW_AUDIT = Table("raw_audit", f"""
+RAW_AUDIT = Table(
+    "raw_audit",
+    f"""
     cluster LowCardinality(String)
     audit_id String
     stage LowCardinality(String)
@@ -166,9 +188,14 @@ RAW_AUDIT = Table("raw_audit", f"""
     observed_at {NTS}
     object String CODEC(ZSTD(1))
     {INSERTED}
-""", order_by="(cluster, audit_id, stage)", settings=VERTICAL_MERGES)
+""",
+    order_by="(cluster, audit_id, stage)",
+    settings=VERTICAL_MERGES,
+)
 
-RAW_LOGS = Table("raw_logs", f"""
+RAW_LOGS = Table(
+    "raw_logs",
+    f"""
     cluster LowCardinality(String)
     node LowCardinality(String)
     component LowCardinality(String)
@@ -181,10 +208,14 @@ RAW_LOGS = Table("raw_logs", f"""
     line String CODEC(ZSTD(3))
     line_hash UInt64
     {INSERTED}
-""", order_by="(cluster, pod_namespace, pod_name, at, line_hash)",
-    indexes=("INDEX by_node node TYPE set(1000) GRANULARITY 4", "INDEX by_uid pod_uid TYPE bloom_filter GRANULARITY 4"))
+""",
+    order_by="(cluster, pod_namespace, pod_name, at, line_hash)",
+    indexes=("INDEX by_node node TYPE set(1000) GRANULARITY 4", "INDEX by_uid pod_uid TYPE bloom_filter GRANULARITY 4"),
+)
 
-PROBE_RESULTS = Table("probe_results", f"""
+PROBE_RESULTS = Table(
+    "probe_results",
+    f"""
     cluster LowCardinality(String)
     probe String
     started_at {TS}
@@ -195,9 +226,13 @@ PROBE_RESULTS = Table("probe_results", f"""
     delete_s Nullable(Float64)
     total_s Nullable(Float64)
     node String
-""", order_by="(cluster, started_at, probe)")
+""",
+    order_by="(cluster, started_at, probe)",
+)
 
-POD_VERDICTS = Table("pod_verdicts", f"""
+POD_VERDICTS = Table(
+    "pod_verdicts",
+    f"""
     cluster LowCardinality(String)
     uid String
     namespace String
@@ -236,9 +271,14 @@ POD_VERDICTS = Table("pod_verdicts", f"""
     upgrade_attribution Nullable(String)
     workload_kind LowCardinality(String)
     workload String
-""", order_by="(cluster, uid)", engine="ReplacingMergeTree(version)")
+""",
+    order_by="(cluster, uid)",
+    engine="ReplacingMergeTree(version)",
+)
 
-NODE_VERDICTS = Table("node_verdicts", f"""
+NODE_VERDICTS = Table(
+    "node_verdicts",
+    f"""
     cluster LowCardinality(String)
     name String
     window_start {TS}
@@ -250,30 +290,48 @@ NODE_VERDICTS = Table("node_verdicts", f"""
     needs_manual_repair UInt8
     evidence String
     version UInt64
-""", order_by="(cluster, name)", engine="ReplacingMergeTree(version)")
+""",
+    order_by="(cluster, name)",
+    engine="ReplacingMergeTree(version)",
+)
 
-ANALYSIS_WATERMARKS = Table("analysis_watermarks", f"""
+ANALYSIS_WATERMARKS = Table(
+    "analysis_watermarks",
+    f"""
     cluster LowCardinality(String)
     inserted_until {TS}
     version UInt64
-""", order_by="cluster", engine="ReplacingMergeTree(version)")
+""",
+    order_by="cluster",
+    engine="ReplacingMergeTree(version)",
+)
 
-COLLECTOR_CHECKPOINTS = Table("collector_checkpoints", """
+COLLECTOR_CHECKPOINTS = Table(
+    "collector_checkpoints",
+    """
     cluster LowCardinality(String)
     resource LowCardinality(String)
     resource_version String
     version UInt64
-""", order_by="(cluster, resource)", engine="ReplacingMergeTree(version)")
+""",
+    order_by="(cluster, resource)",
+    engine="ReplacingMergeTree(version)",
+)
 
 # Rows the store refused for their content, kept for a person to read (`table`: where
 # they were bound; `row`: the row as JSON, every value that has no JSON form as its repr).
-QUARANTINE = Table("quarantine", f"""
+QUARANTINE = Table(
+    "quarantine",
+    f"""
     cluster LowCardinality(String)
     target LowCardinality(String)
     error String
     row String CODEC(ZSTD(3))
     {INSERTED}
-""", order_by="(cluster, inserted_at)", engine="MergeTree")
+""",
+    order_by="(cluster, inserted_at)",
+    engine="MergeTree",
+)
 
 # SLI events per cluster, SLI, namespace and minute, so any window is a sum. A minute is
 # rewritten whole (every key of it at a new version, zero where a count went away) when a
@@ -281,7 +339,9 @@ QUARANTINE = Table("quarantine", f"""
 # SLO: user failures, cancelled pods); `le`: a latency bucket's upper bound in seconds
 # (0 elsewhere); `scope`: '' for everything, or the SLO whose label selector chose the rows;
 # `events`: pods, deletions, probes, or node-seconds for node time.
-SLI_MINUTES = Table("sli_minutes", """
+SLI_MINUTES = Table(
+    "sli_minutes",
+    """
     cluster LowCardinality(String)
     sli LowCardinality(String)
     scope LowCardinality(String)
@@ -293,12 +353,16 @@ SLI_MINUTES = Table("sli_minutes", """
     le Float64
     events Float64
     version UInt64
-""", order_by="(cluster, sli, minute, scope, namespace, result, attribution, reason, le)",
-    engine="ReplacingMergeTree(version)")
+""",
+    order_by="(cluster, sli, minute, scope, namespace, result, attribution, reason, le)",
+    engine="ReplacingMergeTree(version)",
+)
 
 # One row per alert episode (fingerprint + starts_at); its latest version is its state.
 # Times are the cluster's (an alert over replayed input starts when its burn did).
-ALERTS = Table("alerts", f"""
+ALERTS = Table(
+    "alerts",
+    f"""
     cluster LowCardinality(String)
     fingerprint String
     starts_at {TS}
@@ -314,12 +378,17 @@ ALERTS = Table("alerts", f"""
     annotations Map(String, String)
     value Float64
     version UInt64
-""", order_by="(cluster, fingerprint, starts_at)", engine="ReplacingMergeTree(version)")
+""",
+    order_by="(cluster, fingerprint, starts_at)",
+    engine="ReplacingMergeTree(version)",
+)
 
 # Notifications waiting for (or done with) delivery: at least once, across restarts. The id
 # is a notification's identity (receiver, alert episode, state, repeat), so writing one
 # twice is writing it once.
-WEBHOOK_OUTBOX = Table("webhook_outbox", f"""
+WEBHOOK_OUTBOX = Table(
+    "webhook_outbox",
+    f"""
     id String
     receiver String
     url String
@@ -330,11 +399,16 @@ WEBHOOK_OUTBOX = Table("webhook_outbox", f"""
     delivered_at {NTS}
     last_error String
     version UInt64
-""", order_by="id", engine="ReplacingMergeTree(version)")
+""",
+    order_by="id",
+    engine="ReplacingMergeTree(version)",
+)
 
 # The weekly report serve mails, one row per period: built once (the message is kept, so a
 # retry sends the same thing), sent once, across restarts.
-REPORT_OUTBOX = Table("report_outbox", f"""
+REPORT_OUTBOX = Table(
+    "report_outbox",
+    f"""
     period String
     built_at {TS}
     message String
@@ -343,11 +417,31 @@ REPORT_OUTBOX = Table("report_outbox", f"""
     sent_at {NTS}
     last_error String
     version UInt64
-""", order_by="period", engine="ReplacingMergeTree(version)")
+""",
+    order_by="period",
+    engine="ReplacingMergeTree(version)",
+)
 
-TABLES = {t.name: t for t in (RAW_PODS, RAW_EVENTS, RAW_NODES, RAW_AUDIT, RAW_LOGS, PROBE_RESULTS, POD_VERDICTS,
-                              NODE_VERDICTS, ANALYSIS_WATERMARKS, COLLECTOR_CHECKPOINTS, QUARANTINE, SLI_MINUTES,
-                              ALERTS, WEBHOOK_OUTBOX, REPORT_OUTBOX)}
+TABLES = {
+    t.name: t
+    for t in (
+        RAW_PODS,
+        RAW_EVENTS,
+        RAW_NODES,
+        RAW_AUDIT,
+        RAW_LOGS,
+        PROBE_RESULTS,
+        POD_VERDICTS,
+        NODE_VERDICTS,
+        ANALYSIS_WATERMARKS,
+        COLLECTOR_CHECKPOINTS,
+        QUARANTINE,
+        SLI_MINUTES,
+        ALERTS,
+        WEBHOOK_OUTBOX,
+        REPORT_OUTBOX,
+    )
+}
 RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")
 
 # Numbered changes a declaration cannot state (to tables made before it said so). Versions
@@ -355,8 +449,14 @@ RAW_TABLES = ("raw_pods", "raw_events", "raw_nodes", "raw_audit")
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     # ZSTD(3) on the raw objects cost ~6 us a row on the ingest path (measured); level 1
     # compresses JSON nearly as well for half the CPU.
-    (6, "faster codec for raw objects", [
-        f"ALTER TABLE {table} MODIFY COLUMN object String CODEC(ZSTD(1))" for table in RAW_TABLES]),
-    (8, "raw tables merge a column at a time", [
-        f"ALTER TABLE {table} MODIFY SETTING {VERTICAL_MERGES}" for table in RAW_TABLES]),
+    (
+        6,
+        "faster codec for raw objects",
+        [f"ALTER TABLE {table} MODIFY COLUMN object String CODEC(ZSTD(1))" for table in RAW_TABLES],
+    ),
+    (
+        8,
+        "raw tables merge a column at a time",
+        [f"ALTER TABLE {table} MODIFY SETTING {VERTICAL_MERGES}" for table in RAW_TABLES],
+    ),
 ]

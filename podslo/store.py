@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 # The embedded engine's allocator (jemalloc) keeps freed pages for 10 s by default; given
 # back at once, a relist peaks lower for more engine CPU (README, Performance). jemalloc
@@ -43,7 +44,8 @@ class Store:
             raise StoreError(
                 f"the embedded store {self.dsn} is open in another process (one process owns it): "
                 "read it through that process's API (`podslo serve`), stop that process first, or use a "
-                "ClickHouse server (PODSLO_DSN=http://user:pass@host:8123/db)")
+                "ClickHouse server (PODSLO_DSN=http://user:pass@host:8123/db)"
+            )
         try:
             self.client = _connect(target)
         except Exception as exc:  # the driver raises many kinds; the user needs one line
@@ -62,7 +64,8 @@ class Store:
         self.client.command(_MIGRATIONS_DDL)
         present: dict[str, set[str]] = {}
         for table, column in self.client.query(
-                "SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows:
+            "SELECT table, name FROM system.columns WHERE database = currentDatabase()"
+        ).result_rows:
             present.setdefault(table, set()).add(column)
         done = []
         for table in TABLES.values():
@@ -89,20 +92,28 @@ class Store:
         """For a reader that does not migrate: the store must hold podslo's tables."""
         present = self.tables()
         if "schema_migrations" not in present:
-            raise StoreError(f"the store {self.dsn} holds no podslo data yet: "
-                             "fill it with `podslo serve`, `podslo collect` or `podslo replay`")
+            raise StoreError(
+                f"the store {self.dsn} holds no podslo data yet: "
+                "fill it with `podslo serve`, `podslo collect` or `podslo replay`"
+            )
         missing = sorted(set(TABLES) - present)
         if missing:
-            raise StoreError(f"the store {self.dsn} was made by an older podslo (no {', '.join(missing)}): "
-                             "`podslo migrate` (or `podslo serve`) brings it up to date")
+            raise StoreError(
+                f"the store {self.dsn} was made by an older podslo (no {', '.join(missing)}): "
+                "`podslo migrate` (or `podslo serve`) brings it up to date"
+            )
 
     def tables(self) -> set[str]:
-        return {r[0] for r in self.client.query(
-            "SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
+        return {
+            r[0]
+            for r in self.client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows
+        }
 
     def migrations(self) -> list[tuple[int, str]]:
-        return [tuple(r) for r in self.client.query(
-            "SELECT version, name FROM schema_migrations ORDER BY version").result_rows]
+        return [
+            tuple(r)
+            for r in self.client.query("SELECT version, name FROM schema_migrations ORDER BY version").result_rows
+        ]
 
     # -- data -------------------------------------------------------------------
     def insert(self, table: str, rows: Sequence[Sequence[Any]], settings: dict | None = None) -> None:
@@ -150,18 +161,21 @@ class Store:
     def row_counts(self, cluster: str | None = None) -> dict[str, int]:
         """Deduplicated row counts of the raw tables (what a replay added)."""
         where = "WHERE cluster = {cluster:String}" if cluster else ""
-        return {t: int(self.scalar(f"SELECT count() FROM {t} FINAL {where}", cluster=cluster))
-                for t in RAW_TABLES}
+        return {t: int(self.scalar(f"SELECT count() FROM {t} FINAL {where}", cluster=cluster)) for t in RAW_TABLES}
 
     def clusters(self) -> list[str]:
-        return [r[0] for r in self.rows(
-            "SELECT DISTINCT cluster FROM (SELECT cluster FROM raw_pods UNION ALL "
-            "SELECT cluster FROM raw_nodes UNION ALL SELECT cluster FROM raw_events) ORDER BY cluster")]
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT DISTINCT cluster FROM (SELECT cluster FROM raw_pods UNION ALL "
+                "SELECT cluster FROM raw_nodes UNION ALL SELECT cluster FROM raw_events) ORDER BY cluster"
+            )
+        ]
 
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -174,6 +188,7 @@ _OPENED: set[str] = set()  # chdb directories this process has open (it may open
 def _held_elsewhere(path: str) -> bool:
     """Whether another process holds the embedded engine's lock on `path` (its `status` file)."""
     import fcntl
+
     try:
         with open(os.path.join(path, "status"), "rb") as status:
             try:

@@ -1,10 +1,10 @@
 """Kubernetes timestamps <-> integer epoch milliseconds (the hot-path time type)."""
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @lru_cache(maxsize=65536)
@@ -25,7 +25,7 @@ def parse_ms(value: str) -> int:
         text = text[: min(end, dot + 7)] + text[end:]
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int((parsed - _EPOCH).total_seconds() * 1000)
 
 
@@ -42,7 +42,7 @@ def iso(ms: int | float | None) -> str | None:
     """ms -> `2021-05-19T09:42:58.123Z` (None stays None)."""
     if ms is None:
         return None
-    moment = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

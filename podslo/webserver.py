@@ -25,6 +25,7 @@ def next_free_port(host: str, first: int) -> int:
 def wait_http(url: str, alive=lambda: True, timeout_s: float = 60.0) -> bool:
     """Poll `url` until it answers 200 (False when the time runs out or `alive()` turns false)."""
     import httpx
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and alive():
         try:
@@ -44,9 +45,19 @@ def serve_app_in_thread(app, port: int = 0, host: str = "127.0.0.1", limit_concu
     `limit_concurrency`: connections and requests at once; past it, 503. A request head
     that trickles in slower than HEAD_S closes its connection."""
     import uvicorn
+
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", http=_head_deadline(),
-                                           limit_concurrency=limit_concurrency, timeout_keep_alive=5))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            http=_head_deadline(),
+            limit_concurrency=limit_concurrency,
+            timeout_keep_alive=5,
+        )
+    )
     thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():

@@ -23,6 +23,10 @@ def compare(truth: list[dict], verdicts: list[dict]) -> dict:
         else:
             confusions[(expected, seen)] += 1
     judged = len(truth) - missing
-    return {"pods": len(truth), "missing": missing, "agree": agree,
-            "accuracy": round(agree / judged, 4) if judged else None,
-            "confusions": [{"truth": list(k[0]), "verdict": list(k[1]), "pods": n} for k, n in confusions.most_common()]}
+    return {
+        "pods": len(truth),
+        "missing": missing,
+        "agree": agree,
+        "accuracy": round(agree / judged, 4) if judged else None,
+        "confusions": [{"truth": list(k[0]), "verdict": list(k[1]), "pods": n} for k, n in confusions.most_common()],
+    }

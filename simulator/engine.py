@@ -14,15 +14,15 @@ import copy
 import heapq
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from simulator.objects import PodStory, Recorder, node_object, record_write, stable_uid, ts
 from simulator.profile import Profile
 from simulator.stories import STORIES, Scene, Timing, Truth, _to_running
 
-START = datetime(2026, 3, 2, 0, 0, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 0, 0, 0, tzinfo=UTC)
 DAY_S = 86400.0
 NODE_MONITOR_GRACE_S = 40  # node controller: Unknown after 40 s without a status
 EVICTION_AFTER_S = 300  # taint-based eviction: tolerationSeconds for unreachable
@@ -44,6 +44,7 @@ def ms(moment: datetime) -> int:
 @dataclass
 class PodInfo:
     """What the engine knows about a pod it played (the truth lives here, never in objects)."""
+
     uid: str
     namespace: str
     name: str
@@ -62,18 +63,34 @@ class PodInfo:
         due = self.created_ms + DEADLINE_S * 1000
         not_created = self.uid.startswith("event:")
         deleted = self.deleted_ms is not None and self.deleted_ms <= now_ms
-        if now_ms < due and not not_created and not deleted and (self.delivered_ms is None or self.delivered_ms > now_ms):
+        if (
+            now_ms < due
+            and not not_created
+            and not deleted
+            and (self.delivered_ms is None or self.delivered_ms > now_ms)
+        ):
             truth = Truth("pending")
-        if truth.outcome == "timeout" and truth.reason == "Unknown" and (
-                self.delivered_ms is None or self.delivered_ms > now_ms):
+        if (
+            truth.outcome == "timeout"
+            and truth.reason == "Unknown"
+            and (self.delivered_ms is None or self.delivered_ms > now_ms)
+        ):
             truth = Truth("failed", truth.attribution, truth.reason, truth.stuck)  # not delivered yet, no slowness
         stuck_from = None if self.deleted_ms is None else self.deleted_ms + (GRACE_S + DELETION_SLACK_S) * 1000
         if truth.stuck and (stuck_from is None or now_ms <= stuck_from):
             truth = Truth(truth.outcome, truth.attribution, truth.reason, None)
-        return {"uid": self.uid, "namespace": self.namespace, "name": self.name, "node": self.node,
-                "created_at": ts(datetime.fromtimestamp(self.created_ms / 1000, timezone.utc)),
-                "injected": self.story, "outcome": truth.outcome, "attribution": truth.attribution,
-                "reason": truth.reason, "stuck": truth.stuck}
+        return {
+            "uid": self.uid,
+            "namespace": self.namespace,
+            "name": self.name,
+            "node": self.node,
+            "created_at": ts(datetime.fromtimestamp(self.created_ms / 1000, UTC)),
+            "injected": self.story,
+            "outcome": truth.outcome,
+            "attribution": truth.attribution,
+            "reason": truth.reason,
+            "stuck": truth.stuck,
+        }
 
 
 @dataclass
@@ -86,7 +103,7 @@ class NodeState:
 
 
 class SimTiming(Timing):
-    def __init__(self, engine: "Engine"):
+    def __init__(self, engine: Engine):
         self.engine = engine
 
     def _draw(self, name: str) -> float:
@@ -111,7 +128,7 @@ class SimTiming(Timing):
 class SimScene(Scene):
     """The Scene stories play in, backed by the engine: its nodes, its timings."""
 
-    def __init__(self, engine: "Engine"):  # no Scene.__init__: the engine owns the nodes
+    def __init__(self, engine: Engine):  # no Scene.__init__: the engine owns the nodes
         self.engine = engine
         self.rec = Recorder()
         self.timing = SimTiming(engine)
@@ -123,8 +140,15 @@ class SimScene(Scene):
 
 
 class Engine:
-    def __init__(self, profile: Profile, seed: int = 1, nodes: int = 20, pods_per_minute: float = 60.0,
-                 start: datetime = START, retain: int = 200_000):
+    def __init__(
+        self,
+        profile: Profile,
+        seed: int = 1,
+        nodes: int = 20,
+        pods_per_minute: float = 60.0,
+        start: datetime = START,
+        retain: int = 200_000,
+    ):
         self.profile = profile
         self.seed = seed
         self.pods_per_minute = pods_per_minute
@@ -216,11 +240,25 @@ class Engine:
     def _boot(self) -> None:
         t0 = self.start
         for ns in ("default", "kube-system", "podslo-probes", *NAMESPACES):
-            self._push(ms(t0), "emit", {"type": "ADDED", "object": {
-                "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "uid": stable_uid("ns", ns), "creationTimestamp": ts(t0 - timedelta(days=30)),
-                             "labels": {"kubernetes.io/metadata.name": ns}},
-                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}})
+            self._push(
+                ms(t0),
+                "emit",
+                {
+                    "type": "ADDED",
+                    "object": {
+                        "apiVersion": "v1",
+                        "kind": "Namespace",
+                        "metadata": {
+                            "name": ns,
+                            "uid": stable_uid("ns", ns),
+                            "creationTimestamp": ts(t0 - timedelta(days=30)),
+                            "labels": {"kubernetes.io/metadata.name": ns},
+                        },
+                        "spec": {"finalizers": ["kubernetes"]},
+                        "status": {"phase": "Active"},
+                    },
+                },
+            )
         beat = self.profile.nodes.heartbeat_s
         for i, node in enumerate(self.nodes.values()):
             self._emit_node(ms(t0), node)
@@ -242,9 +280,16 @@ class Engine:
         self._push(at + 60_000, self._expire_events)
 
     def _emit_node(self, at: int, node: NodeState) -> None:
-        moment = datetime.fromtimestamp(at / 1000, timezone.utc)
-        obj = node_object(Recorder(), node.name, moment, node.ready, node.since, pressure=node.pressure or None,
-                          created=self.start - timedelta(days=30))
+        moment = datetime.fromtimestamp(at / 1000, UTC)
+        obj = node_object(
+            Recorder(),
+            node.name,
+            moment,
+            node.ready,
+            node.since,
+            pressure=node.pressure or None,
+            created=self.start - timedelta(days=30),
+        )
         self._push(at, "emit", {"type": "MODIFIED", "object": obj})
 
     def _heartbeat(self, at: int, name: str) -> None:
@@ -271,24 +316,39 @@ class Engine:
         app = rng.choice(APPS)
         name, salt = "", ""
         while not name or (self.scene.namespace, name) in self.objects["pods"]:  # taken: the apiserver would
-            name = (f"{app}-{stable_uid(app, str(self.seed))[:9].replace('-', '')}-"   # refuse it, and the
-                    f"{stable_uid(str(self.counter), str(self.seed), salt)[:5]}")   # controller tries another
+            name = (
+                f"{app}-{stable_uid(app, str(self.seed))[:9].replace('-', '')}-"  # refuse it, and the
+                f"{stable_uid(str(self.counter), str(self.seed), salt)[:5]}"
+            )  # controller tries another
             salt += "+"
         self._play(at, story, name)
 
     def _play(self, at: int, story: str, name: str) -> PodInfo:
         at -= at % 1000  # creationTimestamp has whole seconds, and the truth is judged on them
-        t0 = datetime.fromtimestamp(at / 1000, timezone.utc)
+        t0 = datetime.fromtimestamp(at / 1000, UTC)
         pod, truth = STORIES[story](self.scene, name, t0)
-        kubelet = [ms(m) for m, _, e in self.scene.rec.items
-                   if e["object"].get("source", {}).get("component") == "kubelet"]
-        scheduled = [ms(m) for m, _, e in self.scene.rec.items
-                     if e["object"]["kind"] == "Pod" and e["object"]["spec"].get("nodeName")]
+        kubelet = [
+            ms(m) for m, _, e in self.scene.rec.items if e["object"].get("source", {}).get("component") == "kubelet"
+        ]
+        scheduled = [
+            ms(m)
+            for m, _, e in self.scene.rec.items
+            if e["object"]["kind"] == "Pod" and e["object"]["spec"].get("nodeName")
+        ]
         self._push_recorded()
-        info = PodInfo(pod.uid, pod.namespace, pod.name, story, pod.node, at,
-                       None if pod.delivered_s is None else at + int(pod.delivered_s * 1000),
-                       None if pod.deleted_at is None else at + int(pod.deleted_at * 1000), truth,
-                       min(kubelet, default=None), min(scheduled, default=None))
+        info = PodInfo(
+            pod.uid,
+            pod.namespace,
+            pod.name,
+            story,
+            pod.node,
+            at,
+            None if pod.delivered_s is None else at + int(pod.delivered_s * 1000),
+            None if pod.deleted_at is None else at + int(pod.deleted_at * 1000),
+            truth,
+            min(kubelet, default=None),
+            min(scheduled, default=None),
+        )
         self.pods[info.uid] = info
         return info
 
@@ -296,15 +356,18 @@ class Engine:
         if not story.startswith("ok_"):
             return story
         for incident in self.profile.incidents:
-            if (incident.story and incident.active(self.seconds())
-                    and self.scene.chosen_node in self.incident_nodes[id(incident)]
-                    and self.rng_story.random() < incident.replace_share):
+            if (
+                incident.story
+                and incident.active(self.seconds())
+                and self.scene.chosen_node in self.incident_nodes[id(incident)]
+                and self.rng_story.random() < incident.replace_share
+            ):
                 return incident.story
         return story
 
     def _incident_nodes(self) -> dict[int, set]:
         names = sorted(self.nodes, key=lambda n: int(n.split("-")[1]))
-        return {id(i): set(names[:max(1, round(len(names) * i.node_share))]) for i in self.profile.incidents}
+        return {id(i): set(names[: max(1, round(len(names) * i.node_share))]) for i in self.profile.incidents}
 
     def pull_factor(self) -> float:
         factor = 1.0
@@ -315,12 +378,19 @@ class Engine:
 
     def _start_daemonset_pod(self, at: int, node: str, settled: bool = False) -> None:
         """kube-proxy on `node`, Ready (already for a while when `settled`)."""
-        t0 = datetime.fromtimestamp(at / 1000, timezone.utc) - (timedelta(days=30) if settled else timedelta())
+        t0 = datetime.fromtimestamp(at / 1000, UTC) - (timedelta(days=30) if settled else timedelta())
         name = f"kube-proxy-{stable_uid(node, str(at), str(self.seed))[:5]}"
-        pod = PodStory(self.scene.rec, t0, name, namespace="kube-system", owner=("DaemonSet", "kube-proxy"),
-                       image="registry.k8s.io/kube-proxy:v1.31.2", cpu="100m", memory="64Mi",
-                       labels={"k8s-app": "kube-proxy", "controller-revision-hash": "5c8f7b9d4",
-                               "pod-template-generation": "1"})
+        pod = PodStory(
+            self.scene.rec,
+            t0,
+            name,
+            namespace="kube-system",
+            owner=("DaemonSet", "kube-proxy"),
+            image="registry.k8s.io/kube-proxy:v1.31.2",
+            cpu="100m",
+            memory="64Mi",
+            labels={"k8s-app": "kube-proxy", "controller-revision-hash": "5c8f7b9d4", "pod-template-generation": "1"},
+        )
         pod.schedule(0, node)
         pod.creating(0)
         pod.pull(0, 0, style="present")
@@ -328,8 +398,9 @@ class Engine:
         for moment, _, event in self.scene.rec.items:  # a settled pod is simply there at boot
             self._push(max(ms(moment), at), "emit", event)
         self.scene.rec.items.clear()
-        self.pods[pod.uid] = PodInfo(pod.uid, "kube-system", name, "daemonset", node, ms(t0), ms(t0) + 2000, None,
-                                     Truth("success"))
+        self.pods[pod.uid] = PodInfo(
+            pod.uid, "kube-system", name, "daemonset", node, ms(t0), ms(t0) + 2000, None, Truth("success")
+        )
 
     # -- the API's writes ---------------------------------------------------------------------------
     def create_pod(self, namespace: str, body: dict) -> dict:
@@ -340,16 +411,31 @@ class Engine:
             if (namespace, name) in self.objects["pods"]:
                 raise KeyError(name)
             containers = (body.get("spec") or {}).get("containers") or [{}]
-            t0 = datetime.fromtimestamp(self.now_ms / 1000, timezone.utc)
+            t0 = datetime.fromtimestamp(self.now_ms / 1000, UTC)
             ready = [n for n, s in self.nodes.items() if s.ready == "True"] or list(self.nodes)
-            pod = PodStory(self.scene.rec, t0, name, namespace=namespace, owner=None,
-                           image=containers[0].get("image", "registry.k8s.io/pause:3.9"),
-                           labels=meta.get("labels") or {})
+            pod = PodStory(
+                self.scene.rec,
+                t0,
+                name,
+                namespace=namespace,
+                owner=None,
+                image=containers[0].get("image", "registry.k8s.io/pause:3.9"),
+                labels=meta.get("labels") or {},
+            )
             created = copy.deepcopy(self.scene.rec.items[0][2]["object"])
             stages = _to_running(self.scene, pod, self.rng_story.choice(ready))
             self._push_recorded()
-            self.pods[pod.uid] = PodInfo(pod.uid, namespace, name, "api", pod.node, self.now_ms,
-                                         self.now_ms + int(stages.ready * 1000), None, Truth("success"))
+            self.pods[pod.uid] = PodInfo(
+                pod.uid,
+                namespace,
+                name,
+                "api",
+                pod.node,
+                self.now_ms,
+                self.now_ms + int(stages.ready * 1000),
+                None,
+                Truth("success"),
+            )
             self.advance(self.now_ms)  # the ADDED is due now
             return self.objects["pods"].get((namespace, name), created)
 
@@ -363,7 +449,7 @@ class Engine:
             obj = copy.deepcopy(current)
             uid = obj["metadata"]["uid"]
             grace = 30 if grace is None else grace
-            now = datetime.fromtimestamp(self.now_ms / 1000, timezone.utc)
+            now = datetime.fromtimestamp(self.now_ms / 1000, UTC)
             obj["metadata"]["deletionTimestamp"] = ts(now + timedelta(seconds=grace))
             obj["metadata"]["deletionGracePeriodSeconds"] = grace
             self._push(self.now_ms, "emit", {"type": "MODIFIED", "object": obj})
@@ -380,7 +466,7 @@ class Engine:
             return
         obj = copy.deepcopy(current)
         obj["metadata"]["deletionGracePeriodSeconds"] = 0
-        record_write(obj, "kubelet", datetime.fromtimestamp(at / 1000, timezone.utc))
+        record_write(obj, "kubelet", datetime.fromtimestamp(at / 1000, UTC))
         obj["status"]["phase"] = "Succeeded" if obj["status"].get("phase") == "Running" else obj["status"].get("phase")
         self.cut[uid] = at + 1
         self._push(at, "emit", {"type": "MODIFIED", "object": obj})
@@ -397,8 +483,11 @@ class Engine:
 
     def _fault(self, at: int, name: str) -> None:
         spec, rng, node = self.profile.nodes, self.rng_node, self.nodes[name]
-        kinds = [("not_ready", spec.not_ready_per_node_day), ("pressure", spec.pressure_per_node_day),
-                 ("missing_daemonset", spec.missing_daemonset_per_node_day)]
+        kinds = [
+            ("not_ready", spec.not_ready_per_node_day),
+            ("pressure", spec.pressure_per_node_day),
+            ("missing_daemonset", spec.missing_daemonset_per_node_day),
+        ]
         kind = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if node.ready != "True" or node.pressure:
             self._schedule_fault(at, name)  # already in trouble
@@ -421,8 +510,14 @@ class Engine:
             self._schedule_fault(at + int(duration * 1000), name)
             return
         duration = spec.missing_daemonset_s.sample(rng)
-        victim = next((obj for (ns, _), obj in self.objects["pods"].items()
-                       if ns == "kube-system" and obj["spec"].get("nodeName") == name), None)
+        victim = next(
+            (
+                obj
+                for (ns, _), obj in self.objects["pods"].items()
+                if ns == "kube-system" and obj["spec"].get("nodeName") == name
+            ),
+            None,
+        )
         if victim is not None:
             node.faults.append({"kind": "CriticalDaemonSetMissing", "start": at, "end": at + int(duration * 1000)})
             self._push(at, "emit", {"type": "DELETED", "object": copy.deepcopy(victim)})
@@ -441,8 +536,13 @@ class Engine:
         if not reporting and down_s is not None and down_s < NODE_MONITOR_GRACE_S:
             return  # back before the node controller noticed: a blip nobody sees
         unknown_at = at if reporting else at + NODE_MONITOR_GRACE_S * 1000
-        node.faults.append({"kind": "NodeNotReady" if reporting else "NodeUnreachable", "start": unknown_at,
-                            "end": None if down_s is None else at + int(down_s * 1000)})
+        node.faults.append(
+            {
+                "kind": "NodeNotReady" if reporting else "NodeUnreachable",
+                "start": unknown_at,
+                "end": None if down_s is None else at + int(down_s * 1000),
+            }
+        )
         for info in self.pods.values():
             if info.node != name or info.uid in self.cut or (info.namespace, info.name) not in self.objects["pods"]:
                 continue
@@ -459,8 +559,12 @@ class Engine:
         undelivered = info.delivered_ms is None or info.delivered_ms > cut_at
         if undelivered and lost_at < due:
             truth = Truth("failed", "system", "NodeNotReady", None)
-        elif (undelivered and info.scheduled_ms is not None and info.scheduled_ms <= cut_at
-              and (info.kubelet_ms is None or info.kubelet_ms > cut_at)):
+        elif (
+            undelivered
+            and info.scheduled_ms is not None
+            and info.scheduled_ms <= cut_at
+            and (info.kubelet_ms is None or info.kubelet_ms > cut_at)
+        ):
             truth = Truth("timeout", "system", "KubeletNoProgress", None)  # bound, and then nothing
         if info.deleted_ms is not None and info.deleted_ms > lost_at:
             truth = Truth(truth.outcome, truth.attribution, truth.reason, None)  # its deletion never came
@@ -470,9 +574,9 @@ class Engine:
 
     def _mark_unknown(self, at: int, name: str, status: str = "Unknown") -> None:
         node = self.nodes[name]
-        node.ready, node.since = status, datetime.fromtimestamp(at / 1000, timezone.utc)
+        node.ready, node.since = status, datetime.fromtimestamp(at / 1000, UTC)
         self._emit_node(at, node)
-        for (ns, pod_name), obj in list(self.objects["pods"].items()):
+        for (_namespace, _name), obj in list(self.objects["pods"].items()):
             if obj["spec"].get("nodeName") == name:
                 self._pod_event(at + 5000, obj, "NodeNotReady", "Node is not ready", "node-controller")
 
@@ -486,15 +590,27 @@ class Engine:
             if any(o.get("kind") == "DaemonSet" for o in current["metadata"].get("ownerReferences", [])):
                 continue  # DaemonSet pods tolerate the unreachable taint
             obj = copy.deepcopy(current)
-            now = datetime.fromtimestamp(at / 1000, timezone.utc)
+            now = datetime.fromtimestamp(at / 1000, UTC)
             obj["metadata"]["deletionTimestamp"] = ts(now + timedelta(seconds=30))
             obj["metadata"]["deletionGracePeriodSeconds"] = 30
-            obj["status"].setdefault("conditions", []).append({
-                "type": "DisruptionTarget", "status": "True", "lastTransitionTime": ts(now),
-                "reason": "DeletionByTaintManager", "message": "Taint manager: deleting due to NoExecute taint"})
+            obj["status"].setdefault("conditions", []).append(
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "lastTransitionTime": ts(now),
+                    "reason": "DeletionByTaintManager",
+                    "message": "Taint manager: deleting due to NoExecute taint",
+                }
+            )
             record_write(obj, "kube-controller-manager", now)
-            self._pod_event(at, obj, "TaintManagerEviction", f"Marking for deletion Pod {ns}/{pod_name}",
-                            "taint-eviction-controller", type_="Normal")
+            self._pod_event(
+                at,
+                obj,
+                "TaintManagerEviction",
+                f"Marking for deletion Pod {ns}/{pod_name}",
+                "taint-eviction-controller",
+                type_="Normal",
+            )
             self._push(at, "emit", {"type": "MODIFIED", "object": obj})
             info = self.pods.get(obj["metadata"]["uid"])
             if info is not None:
@@ -505,7 +621,7 @@ class Engine:
 
     def _node_up(self, at: int, name: str) -> None:
         node = self.nodes[name]
-        node.ready, node.since = "True", datetime.fromtimestamp(at / 1000, timezone.utc)
+        node.ready, node.since = "True", datetime.fromtimestamp(at / 1000, UTC)
         self._emit_node(at, node)
         for (ns, pod_name), obj in list(self.objects["pods"].items()):  # the kubelet confirms deletions
             if obj["spec"].get("nodeName") == name and obj["metadata"].get("deletionTimestamp"):
@@ -513,21 +629,49 @@ class Engine:
 
     def _pod_event(self, at: int, pod: dict, reason: str, message: str, component: str, type_: str = "Warning") -> None:
         meta = pod["metadata"]
-        moment = ts(datetime.fromtimestamp(at / 1000, timezone.utc))
-        self._push(at, "emit", {"type": "ADDED", "object": {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{stable_uid(reason, str(at))[:16]}", "namespace": meta["namespace"],
-                         "uid": stable_uid("ev", meta["uid"], reason, str(at)), "creationTimestamp": moment},
-            "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
-                               "uid": meta["uid"], "apiVersion": "v1"},
-            "reason": reason, "message": message, "type": type_, "source": {"component": component},
-            "firstTimestamp": moment, "lastTimestamp": moment, "count": 1}})
+        moment = ts(datetime.fromtimestamp(at / 1000, UTC))
+        self._push(
+            at,
+            "emit",
+            {
+                "type": "ADDED",
+                "object": {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {
+                        "name": f"{meta['name']}.{stable_uid(reason, str(at))[:16]}",
+                        "namespace": meta["namespace"],
+                        "uid": stable_uid("ev", meta["uid"], reason, str(at)),
+                        "creationTimestamp": moment,
+                    },
+                    "involvedObject": {
+                        "kind": "Pod",
+                        "namespace": meta["namespace"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "apiVersion": "v1",
+                    },
+                    "reason": reason,
+                    "message": message,
+                    "type": type_,
+                    "source": {"component": component},
+                    "firstTimestamp": moment,
+                    "lastTimestamp": moment,
+                    "count": 1,
+                },
+            },
+        )
 
     # -- truth -----------------------------------------------------------------------------------------
     def truth(self) -> dict:
         with self.lock:
-            pods = [info.record(self.now_ms) for info in self.pods.values()
-                    if info.story != "daemonset" and info.created_ms <= self.now_ms]
-            nodes = [{"name": n.name, "faults": [f for f in n.faults if f["start"] <= self.now_ms]}
-                     for n in self.nodes.values()]
+            pods = [
+                info.record(self.now_ms)
+                for info in self.pods.values()
+                if info.story != "daemonset" and info.created_ms <= self.now_ms
+            ]
+            nodes = [
+                {"name": n.name, "faults": [f for f in n.faults if f["start"] <= self.now_ms]}
+                for n in self.nodes.values()
+            ]
             return {"pods": pods, "nodes": nodes}

@@ -41,49 +41,92 @@ class Recorder:
         return [item for _, _, item in sorted(self.items, key=lambda x: (x[0], x[1]))]
 
 
-def node_object(rec: Recorder, name: str, at: datetime, ready: str = "True", since: datetime | None = None,
-                reason: str | None = None, message: str | None = None, cpu: str = "8", memory: str = "32Gi",
-                pressure: dict[str, str] | None = None, created: datetime | None = None,
-                taints: list | None = None, volumes_in_use: list[str] | None = None) -> dict:
+def node_object(
+    rec: Recorder,
+    name: str,
+    at: datetime,
+    ready: str = "True",
+    since: datetime | None = None,
+    reason: str | None = None,
+    message: str | None = None,
+    cpu: str = "8",
+    memory: str = "32Gi",
+    pressure: dict[str, str] | None = None,
+    created: datetime | None = None,
+    taints: list | None = None,
+    volumes_in_use: list[str] | None = None,
+) -> dict:
     """A Node as the kubelet reports it; `ready` is True, False or Unknown."""
     since = since or (created or at - timedelta(days=30))
     created = created or at - timedelta(days=30)
     default_reason = {"True": "KubeletReady", "False": "KubeletNotReady", "Unknown": "NodeStatusUnknown"}[ready]
-    default_message = {"True": "kubelet is posting ready status",
-                       "False": "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
-                       "Unknown": "Kubelet stopped posting node status."}[ready]
+    default_message = {
+        "True": "kubelet is posting ready status",
+        "False": "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+        "Unknown": "Kubelet stopped posting node status.",
+    }[ready]
     heartbeat = ts(at) if ready != "Unknown" else ts(since - timedelta(seconds=40))
     conditions = []
     for ctype, ok_reason, ok_message in (
-            ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available")):
+        ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ):
         status = (pressure or {}).get(ctype, "False" if ready != "Unknown" else "Unknown")
-        conditions.append({"type": ctype, "status": status, "lastHeartbeatTime": heartbeat,
-                           "lastTransitionTime": ts(created if status == "False" else since),
-                           "reason": ok_reason if status == "False" else f"NodeHas{ctype}",
-                           "message": ok_message if status == "False" else f"kubelet has {ctype}"})
-    conditions.append({"type": "Ready", "status": ready, "lastHeartbeatTime": heartbeat,
-                       "lastTransitionTime": ts(since), "reason": reason or default_reason,
-                       "message": message or default_message})
+        conditions.append(
+            {
+                "type": ctype,
+                "status": status,
+                "lastHeartbeatTime": heartbeat,
+                "lastTransitionTime": ts(created if status == "False" else since),
+                "reason": ok_reason if status == "False" else f"NodeHas{ctype}",
+                "message": ok_message if status == "False" else f"kubelet has {ctype}",
+            }
+        )
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": ready,
+            "lastHeartbeatTime": heartbeat,
+            "lastTransitionTime": ts(since),
+            "reason": reason or default_reason,
+            "message": message or default_message,
+        }
+    )
     return {
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": name, "uid": stable_uid("node", name), "resourceVersion": rec.next_rv(),
-                     "creationTimestamp": ts(created),
-                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "uid": stable_uid("node", name),
+            "resourceVersion": rec.next_rv(),
+            "creationTimestamp": ts(created),
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"},
+        },
         "spec": {"podCIDR": "10.244.1.0/24", **({"taints": taints} if taints else {})},
-        "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
-                   "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
-                   "conditions": conditions,
-                   **({"volumesInUse": volumes_in_use} if volumes_in_use else {}),
-                   "addresses": [{"type": "InternalIP", "address": f"172.18.{sum(map(ord, name)) % 250}.{len(name)}"},
-                                 {"type": "Hostname", "address": name}],
-                   "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                   "nodeInfo": {"architecture": "amd64", "bootID": stable_uid("boot", name), "containerRuntimeVersion":
-                                "containerd://1.7.22", "kernelVersion": "6.1.0-26-amd64", "kubeProxyVersion": "v1.31.2",
-                                "kubeletVersion": "v1.31.2", "machineID": stable_uid("machine", name).replace("-", ""),
-                                "operatingSystem": "linux", "osImage": "Debian GNU/Linux 12 (bookworm)",
-                                "systemUUID": stable_uid("system", name)}},
+        "status": {
+            "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+            "conditions": conditions,
+            **({"volumesInUse": volumes_in_use} if volumes_in_use else {}),
+            "addresses": [
+                {"type": "InternalIP", "address": f"172.18.{sum(map(ord, name)) % 250}.{len(name)}"},
+                {"type": "Hostname", "address": name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": stable_uid("boot", name),
+                "containerRuntimeVersion": "containerd://1.7.22",
+                "kernelVersion": "6.1.0-26-amd64",
+                "kubeProxyVersion": "v1.31.2",
+                "kubeletVersion": "v1.31.2",
+                "machineID": stable_uid("machine", name).replace("-", ""),
+                "operatingSystem": "linux",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "systemUUID": stable_uid("system", name),
+            },
+        },
     }
 
 
@@ -91,19 +134,38 @@ def record_write(obj: dict, manager: str, moment: datetime) -> None:
     """What the apiserver keeps of each manager's last write (server-side apply's record)."""
     status = manager in ("kubelet", "kube-scheduler")
     entries = [e for e in obj["metadata"].get("managedFields", []) if e["manager"] != manager]
-    entries.append({"manager": manager, "operation": "Update", "apiVersion": "v1", "time": ts(moment),
-                    "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}} if status else {"f:metadata": {}},
-                    **({"subresource": "status"} if status else {})})
+    entries.append(
+        {
+            "manager": manager,
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": ts(moment),
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": {}} if status else {"f:metadata": {}},
+            **({"subresource": "status"} if status else {}),
+        }
+    )
     obj["metadata"]["managedFields"] = entries
 
 
 class PodStory:
     """One pod, played forward. Methods take the moment (seconds after t0) they happen at."""
 
-    def __init__(self, rec: Recorder, t0: datetime, name: str, namespace: str = "default",
-                 owner: tuple[str, str] | None = ("ReplicaSet", None), restart_policy: str = "Always",
-                 image: str = "registry.example.com/shop/web:1.4.2", cpu: str = "250m", memory: str = "256Mi",
-                 prestop: bool = False, labels: dict | None = None, containers: int = 1):
+    def __init__(
+        self,
+        rec: Recorder,
+        t0: datetime,
+        name: str,
+        namespace: str = "default",
+        owner: tuple[str, str] | None = ("ReplicaSet", None),
+        restart_policy: str = "Always",
+        image: str = "registry.example.com/shop/web:1.4.2",
+        cpu: str = "250m",
+        memory: str = "256Mi",
+        prestop: bool = False,
+        labels: dict | None = None,
+        containers: int = 1,
+    ):
         self.rec, self.t0 = rec, t0
         self.name, self.namespace = name, namespace
         self.uid = stable_uid("pod", namespace, name, t0.isoformat())
@@ -114,22 +176,51 @@ class PodStory:
             owner_name = name.rsplit("-", 1)[0]
         names = ["app"] + [f"sidecar-{i}" for i in range(1, containers)]
         self.obj = {
-            "apiVersion": "v1", "kind": "Pod",
+            "apiVersion": "v1",
+            "kind": "Pod",
             "metadata": {
-                "name": name, "namespace": namespace, "uid": self.uid, "resourceVersion": "",
-                "creationTimestamp": ts(t0), "labels": labels or {"app": name.rsplit("-", 2)[0]},
-                **({"ownerReferences": [{"apiVersion": "apps/v1" if owner_kind != "Job" else "batch/v1",
-                                         "kind": owner_kind, "name": owner_name, "controller": True,
-                                         "blockOwnerDeletion": True, "uid": stable_uid(owner_kind, owner_name)}]}
-                   if owner_kind else {}),
+                "name": name,
+                "namespace": namespace,
+                "uid": self.uid,
+                "resourceVersion": "",
+                "creationTimestamp": ts(t0),
+                "labels": labels or {"app": name.rsplit("-", 2)[0]},
+                **(
+                    {
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "apps/v1" if owner_kind != "Job" else "batch/v1",
+                                "kind": owner_kind,
+                                "name": owner_name,
+                                "controller": True,
+                                "blockOwnerDeletion": True,
+                                "uid": stable_uid(owner_kind, owner_name),
+                            }
+                        ]
+                    }
+                    if owner_kind
+                    else {}
+                ),
             },
             "spec": {
-                "containers": [{"name": c, "image": image, "imagePullPolicy": "IfNotPresent",
-                                "resources": {"requests": {"cpu": cpu, "memory": memory}},
-                                **({"lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 3600"]}}}}
-                                   if prestop else {})} for c in names],
-                "restartPolicy": restart_policy, "terminationGracePeriodSeconds": 30,
-                "schedulerName": "default-scheduler", "priority": 0,
+                "containers": [
+                    {
+                        "name": c,
+                        "image": image,
+                        "imagePullPolicy": "IfNotPresent",
+                        "resources": {"requests": {"cpu": cpu, "memory": memory}},
+                        **(
+                            {"lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 3600"]}}}}
+                            if prestop
+                            else {}
+                        ),
+                    }
+                    for c in names
+                ],
+                "restartPolicy": restart_policy,
+                "terminationGracePeriodSeconds": 30,
+                "schedulerName": "default-scheduler",
+                "priority": 0,
             },
             "status": {"phase": "Pending", "qosClass": "Burstable"},
         }
@@ -153,8 +244,9 @@ class PodStory:
             self.obj["status"]["conditions"] = list(self.conditions.values())
         self.rec.emit(self.at(seconds), event_type, copy.deepcopy(self.obj))
 
-    def _condition(self, seconds: float, ctype: str, status: str, reason: str | None = None,
-                   message: str | None = None) -> None:
+    def _condition(
+        self, seconds: float, ctype: str, status: str, reason: str | None = None, message: str | None = None
+    ) -> None:
         old = self.conditions.get(ctype)
         if old and old["status"] == status and old.get("reason") == reason:
             return
@@ -165,21 +257,47 @@ class PodStory:
             cond["message"] = message
         self.conditions[ctype] = cond
 
-    def event(self, seconds: float, reason: str, message: str, type_: str = "Normal", component: str = "kubelet",
-              count: int = 1, until: float | None = None, field_path: str | None = "spec.containers{app}") -> None:
+    def event(
+        self,
+        seconds: float,
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        component: str = "kubelet",
+        count: int = 1,
+        until: float | None = None,
+        field_path: str | None = "spec.containers{app}",
+    ) -> None:
         """A core/v1 Event about this pod, as `kubectl get events -o json` shows it."""
         first, last = self.at(seconds), self.at(until if until is not None else seconds)
         obj = {
-            "apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{self.name}.{hashlib.sha1(f'{reason}{message}{seconds}'.encode()).hexdigest()[:16]}",
-                         "namespace": self.namespace, "uid": stable_uid("event", self.uid, reason, message, str(seconds)),
-                         "resourceVersion": self.rec.next_rv(), "creationTimestamp": ts(first)},
-            "involvedObject": {"kind": "Pod", "namespace": self.namespace, "name": self.name, "uid": self.uid,
-                               "apiVersion": "v1", **({"fieldPath": field_path} if field_path and component == "kubelet" else {})},
-            "reason": reason, "message": message, "type": type_,
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{self.name}.{hashlib.sha1(f'{reason}{message}{seconds}'.encode()).hexdigest()[:16]}",
+                "namespace": self.namespace,
+                "uid": stable_uid("event", self.uid, reason, message, str(seconds)),
+                "resourceVersion": self.rec.next_rv(),
+                "creationTimestamp": ts(first),
+            },
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": self.namespace,
+                "name": self.name,
+                "uid": self.uid,
+                "apiVersion": "v1",
+                **({"fieldPath": field_path} if field_path and component == "kubelet" else {}),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
             "source": {"component": component, **({"host": self.node} if component == "kubelet" and self.node else {})},
-            "firstTimestamp": ts(first), "lastTimestamp": ts(last), "count": count,
-            "eventTime": None, "reportingComponent": component, "reportingInstance": self.node or "",
+            "firstTimestamp": ts(first),
+            "lastTimestamp": ts(last),
+            "count": count,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": self.node or "",
         }
         self.rec.emit(last, "ADDED" if count == 1 else "MODIFIED", obj)
 
@@ -187,14 +305,29 @@ class PodStory:
         """The scheduler writes events.k8s.io/v1 Events with a microsecond eventTime."""
         moment = self.at(seconds)
         obj = {
-            "apiVersion": "events.k8s.io/v1", "kind": "Event",
-            "metadata": {"name": f"{self.name}.{hashlib.sha1(f'{reason}{seconds}'.encode()).hexdigest()[:16]}",
-                         "namespace": self.namespace, "uid": stable_uid("sched", self.uid, reason, str(seconds)),
-                         "resourceVersion": self.rec.next_rv(), "creationTimestamp": ts(moment)},
-            "eventTime": ts(moment, micros=True), "reportingController": "default-scheduler",
-            "reportingInstance": "default-scheduler-control-plane", "action": "Scheduling" if reason != "Preempted" else "Preempting",
-            "reason": reason, "note": message, "type": type_,
-            "regarding": {"kind": "Pod", "namespace": self.namespace, "name": self.name, "uid": self.uid, "apiVersion": "v1"},
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{self.name}.{hashlib.sha1(f'{reason}{seconds}'.encode()).hexdigest()[:16]}",
+                "namespace": self.namespace,
+                "uid": stable_uid("sched", self.uid, reason, str(seconds)),
+                "resourceVersion": self.rec.next_rv(),
+                "creationTimestamp": ts(moment),
+            },
+            "eventTime": ts(moment, micros=True),
+            "reportingController": "default-scheduler",
+            "reportingInstance": "default-scheduler-control-plane",
+            "action": "Scheduling" if reason != "Preempted" else "Preempting",
+            "reason": reason,
+            "note": message,
+            "type": type_,
+            "regarding": {
+                "kind": "Pod",
+                "namespace": self.namespace,
+                "name": self.name,
+                "uid": self.uid,
+                "apiVersion": "v1",
+            },
         }
         self.rec.emit(moment, "ADDED", obj)
 
@@ -216,7 +349,9 @@ class PodStory:
         self._condition(seconds, "PodReadyToStartContainers", "False")
         self._condition(seconds, "Initialized", "True")
         self._condition(seconds, "Ready", "False", "ContainersNotReady", "containers with unready status: [app]")
-        self._condition(seconds, "ContainersReady", "False", "ContainersNotReady", "containers with unready status: [app]")
+        self._condition(
+            seconds, "ContainersReady", "False", "ContainersNotReady", "containers with unready status: [app]"
+        )
         self._containers(seconds, {"waiting": {"reason": "ContainerCreating"}})
         self._emit(seconds)
 
@@ -235,8 +370,10 @@ class PodStory:
         if style == "old":
             message = f'Successfully pulled image "{self.image}" in {text}'
         else:
-            message = (f'Successfully pulled image "{self.image}" in {text} ({text} including waiting). '
-                       f"Image size: 52428800 bytes.")
+            message = (
+                f'Successfully pulled image "{self.image}" in {text} ({text} including waiting). '
+                f"Image size: 52428800 bytes."
+            )
         self.event(end, "Pulled", message)
         return end
 
@@ -274,15 +411,28 @@ class PodStory:
         self._containers(seconds + 1, {"waiting": {"reason": "ContainerCreating"}}, restarts=1)
         self._emit(seconds + 1)
 
-    def waiting(self, seconds: float, reason: str, message: str | None = None, restarts: int = 0,
-                last_terminated: dict | None = None) -> None:
+    def waiting(
+        self,
+        seconds: float,
+        reason: str,
+        message: str | None = None,
+        restarts: int = 0,
+        last_terminated: dict | None = None,
+    ) -> None:
         state = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
         self._containers(seconds, state, restarts=restarts, last=last_terminated)
         self._emit(seconds)
 
     def terminated(self, seconds: float, started: float, reason: str, exit_code: int, phase: str | None = None) -> None:
-        state = {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": ts(self.at(started)),
-                                "finishedAt": ts(self.at(seconds)), "containerID": f"containerd://{self.uid[:12]}"}}
+        state = {
+            "terminated": {
+                "exitCode": exit_code,
+                "reason": reason,
+                "startedAt": ts(self.at(started)),
+                "finishedAt": ts(self.at(seconds)),
+                "containerID": f"containerd://{self.uid[:12]}",
+            }
+        }
         self._containers(seconds, state)
         if phase:
             self.obj["status"]["phase"] = phase
@@ -306,7 +456,9 @@ class PodStory:
             self.deleted_at = seconds
 
     def add_claim(self, volume: str, claim: str) -> None:
-        self.obj["spec"].setdefault("volumes", []).append({"name": volume, "persistentVolumeClaim": {"claimName": claim}})
+        self.obj["spec"].setdefault("volumes", []).append(
+            {"name": volume, "persistentVolumeClaim": {"claimName": claim}}
+        )
 
     def add_finalizer(self, name: str) -> None:
         self.obj["metadata"].setdefault("finalizers", []).append(name)
@@ -320,11 +472,22 @@ class PodStory:
 
     def stopped(self, seconds: float, exit_code: int = 0, emit: bool = True) -> None:
         """Every container terminated; the kubelet has not confirmed the deletion (yet)."""
-        started = self.obj["status"].get("containerStatuses", [{}])[0].get("state", {}).get("running", {}).get(
-            "startedAt", ts(self.t0))
+        started = (
+            self.obj["status"]
+            .get("containerStatuses", [{}])[0]
+            .get("state", {})
+            .get("running", {})
+            .get("startedAt", ts(self.t0))
+        )
         for cs in self.obj["status"].get("containerStatuses", []):
-            cs["state"] = {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                                          "startedAt": started, "finishedAt": ts(self.at(seconds))}}
+            cs["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "reason": "Completed" if exit_code == 0 else "Error",
+                    "startedAt": started,
+                    "finishedAt": ts(self.at(seconds)),
+                }
+            }
             cs["ready"] = False
         self._condition(seconds, "Ready", "False", "PodCompleted")
         if emit:
@@ -340,13 +503,29 @@ class PodStory:
         self.obj["metadata"]["finalizers"] = []
         self._emit(seconds, "DELETED", manager=manager)
 
-    def _containers(self, seconds: float, state: dict, ready: bool = False, started: bool = False,
-                    restarts: int = 0, last: dict | None = None) -> None:
+    def _containers(
+        self,
+        seconds: float,
+        state: dict,
+        ready: bool = False,
+        started: bool = False,
+        restarts: int = 0,
+        last: dict | None = None,
+    ) -> None:
         statuses = []
         for c in self.obj["spec"]["containers"]:
-            statuses.append({"name": c["name"], "image": self.image, "imageID": "", "ready": ready,
-                             "restartCount": restarts, "started": started, "state": copy.deepcopy(state),
-                             "lastState": copy.deepcopy(last) if last else {}})
+            statuses.append(
+                {
+                    "name": c["name"],
+                    "image": self.image,
+                    "imageID": "",
+                    "ready": ready,
+                    "restartCount": restarts,
+                    "started": started,
+                    "state": copy.deepcopy(state),
+                    "lastState": copy.deepcopy(last) if last else {},
+                }
+            )
         self.obj["status"]["containerStatuses"] = statuses
         self.obj["status"].setdefault("startTime", ts(self.at(seconds)))
         self.obj["status"]["hostIP"] = "172.18.0.2"

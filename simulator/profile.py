@@ -20,12 +20,13 @@ class _Strict(BaseModel):
 
 class Spread(_Strict):
     """A lognormal duration given by its median and 99th percentile (long tail)."""
+
     median: float = Field(gt=0)
     p99: float = Field(gt=0)
     cached_share: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Spread":
+    def _ordered(self) -> Spread:
         if self.p99 < self.median:
             raise ValueError("p99 must not be below the median")
         return self
@@ -79,8 +80,9 @@ class Profile(_Strict):
     incidents: list[Incident] = []
 
     @model_validator(mode="after")
-    def _known_stories(self) -> "Profile":
+    def _known_stories(self) -> Profile:
         from simulator.stories import STORIES
+
         names = set(self.stories) | {i.story for i in self.incidents if i.story}
         unknown = sorted(names - set(STORIES))
         if unknown:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO
 
 import orjson
@@ -13,9 +13,11 @@ from simulator.objects import ts
 
 def recorder(out: IO[bytes]):
     """A listener writing each applied change as contract 1 (with its simulated receive time)."""
+
     def write(at: int, event: dict) -> None:
-        stamp = datetime.fromtimestamp(at / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        stamp = datetime.fromtimestamp(at / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         out.write(orjson.dumps({**event, "time": stamp}) + b"\n")
+
     return write
 
 
@@ -32,6 +34,7 @@ def recording(profile: str, seconds: float, seed: int, nodes: int, pods_per_minu
     import io
 
     from simulator.profile import load_profile
+
     engine = Engine(load_profile(profile), seed=seed, nodes=nodes, pods_per_minute=pods_per_minute)
     out = io.BytesIO()
     engine.listeners.append(recorder(out))
@@ -51,5 +54,4 @@ def write_truth(engine: Engine, out: IO[bytes]) -> int:
 
 
 def _iso(value: int | None) -> str | None:
-    return None if value is None else ts(datetime.fromtimestamp(value / 1000, timezone.utc))
-
+    return None if value is None else ts(datetime.fromtimestamp(value / 1000, UTC))

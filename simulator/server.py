@@ -19,7 +19,7 @@ import bisect
 import collections
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from starlette.applications import Starlette
@@ -29,12 +29,16 @@ from starlette.routing import Route
 
 from podslo.webserver import free_port, serve_app_in_thread
 from simulator.engine import Engine
+from simulator.printing import table_for
 from simulator.selectors import matches_fields, matches_labels, parse_fields, parse_labels
-from simulator.tables import table_for
 
 JSON = "application/json"
-CORE = {"pods": ("Pod", True, ["po"]), "nodes": ("Node", False, ["no"]),
-        "events": ("Event", True, ["ev"]), "namespaces": ("Namespace", False, ["ns"])}
+CORE = {
+    "pods": ("Pod", True, ["po"]),
+    "nodes": ("Node", False, ["no"]),
+    "events": ("Event", True, ["ev"]),
+    "namespaces": ("Namespace", False, ["ns"]),
+}
 BOOKMARK_EVERY_S = 1.0
 TOO_LARGE_WAIT_S = 3.0
 POLL_S = 0.05
@@ -104,11 +108,11 @@ def _invalid_pod(body: dict) -> str | None:
     """What makes a Pod body undecodable, as the apiserver says it (None: it decodes)."""
     for field, kind in (("metadata", dict), ("spec", dict), ("status", dict)):
         if field in body and not isinstance(body[field], kind):
-            return f"Pod in version \"v1\" cannot be handled as a Pod: json: cannot unmarshal {type(body[field]).__name__} into Go struct field Pod.{field}"
+            return f'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal {type(body[field]).__name__} into Go struct field Pod.{field}'
     spec = body.get("spec") or {}
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
-        return "Pod \"\" is invalid: spec.containers: Required value"
+        return 'Pod "" is invalid: spec.containers: Required value'
     return None
 
 
@@ -117,8 +121,19 @@ def _json(data, status: int = 200) -> Response:
 
 
 def status(code: int, reason: str, message: str, **details) -> Response:
-    return _json({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-                  "reason": reason, "details": details, "code": code}, code)
+    return _json(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "details": details,
+            "code": code,
+        },
+        code,
+    )
 
 
 def core_event(ev: dict) -> dict:
@@ -126,13 +141,23 @@ def core_event(ev: dict) -> dict:
     if ev["apiVersion"] == "v1":
         return ev
     series = ev.get("series") or {}
-    return {"apiVersion": "v1", "kind": "Event", "metadata": ev["metadata"], "involvedObject": ev.get("regarding", {}),
-            "reason": ev.get("reason", ""), "message": ev.get("note", ""), "type": ev.get("type", ""),
-            "source": ev.get("deprecatedSource") or {"component": ev.get("reportingController", "")},
-            "firstTimestamp": ev.get("deprecatedFirstTimestamp"), "lastTimestamp": ev.get("deprecatedLastTimestamp"),
-            "count": ev.get("deprecatedCount") or series.get("count"), "eventTime": ev.get("eventTime"),
-            "reportingComponent": ev.get("reportingController", ""), "reportingInstance": ev.get("reportingInstance", ""),
-            "action": ev.get("action", "")}
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": ev["metadata"],
+        "involvedObject": ev.get("regarding", {}),
+        "reason": ev.get("reason", ""),
+        "message": ev.get("note", ""),
+        "type": ev.get("type", ""),
+        "source": ev.get("deprecatedSource") or {"component": ev.get("reportingController", "")},
+        "firstTimestamp": ev.get("deprecatedFirstTimestamp"),
+        "lastTimestamp": ev.get("deprecatedLastTimestamp"),
+        "count": ev.get("deprecatedCount") or series.get("count"),
+        "eventTime": ev.get("eventTime"),
+        "reportingComponent": ev.get("reportingController", ""),
+        "reportingInstance": ev.get("reportingInstance", ""),
+        "action": ev.get("action", ""),
+    }
 
 
 def new_event(ev: dict) -> dict:
@@ -140,13 +165,23 @@ def new_event(ev: dict) -> dict:
     if ev["apiVersion"] != "v1":
         return ev
     first = ev.get("eventTime") or (ev.get("firstTimestamp") or "").replace("Z", ".000000Z")
-    return {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": ev["metadata"], "eventTime": first,
-            "reportingController": ev.get("reportingComponent") or ev.get("source", {}).get("component", ""),
-            "reportingInstance": ev.get("reportingInstance") or ev.get("source", {}).get("host", ""),
-            "action": ev.get("action", ""), "reason": ev.get("reason", ""), "note": ev.get("message", ""),
-            "type": ev.get("type", ""), "regarding": ev.get("involvedObject", {}),
-            "deprecatedSource": ev.get("source", {}), "deprecatedFirstTimestamp": ev.get("firstTimestamp"),
-            "deprecatedLastTimestamp": ev.get("lastTimestamp"), "deprecatedCount": ev.get("count")}
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": ev["metadata"],
+        "eventTime": first,
+        "reportingController": ev.get("reportingComponent") or ev.get("source", {}).get("component", ""),
+        "reportingInstance": ev.get("reportingInstance") or ev.get("source", {}).get("host", ""),
+        "action": ev.get("action", ""),
+        "reason": ev.get("reason", ""),
+        "note": ev.get("message", ""),
+        "type": ev.get("type", ""),
+        "regarding": ev.get("involvedObject", {}),
+        "deprecatedSource": ev.get("source", {}),
+        "deprecatedFirstTimestamp": ev.get("firstTimestamp"),
+        "deprecatedLastTimestamp": ev.get("lastTimestamp"),
+        "deprecatedCount": ev.get("count"),
+    }
 
 
 class Api:
@@ -164,21 +199,39 @@ class Api:
         self.agents[request.headers.get("user-agent", "")] += 1
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self.engine.now_ms / 1000, timezone.utc)
+        return datetime.fromtimestamp(self.engine.now_ms / 1000, UTC)
 
     # -- discovery ---------------------------------------------------------------------------------
     async def version(self, request: Request) -> Response:
-        return _json({"major": "1", "minor": "31", "gitVersion": "v1.31.2-podslo-sim", "gitCommit": "podslo",
-                      "gitTreeState": "clean", "buildDate": "2026-03-01T00:00:00Z", "goVersion": "go1.22.8",
-                      "compiler": "gc", "platform": "linux/amd64"})
+        return _json(
+            {
+                "major": "1",
+                "minor": "31",
+                "gitVersion": "v1.31.2-podslo-sim",
+                "gitCommit": "podslo",
+                "gitTreeState": "clean",
+                "buildDate": "2026-03-01T00:00:00Z",
+                "goVersion": "go1.22.8",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
+        )
 
     async def api(self, request: Request) -> Response:
-        return _json({"kind": "APIVersions", "versions": ["v1"],
-                      "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}]})
+        return _json(
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}],
+            }
+        )
 
     async def apis(self, request: Request) -> Response:
-        group = {"name": "events.k8s.io", "versions": [{"groupVersion": "events.k8s.io/v1", "version": "v1"}],
-                 "preferredVersion": {"groupVersion": "events.k8s.io/v1", "version": "v1"}}
+        group = {
+            "name": "events.k8s.io",
+            "versions": [{"groupVersion": "events.k8s.io/v1", "version": "v1"}],
+            "preferredVersion": {"groupVersion": "events.k8s.io/v1", "version": "v1"},
+        }
         return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]})
 
     @staticmethod
@@ -187,10 +240,19 @@ class Api:
         for name in names:
             kind, namespaced, short = CORE[name]
             verbs = ["create", "delete", "get", "list", "watch"] if name == "pods" else ["get", "list", "watch"]
-            resources.append({"name": name, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
-                              "verbs": verbs, "shortNames": short if group_version == "v1" else []})
-        return _json({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-                      "resources": resources})
+            resources.append(
+                {
+                    "name": name,
+                    "singularName": kind.lower(),
+                    "namespaced": namespaced,
+                    "kind": kind,
+                    "verbs": verbs,
+                    "shortNames": short if group_version == "v1" else [],
+                }
+            )
+        return _json(
+            {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+        )
 
     # -- routing -------------------------------------------------------------------------------------
     async def core(self, request: Request) -> Response:
@@ -264,11 +326,14 @@ class Api:
         if obj is None:
             return status(404, "NotFound", f'{resource} "{name}" not found', name=name, kind=resource)
         if as_table:
-            return _json(table_for(resource, [view(obj)], {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                                   self._now()))
+            return _json(
+                table_for(resource, [view(obj)], {"resourceVersion": obj["metadata"]["resourceVersion"]}, self._now())
+            )
         return _json(view(obj))
 
-    def _list(self, request: Request, resource: str, wanted, view, as_table: bool, limit: int | None = None) -> Response:
+    def _list(
+        self, request: Request, resource: str, wanted, view, as_table: bool, limit: int | None = None
+    ) -> Response:
         """A list; `limit` None: the query's (paged), 0: whole (the watch cache ignores it)."""
         query = request.query_params
         limit = int(query.get("limit") or 0) if limit is None else limit
@@ -286,8 +351,12 @@ class Api:
             else:
                 rv, (objects, keys) = token["rv"], self.snapshots.get((resource, token["rv"]), (None, None))
                 if objects is None or rv < self.engine.log_first_rv - 1:  # forgotten, or compacted
-                    return status(410, "Expired", "The provided continue parameter is too old to display a "
-                                  "consistent list result. You can start a new list without the continue parameter.")
+                    return status(
+                        410,
+                        "Expired",
+                        "The provided continue parameter is too old to display a "
+                        "consistent list result. You can start a new list without the continue parameter.",
+                    )
                 start = bisect.bisect_right(keys, after)
             page, end = _page(keys, start, limit, lambda k: wanted(objects[k]))
             items = [view(objects[k]) for k in page]
@@ -300,7 +369,9 @@ class Api:
         if as_table:
             return _json(table_for(resource, items, meta, self._now()))
         kind = CORE[resource][0]
-        api_version = items[0]["apiVersion"] if items else ("events.k8s.io/v1" if "events.k8s.io" in request.url.path else "v1")
+        api_version = (
+            items[0]["apiVersion"] if items else ("events.k8s.io/v1" if "events.k8s.io" in request.url.path else "v1")
+        )
         return _json({"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items})
 
     def _keep_snapshot(self, key: tuple[str, int], snapshot: tuple[dict, list]) -> None:
@@ -328,27 +399,69 @@ class Api:
         def line(kind: str, obj: dict) -> bytes:
             body = view(obj)
             if as_table:
-                body = table_for(resource, [body], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                                 self._now())
+                body = table_for(
+                    resource, [body], {"resourceVersion": obj["metadata"].get("resourceVersion", "")}, self._now()
+                )
             return orjson.dumps({"type": kind, "object": body}) + b"\n"
 
         def gone(rv: int) -> bytes:
-            return orjson.dumps({"type": "ERROR", "object": {
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired",
-                "code": 410, "message": f"too old resource version: {rv} ({engine.log_first_rv - 1})"}}) + b"\n"
+            return (
+                orjson.dumps(
+                    {
+                        "type": "ERROR",
+                        "object": {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Failure",
+                            "reason": "Expired",
+                            "code": 410,
+                            "message": f"too old resource version: {rv} ({engine.log_first_rv - 1})",
+                        },
+                    }
+                )
+                + b"\n"
+            )
 
         def too_large(rv: int) -> bytes:
             """A resourceVersion this cluster has not reached (it was rebuilt, say)."""
-            return orjson.dumps({"type": "ERROR", "object": {
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Timeout",
-                "code": 504, "message": f"Too large resource version: {rv}, current: {engine.rv}",
-                "details": {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]}}}
-            ) + b"\n"
+            return (
+                orjson.dumps(
+                    {
+                        "type": "ERROR",
+                        "object": {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Failure",
+                            "reason": "Timeout",
+                            "code": 504,
+                            "message": f"Too large resource version: {rv}, current: {engine.rv}",
+                            "details": {
+                                "causes": [
+                                    {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+                                ]
+                            },
+                        },
+                    }
+                )
+                + b"\n"
+            )
 
         def initial_events_end(rv: int) -> bytes:
-            return orjson.dumps({"type": "BOOKMARK", "object": {
-                "kind": CORE[resource][0], "apiVersion": "v1",
-                "metadata": {"resourceVersion": str(rv), "annotations": {INITIAL_EVENTS_END: "true"}}}}) + b"\n"
+            return (
+                orjson.dumps(
+                    {
+                        "type": "BOOKMARK",
+                        "object": {
+                            "kind": CORE[resource][0],
+                            "apiVersion": "v1",
+                            "metadata": {"resourceVersion": str(rv), "annotations": {INITIAL_EVENTS_END: "true"}},
+                        },
+                    }
+                )
+                + b"\n"
+            )
 
         async def stream():
             ends = time.monotonic() + timeout
@@ -357,7 +470,7 @@ class Api:
                     cursor = engine.rv
                     snapshot = [o for _, o in sorted(engine.objects[resource].items()) if wanted(o)]
                 for at in range(0, len(snapshot), 500):
-                    yield b"".join(line("ADDED", obj) for obj in snapshot[at:at + 500])
+                    yield b"".join(line("ADDED", obj) for obj in snapshot[at : at + 500])
                 if initial:
                     yield initial_events_end(cursor)
             else:
@@ -375,7 +488,7 @@ class Api:
                     if cursor + 1 < first:
                         yield gone(cursor)
                         return
-                    batch = engine.log[cursor + 1 - first:]
+                    batch = engine.log[cursor + 1 - first :]
                     cursor = engine.rv
                 out = [line(kind, obj) for _, res, kind, obj in batch if res == resource and wanted(obj)]
                 if out:
@@ -383,8 +496,19 @@ class Api:
                 if bookmarks and time.monotonic() - marked >= BOOKMARK_EVERY_S:
                     marked = time.monotonic()
                     kind = CORE[resource][0]
-                    yield orjson.dumps({"type": "BOOKMARK", "object": {
-                        "kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(cursor)}}}) + b"\n"
+                    yield (
+                        orjson.dumps(
+                            {
+                                "type": "BOOKMARK",
+                                "object": {
+                                    "kind": kind,
+                                    "apiVersion": "v1",
+                                    "metadata": {"resourceVersion": str(cursor)},
+                                },
+                            }
+                        )
+                        + b"\n"
+                    )
                 if await request.is_disconnected():
                     return
                 await asyncio.sleep(POLL_S)
@@ -401,11 +525,19 @@ class Api:
     def _refuse_streaming(self, query, bookmarks: bool) -> Response | None:
         """What the apiserver answers a streaming list it will not serve."""
         if "streaming" not in self.forms:
-            return status(422, "Invalid", "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch "
-                          "unless the WatchList feature gate is enabled")
+            return status(
+                422,
+                "Invalid",
+                "sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch "
+                "unless the WatchList feature gate is enabled",
+            )
         if query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
-            return status(422, "Invalid", "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
-                          "resourceVersionMatch to NotOlderThan and allowWatchBookmarks")
+            return status(
+                422,
+                "Invalid",
+                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                "resourceVersionMatch to NotOlderThan and allowWatchBookmarks",
+            )
         return None
 
     # -- writes --------------------------------------------------------------------------------------
@@ -462,13 +594,19 @@ class Api:
 def make_app(engine: Engine, host: str = "127.0.0.1", port: int = 0, forms: tuple[str, ...] = FORMS) -> Starlette:
     api = Api(engine, host, port, forms)
     methods = ["GET", "POST", "DELETE"]
-    return Starlette(routes=[
-        Route("/version", api.version), Route("/api", api.api), Route("/apis", api.apis),
-        Route("/api/{path:path}", api.core, methods=methods), Route("/apis/{path:path}", api.group, methods=methods),
-        Route("/simulator/v1/truth", api.truth), Route("/simulator/v1/clock", api.clock),
-        Route("/simulator/v1/served", api.served_counts),
-        Route("/simulator/v1/compact", api.compact, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/version", api.version),
+            Route("/api", api.api),
+            Route("/apis", api.apis),
+            Route("/api/{path:path}", api.core, methods=methods),
+            Route("/apis/{path:path}", api.group, methods=methods),
+            Route("/simulator/v1/truth", api.truth),
+            Route("/simulator/v1/clock", api.clock),
+            Route("/simulator/v1/served", api.served_counts),
+            Route("/simulator/v1/compact", api.compact, methods=["POST"]),
+        ]
+    )
 
 
 def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1", forms: tuple[str, ...] = FORMS):
@@ -481,6 +619,7 @@ def serve_in_thread(engine: Engine, port: int = 0, host: str = "127.0.0.1", form
 
 def serve(engine: Engine, host: str, port: int, speed: float) -> None:
     import uvicorn
+
     engine.advance(engine.now_ms)
     clock = Clock(engine, speed)
     clock.thread.start()
@@ -488,4 +627,3 @@ def serve(engine: Engine, host: str, port: int, speed: float) -> None:
         uvicorn.run(make_app(engine, host, port), host=host, port=port, log_level="warning")
     finally:
         clock.stop.set()
-

@@ -8,9 +8,9 @@ get (`Truth`). Golden cases, the demo and the benchmark are all built from these
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from simulator.objects import PodStory, Recorder, node_object, stable_uid, ts
 
@@ -68,9 +68,21 @@ class Scene:
 
     def _node(self, name: str, moment: datetime) -> None:
         ready, since = self.nodes[name]
-        self.rec.emit(moment, "MODIFIED", node_object(self.rec, name, moment, ready, since, cpu=self.cpu,
-                                                      memory=self.memory, created=self.t0 - timedelta(days=30),
-                                                      volumes_in_use=self.volumes.get(name)))
+        self.rec.emit(
+            moment,
+            "MODIFIED",
+            node_object(
+                self.rec,
+                name,
+                moment,
+                ready,
+                since,
+                cpu=self.cpu,
+                memory=self.memory,
+                created=self.t0 - timedelta(days=30),
+                volumes_in_use=self.volumes.get(name),
+            ),
+        )
 
     def node_status(self, moment: datetime, name: str, ready: str) -> None:
         self.nodes[name] = (ready, moment)
@@ -86,17 +98,43 @@ class Scene:
         for name in self.nodes:
             self._node(name, moment)
 
-    def controller_event(self, moment: datetime, kind: str, name: str, namespace: str, reason: str,
-                         message: str, type_: str = "Warning", component: str = "replicaset-controller") -> str:
+    def controller_event(
+        self,
+        moment: datetime,
+        kind: str,
+        name: str,
+        namespace: str,
+        reason: str,
+        message: str,
+        type_: str = "Warning",
+        component: str = "replicaset-controller",
+    ) -> str:
         """An Event about a controller (not a pod); returns the Event's uid."""
-        obj = {"apiVersion": "v1", "kind": "Event",
-               "metadata": {"name": f"{name}.{stable_uid(reason, message)[:16]}", "namespace": namespace,
-                            "uid": stable_uid("ctrl", kind, name, reason, moment.isoformat()),
-                            "resourceVersion": self.rec.next_rv(), "creationTimestamp": ts(moment)},
-               "involvedObject": {"kind": kind, "namespace": namespace, "name": name,
-                                  "uid": stable_uid(kind, name), "apiVersion": "apps/v1"},
-               "reason": reason, "message": message, "type": type_, "source": {"component": component},
-               "firstTimestamp": ts(moment), "lastTimestamp": ts(moment), "count": 1}
+        obj = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{name}.{stable_uid(reason, message)[:16]}",
+                "namespace": namespace,
+                "uid": stable_uid("ctrl", kind, name, reason, moment.isoformat()),
+                "resourceVersion": self.rec.next_rv(),
+                "creationTimestamp": ts(moment),
+            },
+            "involvedObject": {
+                "kind": kind,
+                "namespace": namespace,
+                "name": name,
+                "uid": stable_uid(kind, name),
+                "apiVersion": "apps/v1",
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": component},
+            "firstTimestamp": ts(moment),
+            "lastTimestamp": ts(moment),
+            "count": 1,
+        }
         self.rec.emit(moment, "ADDED", obj)
         return obj["metadata"]["uid"]
 
@@ -104,6 +142,7 @@ class Scene:
 @dataclass(frozen=True)
 class NotCreated:
     """A pod its controller asked for and the apiserver refused: known by the Event."""
+
     uid: str
     namespace: str
     name: str
@@ -126,6 +165,7 @@ def _image_failure(pod: PodStory, at: float, error: str) -> None:
 @dataclass(frozen=True)
 class Stages:
     """When (seconds after creation) a pod got scheduled, pulled and started."""
+
     scheduled: float
     pull: float
     pulled: float  # when the pull ended
@@ -179,7 +219,9 @@ def ok_service(s: Scene, name: str, t0: datetime):
 
 
 def ok_job(s: Scene, name: str, t0: datetime):
-    pod = PodStory(s.rec, t0, name, namespace=s.namespace, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
+    pod = PodStory(
+        s.rec, t0, name, namespace=s.namespace, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never"
+    )
     pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
@@ -190,7 +232,9 @@ def ok_job(s: Scene, name: str, t0: datetime):
 
 def ok_job_app_fails(s: Scene, name: str, t0: datetime):
     """A job whose app exits 1 in time was still delivered by the platform."""
-    pod = PodStory(s.rec, t0, name, namespace=s.namespace, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never")
+    pod = PodStory(
+        s.rec, t0, name, namespace=s.namespace, owner=("Job", name.rsplit("-", 1)[0]), restart_policy="Never"
+    )
     pod.schedule(1, s.node("node-2"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
@@ -203,10 +247,15 @@ def ok_after_transient_sandbox_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    pod.event(2, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
-              'setup network for sandbox "7c1f0e2b9a": plugin type="calico" failed (add): error adding host side '
-              'routes for interface: calia81b2c, error: route (Ifindex: 31, Dst: 10.244.1.17/32, Scope: link) '
-              'already exists for an interface other than \'calia81b2c\'', "Warning")
+    pod.event(
+        2,
+        "FailedCreatePodSandBox",
+        "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to "
+        'setup network for sandbox "7c1f0e2b9a": plugin type="calico" failed (add): error adding host side '
+        "routes for interface: calia81b2c, error: route (Ifindex: 31, Dst: 10.244.1.17/32, Scope: link) "
+        "already exists for an interface other than 'calia81b2c'",
+        "Warning",
+    )
     pod.event(8, "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
     pod.sandbox_ready(9)
     pull = s.timing.pull_s() * 0.8
@@ -242,8 +291,10 @@ def invalid_image(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/Shop/Web:1.4.2")
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    error = (f'Failed to apply default image tag "{pod.image}": couldn\'t parse image name "{pod.image}": '
-             "invalid reference format: repository name (Shop/Web) must be lowercase")
+    error = (
+        f'Failed to apply default image tag "{pod.image}": couldn\'t parse image name "{pod.image}": '
+        "invalid reference format: repository name (Shop/Web) must be lowercase"
+    )
     pod.event(2, "InspectFailed", error, "Warning", count=8, until=70)
     pod.event(2, "Failed", "Error: InvalidImageName", "Warning", count=8, until=70)
     pod.waiting(2, "InvalidImageName", error)
@@ -254,8 +305,12 @@ def image_not_found(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/shop/web:1.4.3-typo")
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    _image_failure(pod, 2, f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
-                           f'failed to resolve reference "{pod.image}": {pod.image}: not found')
+    _image_failure(
+        pod,
+        2,
+        f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
+        f'failed to resolve reference "{pod.image}": {pod.image}: not found',
+    )
     return pod, Truth("failed", "user", "ImageNotFound")
 
 
@@ -263,10 +318,14 @@ def image_auth_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/private/api:2.0")
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference '
-                           f'"{pod.image}": failed to authorize: failed to fetch anonymous token: unexpected status '
-                           f"from GET request to https://{REGISTRY}/token?scope=repository%3Aprivate%2Fapi%3Apull"
-                           f"&service=registry: 401 Unauthorized")
+    _image_failure(
+        pod,
+        2,
+        f'failed to pull and unpack image "{pod.image}": failed to resolve reference '
+        f'"{pod.image}": failed to authorize: failed to fetch anonymous token: unexpected status '
+        f"from GET request to https://{REGISTRY}/token?scope=repository%3Aprivate%2Fapi%3Apull"
+        f"&service=registry: 401 Unauthorized",
+    )
     return pod, Truth("failed", "user", "ImageAuthFailed")
 
 
@@ -284,8 +343,14 @@ def volume_config_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    pod.event(2, "FailedMount", 'MountVolume.SetUp failed for volume "settings" : configmap "web-settings" not found',
-              "Warning", count=7, until=90)
+    pod.event(
+        2,
+        "FailedMount",
+        'MountVolume.SetUp failed for volume "settings" : configmap "web-settings" not found',
+        "Warning",
+        count=7,
+        until=90,
+    )
     return pod, Truth("failed", "user", "VolumeConfigError")
 
 
@@ -295,12 +360,29 @@ def _crash_loop(s: Scene, name: str, t0: datetime, reason: str, exit_code: int, 
     stages = _to_running(s, pod, s.node("node-1"), ready=False)
     go, died = stages.started, stages.started + runs_s
     pod.terminated(died, go, reason, exit_code)
-    last = {"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": ts(pod.at(go)),
-                           "finishedAt": ts(pod.at(died))}}
-    pod.waiting(died + 1, "CrashLoopBackOff", f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
-                restarts=1, last_terminated=last)
-    pod.event(died + 1, "BackOff", f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
-              "Warning", count=backoffs, until=go + 63)
+    last = {
+        "terminated": {
+            "exitCode": exit_code,
+            "reason": reason,
+            "startedAt": ts(pod.at(go)),
+            "finishedAt": ts(pod.at(died)),
+        }
+    }
+    pod.waiting(
+        died + 1,
+        "CrashLoopBackOff",
+        f"back-off 10s restarting failed container=app pod={name}_{pod.namespace}({pod.uid})",
+        restarts=1,
+        last_terminated=last,
+    )
+    pod.event(
+        died + 1,
+        "BackOff",
+        f"Back-off restarting failed container app in pod {name}_{pod.namespace}({pod.uid})",
+        "Warning",
+        count=backoffs,
+        until=go + 63,
+    )
     return pod, stages
 
 
@@ -318,32 +400,50 @@ def readiness_probe_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     stages = _to_running(s, pod, s.node("node-1"), ready=False)
     go = stages.started
-    pod.event(go + 5, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "Warning",
-              count=20, until=go + 113)
+    pod.event(
+        go + 5,
+        "Unhealthy",
+        "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        "Warning",
+        count=20,
+        until=go + 113,
+    )
     return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "user", "ReadinessProbeFailed"))
 
 
 def unschedulable_affinity(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
-    pod.unschedulable(0.5, "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
-                           "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
+    pod.unschedulable(
+        0.5,
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
+        "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+    )
     return pod, Truth("failed", "user", "Unschedulable")
 
 
 def unschedulable_too_big(s: Scene, name: str, t0: datetime):
     """The request is larger than any node's allocatable: no capacity would ever do."""
     pod = PodStory(s.rec, t0, name, namespace=s.namespace, cpu="64", memory="256Gi")
-    pod.unschedulable(0.5, "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory. preemption: "
-                           "0/3 nodes are available: 3 No preemption victims found for incoming pod.")
+    pod.unschedulable(
+        0.5,
+        "0/3 nodes are available: 3 Insufficient cpu, 3 Insufficient memory. preemption: "
+        "0/3 nodes are available: 3 No preemption victims found for incoming pod.",
+    )
     return pod, Truth("failed", "user", "Unschedulable")
 
 
 def quota_exceeded(s: Scene, name: str, t0: datetime):
     """The apiserver refused the pod: it never exists; the ReplicaSet tells."""
     rs = name.rsplit("-", 1)[0]
-    uid = s.controller_event(t0, "ReplicaSet", rs, s.namespace, "FailedCreate",
-                             f'Error creating: pods "{name}" is forbidden: exceeded quota: compute-resources, '
-                             "requested: requests.cpu=2, used: requests.cpu=9, limited: requests.cpu=10")
+    uid = s.controller_event(
+        t0,
+        "ReplicaSet",
+        rs,
+        s.namespace,
+        "FailedCreate",
+        f'Error creating: pods "{name}" is forbidden: exceeded quota: compute-resources, '
+        "requested: requests.cpu=2, used: requests.cpu=9, limited: requests.cpu=10",
+    )
     return NotCreated(f"event:{uid}", s.namespace, f"replicaset/{rs}"), Truth("failed", "user", "QuotaExceeded")
 
 
@@ -359,16 +459,23 @@ def image_pull_error(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    _image_failure(pod, 2, f'failed to pull and unpack image "{pod.image}": failed to resolve reference "{pod.image}": '
-                           f'failed to do request: Head "https://{REGISTRY}/v2/shop/web/manifests/1.4.2": '
-                           "dial tcp 10.0.0.15:443: i/o timeout")
+    _image_failure(
+        pod,
+        2,
+        f'failed to pull and unpack image "{pod.image}": failed to resolve reference "{pod.image}": '
+        f'failed to do request: Head "https://{REGISTRY}/v2/shop/web/manifests/1.4.2": '
+        "dial tcp 10.0.0.15:443: i/o timeout",
+    )
     return pod, Truth("failed", "system", "ImagePullError")
 
 
 def insufficient_capacity(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace, cpu="2", memory="4Gi")
-    pod.unschedulable(0.5, "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
-                           "3 No preemption victims found for incoming pod.")
+    pod.unschedulable(
+        0.5,
+        "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
+        "3 No preemption victims found for incoming pod.",
+    )
     return pod, Truth("failed", "system", "InsufficientCapacity")
 
 
@@ -385,9 +492,16 @@ def sandbox_create_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    pod.event(3, "FailedCreatePodSandBox", 'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to '
-              'setup network for sandbox "3f2a9c0d11": plugin type="calico" failed (add): error getting '
-              "ClusterInformation: connection is unauthorized: Unauthorized", "Warning", count=12, until=100)
+    pod.event(
+        3,
+        "FailedCreatePodSandBox",
+        "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to "
+        'setup network for sandbox "3f2a9c0d11": plugin type="calico" failed (add): error getting '
+        "ClusterInformation: connection is unauthorized: Unauthorized",
+        "Warning",
+        count=12,
+        until=100,
+    )
     return pod, Truth("failed", "system", "SandboxCreateFailed")
 
 
@@ -395,9 +509,16 @@ def network_not_ready(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    pod.event(2, "NetworkNotReady", "network is not ready: container runtime network not ready: NetworkReady=false "
-              "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
-              "Warning", count=30, until=90, field_path=None)
+    pod.event(
+        2,
+        "NetworkNotReady",
+        "network is not ready: container runtime network not ready: NetworkReady=false "
+        "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+        "Warning",
+        count=30,
+        until=90,
+        field_path=None,
+    )
     return pod, Truth("failed", "system", "NetworkNotReady")
 
 
@@ -405,11 +526,24 @@ def volume_attach_failed(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
-    pod.event(3, "FailedAttachVolume", 'AttachVolume.Attach failed for volume "pvc-6a1c2f0e-3b1d-4c55-9d0e-'
-              '2f8f7f1e9a10" : rpc error: code = DeadlineExceeded desc = context deadline exceeded', "Warning",
-              component="attachdetach-controller", count=4, until=90)
-    pod.event(62, "FailedMount", "Unable to attach or mount volumes: unmounted volumes=[data], unattached "
-              "volumes=[data kube-api-access-8xkq2]: timed out waiting for the condition", "Warning", field_path=None)
+    pod.event(
+        3,
+        "FailedAttachVolume",
+        'AttachVolume.Attach failed for volume "pvc-6a1c2f0e-3b1d-4c55-9d0e-'
+        '2f8f7f1e9a10" : rpc error: code = DeadlineExceeded desc = context deadline exceeded',
+        "Warning",
+        component="attachdetach-controller",
+        count=4,
+        until=90,
+    )
+    pod.event(
+        62,
+        "FailedMount",
+        "Unable to attach or mount volumes: unmounted volumes=[data], unattached "
+        "volumes=[data kube-api-access-8xkq2]: timed out waiting for the condition",
+        "Warning",
+        field_path=None,
+    )
     return pod, Truth("failed", "system", "VolumeAttachFailed")
 
 
@@ -417,8 +551,13 @@ def admission_rejected(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace, cpu="4")
     pod.schedule(1, s.node("node-1"))
     message = "Pod was rejected: Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000"
-    pod.event(2, "OutOfcpu", "Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000",
-              "Warning", field_path=None)
+    pod.event(
+        2,
+        "OutOfcpu",
+        "Node didn't have enough resource: cpu, requested: 4000, used: 7500, capacity: 8000",
+        "Warning",
+        field_path=None,
+    )
     pod.fail_pod(2, "OutOfcpu", message)
     return pod, Truth("failed", "system", "AdmissionRejected")
 
@@ -436,8 +575,10 @@ def evicted(s: Scene, name: str, t0: datetime):
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     stages = _to_running(s, pod, s.node("node-1"), ready=False)
     go = stages.started
-    message = ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 88344Ki. Container app "
-               "was using 1532Mi, request is 256Mi, has larger consumption of memory. ")
+    message = (
+        "The node was low on resource: memory. Threshold quantity: 100Mi, available: 88344Ki. Container app "
+        "was using 1532Mi, request is 256Mi, has larger consumption of memory. "
+    )
     pod.event(go + 13, "Evicted", message, "Warning", field_path=None)
     pod.terminated(go + 14, go, "Error", 137)
     pod.fail_pod(go + 14, "Evicted", message)
@@ -450,7 +591,9 @@ def preempted(s: Scene, name: str, t0: datetime):
     pod.creating(1)
     pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
     pod.scheduler_event(10, "Preempted", f"Preempted by pod {stable_uid('preemptor', name)} on node node-1")
-    pod.disruption(10, "PreemptionByScheduler", "Kubernetes default scheduler: preempting to accommodate a higher priority pod")
+    pod.disruption(
+        10, "PreemptionByScheduler", "Kubernetes default scheduler: preempting to accommodate a higher priority pod"
+    )
     pod.delete(10, grace=30)
     pod.killed(12, exit_code=0, phase="Failed")
     pod.gone(12)
@@ -462,8 +605,10 @@ def runtime_error(s: Scene, name: str, t0: datetime):
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
-    error = (f'failed to reserve container name "app_{name}_{pod.namespace}_{pod.uid}_0": name "app_{name}_{pod.namespace}_{pod.uid}_0" '
-             'is reserved for "9a4f3b2c1d0e"')
+    error = (
+        f'failed to reserve container name "app_{name}_{pod.namespace}_{pod.uid}_0": name "app_{name}_{pod.namespace}_{pod.uid}_0" '
+        'is reserved for "9a4f3b2c1d0e"'
+    )
     pod.event(4, "Failed", f"Error: {error}", "Warning", count=6, until=80)
     pod.waiting(4, "CreateContainerError", error)
     return pod, Truth("failed", "system", "RuntimeError")
@@ -552,17 +697,29 @@ def stuck_node_lost(s: Scene, name: str, t0: datetime):
 
 def stuck_kubelet_not_confirming(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0)
-    pod.event(pod.deleted_at + 32, "ExceededGracePeriod", "Container runtime did not kill the pod within specified grace period.",
-              "Warning", field_path=None)
+    pod.event(
+        pod.deleted_at + 32,
+        "ExceededGracePeriod",
+        "Container runtime did not kill the pod within specified grace period.",
+        "Warning",
+        field_path=None,
+    )
     return pod, _deleted(delivery, "KubeletNotConfirming")
 
 
 def stuck_volume_detach(s: Scene, name: str, t0: datetime):
     pod, delivery = _running_then_deleted(s, name, t0)
-    pod.event(pod.deleted_at + 31, "FailedUnMount", f'UnmountVolume.TearDown failed for volume "data" (UniqueName: "kubernetes.io/csi/'
-              f'ebs.csi.aws.com^vol-0a1b2c3d4e5f") pod "{pod.uid}" (UID: "{pod.uid}") : kubernetes.io/csi: '
-              "Unmounter.TearDownAt failed: rpc error: code = Internal desc = Could not unmount: exit status 32",
-              "Warning", count=9, until=pod.deleted_at + 300, field_path=None)
+    pod.event(
+        pod.deleted_at + 31,
+        "FailedUnMount",
+        f'UnmountVolume.TearDown failed for volume "data" (UniqueName: "kubernetes.io/csi/'
+        f'ebs.csi.aws.com^vol-0a1b2c3d4e5f") pod "{pod.uid}" (UID: "{pod.uid}") : kubernetes.io/csi: '
+        "Unmounter.TearDownAt failed: rpc error: code = Internal desc = Could not unmount: exit status 32",
+        "Warning",
+        count=9,
+        until=pod.deleted_at + 300,
+        field_path=None,
+    )
     return pod, _deleted(delivery, "VolumeDetach")
 
 
@@ -610,22 +767,64 @@ def upgrade_image_not_found(s: Scene, name: str, t0: datetime):
     stages = _to_running(s, pod, s.node("node-1"))
     at = stages.ready + 120
     pod.set_image(at, pod.image.rsplit(":", 1)[0] + ":1.4.99")
-    _image_failure(pod, at + 2, f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
-                                f'failed to resolve reference "{pod.image}": {pod.image}: not found')
+    _image_failure(
+        pod,
+        at + 2,
+        f'rpc error: code = NotFound desc = failed to pull and unpack image "{pod.image}": '
+        f'failed to resolve reference "{pod.image}": {pod.image}: not found',
+    )
     return pod, _on_time(s, stages.ready, stages)
 
 
 Story = Callable[[Scene, str, datetime], tuple]
-STORIES: dict[str, Story] = {f.__name__: f for f in (
-    ok_service, ok_job, ok_job_app_fails, ok_after_transient_sandbox_error, pending, cancelled,
-    invalid_image, image_not_found, image_auth_failed, container_config_error, volume_config_error, app_crash,
-    app_oom, readiness_probe_failed, unschedulable_affinity, unschedulable_too_big, quota_exceeded,
-    image_pull_slow, image_pull_error, insufficient_capacity, scheduling_delay, sandbox_create_failed,
-    network_not_ready, volume_attach_failed, admission_rejected, node_not_ready, evicted, preempted,
-    runtime_error, kubelet_no_progress, unknown_failure,
-    stuck_finalizer, stuck_finalizer_released, stuck_node_lost, stuck_node_lost_then_back, prestop_past_grace,
-    stuck_kubelet_not_confirming, stuck_volume_detach, stuck_volume_teardown_silent, stuck_prestop_hang,
-    stuck_unknown, upgrade_in_place, upgrade_image_not_found)}
+STORIES: dict[str, Story] = {
+    f.__name__: f
+    for f in (
+        ok_service,
+        ok_job,
+        ok_job_app_fails,
+        ok_after_transient_sandbox_error,
+        pending,
+        cancelled,
+        invalid_image,
+        image_not_found,
+        image_auth_failed,
+        container_config_error,
+        volume_config_error,
+        app_crash,
+        app_oom,
+        readiness_probe_failed,
+        unschedulable_affinity,
+        unschedulable_too_big,
+        quota_exceeded,
+        image_pull_slow,
+        image_pull_error,
+        insufficient_capacity,
+        scheduling_delay,
+        sandbox_create_failed,
+        network_not_ready,
+        volume_attach_failed,
+        admission_rejected,
+        node_not_ready,
+        evicted,
+        preempted,
+        runtime_error,
+        kubelet_no_progress,
+        unknown_failure,
+        stuck_finalizer,
+        stuck_finalizer_released,
+        stuck_node_lost,
+        stuck_node_lost_then_back,
+        prestop_past_grace,
+        stuck_kubelet_not_confirming,
+        stuck_volume_detach,
+        stuck_volume_teardown_silent,
+        stuck_prestop_hang,
+        stuck_unknown,
+        upgrade_in_place,
+        upgrade_image_not_found,
+    )
+}
 # How long after t0 the recording must run for the story to reach its verdict.
 HORIZON_S = {"pending": 20, "stuck_finalizer_released": 4000, "stuck_node_lost_then_back": 2400}
 DEFAULT_HORIZON_S = 2400

@@ -77,6 +77,7 @@ class NodeSpec(_Strict):
 
 class SignalSpec(_Strict):
     """Which stored pod conditions are signals (the analyzer reads them from the facts)."""
+
     conditions_when_false: list[str] = ["PodScheduled", "Ready", "ContainersReady"]
     conditions_always: list[str] = ["DisruptionTarget"]
 
@@ -115,20 +116,23 @@ class Duration(str):
             if duration_s(value) <= 0:
                 raise ValueError(f"{value!r}: a duration must be positive")
             return cls(value)
+
         return core_schema.no_info_plain_validator_function(
-            check, serialization=core_schema.plain_serializer_function_ser_schema(str))
+            check, serialization=core_schema.plain_serializer_function_ser_schema(str)
+        )
 
 
 class WindowPair(_Strict):
     """Alert when both windows burn the error budget faster than `factor` times the pace
     that would spend it exactly over the SLO window."""
+
     severity: Severity
     long: Duration
     short: Duration
     factor: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _short_within_long(self) -> "WindowPair":
+    def _short_within_long(self) -> WindowPair:
         if self.short.s >= self.long.s:
             raise ValueError(f"short window {self.short} must be shorter than long window {self.long}")
         return self
@@ -144,15 +148,15 @@ SRE_WORKBOOK_WINDOWS = [
 
 class AlertingSpec(_Strict):
     windows: list[WindowPair] = Field(default_factory=lambda: list(SRE_WORKBOOK_WINDOWS), min_length=1)
-    min_events: int = Field(20, ge=0)       # a long window with fewer events does not alert
+    min_events: int = Field(20, ge=0)  # a long window with fewer events does not alert
     keep_firing_for: Duration = Duration("10m")  # clear this long before resolving
     resolve_below: float = Field(0.9, gt=0, le=1)  # a firing alert's burn must fall under factor x this to clear
-    repeat_every: Duration = Duration("4h")      # notify again while firing
+    repeat_every: Duration = Duration("4h")  # notify again while firing
 
 
 class SelectorSpec(_Strict):
-    namespaces: list[str] = []          # globs; none: every namespace
-    labels: dict[str, str] = {}         # pod labels that must all match (a per-tenant SLO)
+    namespaces: list[str] = []  # globs; none: every namespace
+    labels: dict[str, str] = {}  # pod labels that must all match (a per-tenant SLO)
 
 
 class SloSpec(_Strict):
@@ -161,12 +165,12 @@ class SloSpec(_Strict):
     objective: float = Field(gt=0, lt=1)
     window: Duration = Duration("28d")
     description: str = ""
-    threshold_s: float | None = None    # latency SLIs: what counts as good
+    threshold_s: float | None = None  # latency SLIs: what counts as good
     selector: SelectorSpec = SelectorSpec()
     alerting: AlertingSpec | None = None  # None: the file's alerting
 
     @model_validator(mode="after")
-    def _threshold(self) -> "SloSpec":
+    def _threshold(self) -> SloSpec:
         if (self.sli == "startup") != (self.threshold_s is not None):
             raise ValueError("threshold_s is given for the startup SLI, and only for it")
         if self.threshold_s is not None and self.threshold_s not in STARTUP_BUCKETS:
@@ -179,6 +183,7 @@ class SloSpec(_Strict):
 class MassDeletionSpec(_Strict):
     """Page when pod deletions in a namespace (or the cluster) within `window` reach
     `max_count`, or `max_share` of its pods (with at least `min_pods` of them)."""
+
     window: Duration = Duration("5m")
     max_count: int = Field(200, ge=1)
     max_share: float = Field(0.5, gt=0, le=1)
@@ -188,6 +193,7 @@ class MassDeletionSpec(_Strict):
 
 class Explanation(_Strict):
     """A reason in plain language: what it means, whose move it is, the first thing to check."""
+
     means: str
     move: Literal["user", "platform"]
     check: str
@@ -196,7 +202,7 @@ class Explanation(_Strict):
 class ReceiverSpec(_Strict):
     name: str
     url: str = Field(pattern=r"^https?://")
-    secret_env: str | None = None       # environment variable holding the signing secret
+    secret_env: str | None = None  # environment variable holding the signing secret
     severities: list[Severity] = ["page", "ticket"]
     send_resolved: bool = True
 
@@ -204,6 +210,7 @@ class ReceiverSpec(_Strict):
 class ReportSpec(_Strict):
     """When `serve` mails the weekly report: after each ISO week, on `weekday` at `hour` in
     `timezone`, once per week (remembered in the store across restarts)."""
+
     weekday: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
     hour: int = Field(8, ge=0, le=23)
     timezone: str = "UTC"
@@ -219,6 +226,7 @@ class ReportSpec(_Strict):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -245,14 +253,14 @@ class RuleFile(_Strict):
     explanations: dict[str, Explanation] = {}
 
     @model_validator(mode="after")
-    def _explained_codes_exist(self) -> "RuleFile":
+    def _explained_codes_exist(self) -> RuleFile:
         unknown = sorted(set(self.explanations) - set(self.codes) - set(self.stuck_codes))
         if unknown:
             raise ValueError(f"explanations: {unknown[0]!r} is not a declared code")
         return self
 
     @model_validator(mode="after")
-    def _names_unique(self) -> "RuleFile":
+    def _names_unique(self) -> RuleFile:
         for what, names in (("slos", [s.name for s in self.slos]), ("receivers", [r.name for r in self.receivers])):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
@@ -260,7 +268,7 @@ class RuleFile(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _codes_declared(self) -> "RuleFile":
+    def _codes_declared(self) -> RuleFile:
         for i, rule in enumerate(self.reasons):
             if rule.code not in self.codes:
                 raise ValueError(f"reasons[{i}].code {rule.code!r} is not declared under codes")
@@ -281,10 +289,12 @@ class Matcher:
     fits_node: bool | None
 
     def matches(self, source: str, reason: str, message: str, fits_node: bool) -> bool:
-        return (source in self.sources
-                and (self.reason is None or self.reason.fullmatch(reason) is not None)
-                and (self.message is None or self.message.search(message) is not None)
-                and (self.fits_node is None or self.fits_node == fits_node))
+        return (
+            source in self.sources
+            and (self.reason is None or self.reason.fullmatch(reason) is not None)
+            and (self.message is None or self.message.search(message) is not None)
+            and (self.fits_node is None or self.fits_node == fits_node)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,12 +348,22 @@ def _compile(spec: RuleFile, source: str) -> Rules:
             code = spec.codes.get(rule.code) if with_codes else None
             for i, m in enumerate(rule.when):
                 sources = frozenset([m.source] if isinstance(m.source, str) else m.source)
-                out.append(Rule(
-                    f"{rule.code}[{i}]", rule.code, code.attribution if code else None,
-                    bool(code and code.slow),
-                    Matcher(sources, re.compile(m.reason) if m.reason else None,
-                            re.compile(m.message) if m.message else None, m.fits_node)))
+                out.append(
+                    Rule(
+                        f"{rule.code}[{i}]",
+                        rule.code,
+                        code.attribution if code else None,
+                        bool(code and code.slow),
+                        Matcher(
+                            sources,
+                            re.compile(m.reason) if m.reason else None,
+                            re.compile(m.message) if m.message else None,
+                            m.fits_node,
+                        ),
+                    )
+                )
         return tuple(out)
+
     return Rules(spec, flatten(spec.reasons, True), flatten(spec.stuck, False), source)
 
 

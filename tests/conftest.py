@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import read
-from analyzer.verdicts import analyze
+from analyzer.lifecycle.verdicts import analyze
 from collector.replay import replay
 from podslo.store import Store
 from simulator.engine import Engine
@@ -53,8 +53,12 @@ class Ingest:
 
     def __call__(self, data: bytes | str, analyze_after: bool = True):
         raw = data.encode() if isinstance(data, str) else data
-        tally = replay(self.store, io.BufferedReader(io.BytesIO(raw)), self.cluster,
-                       lambda line, message: self.problems.append((line, message)))
+        tally = replay(
+            self.store,
+            io.BufferedReader(io.BytesIO(raw)),
+            self.cluster,
+            lambda line, message: self.problems.append((line, message)),
+        )
         if analyze_after:
             analyze(self.store, self.cluster, self.rules)
         return tally
@@ -71,12 +75,15 @@ def ingest(store, rules, cluster) -> Ingest:
     return Ingest(store, rules, cluster)
 
 
-def run_podslo(*args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_podslo(
+    *args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """The real command line, in its own process (its own chDB engine)."""
     full_env = {k: v for k, v in os.environ.items() if k != "PODSLO_DSN"}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "podslo.cli", *args], cwd=cwd, input=stdin,
-                          capture_output=True, env=full_env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=cwd, input=stdin, capture_output=True, env=full_env, timeout=300
+    )
 
 
 def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> tuple[Engine, bytes]:
@@ -87,8 +94,13 @@ def simulate(profile="default", seconds=1200, seed=1, nodes=12, rate=120.0) -> t
 def start_podslo(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
     """A long-running podslo command in its own process; what it says goes to cwd/<command>.log."""
     log = open(Path(cwd) / f"{args[0]}.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "podslo.cli", *args], cwd=cwd, env={**os.environ, **env},
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     process.log_path = log.name
     log.close()
     return process
@@ -107,6 +119,7 @@ def wait_for(what: str, check, timeout_s: float, process: subprocess.Popen | Non
     """Poll `check` until it returns something true (errors of a service still starting count
     as not yet); fail with `what` at the deadline or when `process` ends."""
     import httpx
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

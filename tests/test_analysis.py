@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
 
 from analyzer import read
-from analyzer.verdicts import analyze
+from analyzer.lifecycle.verdicts import analyze
 from simulator.objects import PodStory
 from simulator.stories import Scene, sandbox_create_failed
 from slo_rules import load_rules
@@ -70,7 +70,7 @@ def test_platform_failures_clustered_on_a_node(ingest):
 
 
 def test_unknown_failures_are_mined_into_patterns(ingest, store):
-    from analyzer.patterns import unknown_patterns
+    from analyzer.read.patterns import unknown_patterns
     from simulator.stories import unknown_failure
 
     scene = Scene(T0)
@@ -86,7 +86,8 @@ def test_unknown_failures_are_mined_into_patterns(ingest, store):
     found = unknown_patterns(store, ingest.cluster)
     assert [(p["count"], p["pattern"]) for p in found] == [
         (4, "event FailedWeirdly: widget <NUM> of <IP> refused handshake <NUM>"),
-        (1, "event FailedPostStartCheck: flux capacitor did not reach <NUM> mph")]
+        (1, "event FailedPostStartCheck: flux capacitor did not reach <NUM> mph"),
+    ]
 
 
 def test_a_rule_change_re_decides_stored_pods_without_re_ingesting(ingest, store, rules, cluster, tmp_path):
@@ -98,7 +99,9 @@ def test_a_rule_change_re_decides_stored_pods_without_re_ingesting(ingest, store
     pod.schedule(1, "node-1")
     pod.creating(1)
     pod.start(3)
-    pod._condition(4, "example.com/lb-registered", "False", "TargetNotHealthy", "target 10.244.1.17:8080 failing health checks")
+    pod._condition(
+        4, "example.com/lb-registered", "False", "TargetNotHealthy", "target 10.244.1.17:8080 failing health checks"
+    )
     pod._emit(4)
     scene.heartbeat(T0 + timedelta(seconds=600))
     ingest(b"".join(json.dumps(v).encode() + b"\n" for v in scene.rec.stream()))
@@ -108,8 +111,10 @@ def test_a_rule_change_re_decides_stored_pods_without_re_ingesting(ingest, store
     spec = yaml.safe_load(Path(rules.source).read_text())
     spec["signals"]["conditions_when_false"].append("example.com/lb-registered")
     spec["codes"]["LoadBalancerNotReady"] = {"attribution": "system"}
-    spec["reasons"].insert(0, {"code": "LoadBalancerNotReady",
-                               "when": [{"source": "condition", "reason": r"example\.com/lb-registered/.*"}]})
+    spec["reasons"].insert(
+        0,
+        {"code": "LoadBalancerNotReady", "when": [{"source": "condition", "reason": r"example\.com/lb-registered/.*"}]},
+    )
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(spec))
     analyze(store, cluster, load_rules(tmp_path / "rules.yaml"), full=True)
     verdict = ingest.pods()["web-behind-lb"]

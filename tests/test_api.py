@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from analyzer import read
-from analyzer.api import make_api
+from analyzer.api.app import make_api
 from tests.conftest import simulate
 
 TOKEN = "api-secret"
@@ -30,14 +30,26 @@ def test_every_route_needs_the_token(api):
     assert bare.get("/api/v1/pods", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert bare.get("/api/v1/openapi.json").status_code == 401
     paths = set(api.get("/api/v1/openapi.json").json()["paths"])
-    assert {"/api/v1/clusters", "/api/v1/slos", "/api/v1/pods", "/api/v1/pods/{uid}/trace", "/api/v1/workloads",
-            "/api/v1/reasons", "/api/v1/nodes", "/api/v1/terminating", "/api/v1/alerts", "/api/v1/unknowns"} <= paths
+    assert {
+        "/api/v1/clusters",
+        "/api/v1/slos",
+        "/api/v1/pods",
+        "/api/v1/pods/{uid}/trace",
+        "/api/v1/workloads",
+        "/api/v1/reasons",
+        "/api/v1/nodes",
+        "/api/v1/terminating",
+        "/api/v1/alerts",
+        "/api/v1/unknowns",
+    } <= paths
 
 
 def test_cursor_paging_walks_every_pod_once(api, store, cluster):
     seen, cursor = [], None
     while True:
-        page = api.get("/api/v1/pods", params={"cluster": cluster, "limit": 333, **({"cursor": cursor} if cursor else {})})
+        page = api.get(
+            "/api/v1/pods", params={"cluster": cluster, "limit": 333, **({"cursor": cursor} if cursor else {})}
+        )
         assert page.status_code == 200
         body = page.json()
         seen += [p["uid"] for p in body["items"]]
@@ -50,8 +62,9 @@ def test_cursor_paging_walks_every_pod_once(api, store, cluster):
 
 
 def test_filters_select_what_they_say(api, store, cluster):
-    failed = api.get("/api/v1/pods", params={"cluster": cluster, "outcome": "failed", "attribution": "system",
-                                             "limit": 5000}).json()["items"]
+    failed = api.get(
+        "/api/v1/pods", params={"cluster": cluster, "outcome": "failed", "attribution": "system", "limit": 5000}
+    ).json()["items"]
     assert failed and all(p["outcome"] == "failed" and p["attribution"] == "system" for p in failed)
     reason = failed[0]["reason"]
     by_reason = api.get("/api/v1/pods", params={"cluster": cluster, "reason": reason, "limit": 5000}).json()["items"]
@@ -65,13 +78,15 @@ def test_filters_select_what_they_say(api, store, cluster):
 
 def test_roll_ups_add_up(api, store, cluster):
     workloads = api.get("/api/v1/workloads", params={"cluster": cluster, "limit": 10000}).json()
-    counted = store.scalar("SELECT count() FROM pod_verdicts FINAL WHERE cluster = {c:String} AND workload != ''",
-                           c=cluster)
+    counted = store.scalar(
+        "SELECT count() FROM pod_verdicts FINAL WHERE cluster = {c:String} AND workload != ''", c=cluster
+    )
     assert sum(w["pods"] for w in workloads) == counted and {w["kind"] for w in workloads} >= {"Deployment", "Job"}
     reasons = api.get("/api/v1/reasons", params={"cluster": cluster, "step": 600}).json()
     not_delivered = store.scalar(
         "SELECT count() FROM pod_verdicts FINAL WHERE cluster = {c:String} AND outcome IN ('failed', 'timeout')",
-        c=cluster)
+        c=cluster,
+    )
     assert sum(r["pods"] for r in reasons) == not_delivered
     clusters = api.get("/api/v1/clusters").json()
     assert clusters[0]["name"] == cluster and clusters[0]["pods_seen"] == len(read.pods(store, cluster))
@@ -85,8 +100,13 @@ def test_roll_ups_add_up(api, store, cluster):
 def test_delivery_agrees_with_the_sli(api, store, cluster):
     """The delivery summary counts what the delivery SLI counts, over the same range."""
     d = api.get("/api/v1/delivery", params={"cluster": cluster, "since": 0}).json()  # pods older than a week too
-    minutes = dict(store.rows("SELECT result, sum(events) FROM sli_minutes FINAL WHERE cluster = {c:String} "
-                              "AND sli = 'delivery' AND scope = '' GROUP BY result", c=cluster))
+    minutes = dict(
+        store.rows(
+            "SELECT result, sum(events) FROM sli_minutes FINAL WHERE cluster = {c:String} "
+            "AND sli = 'delivery' AND scope = '' GROUP BY result",
+            c=cluster,
+        )
+    )
     assert d["delivered"] == minutes["good"] and d["failed_system"] == minutes["bad"] > 0
     assert d["failed_user"] + d["cancelled"] == minutes["excluded"]
     assert d["success_rate"] == round(minutes["good"] / (minutes["good"] + minutes["bad"]), 6)
@@ -100,19 +120,23 @@ def test_delivery_agrees_with_the_sli(api, store, cluster):
 def test_no_input_breaks_the_api(api):
     """Property-based, over the OpenAPI document (schemathesis): no server error, and every
     answer in its schema, for each route."""
-    schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", api.app,
-                                            headers={"Authorization": f"Bearer {TOKEN}"})
+    schema = schemathesis.openapi.from_asgi(
+        "/api/v1/openapi.json", api.app, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     checked = []
     for found in schema.get_all_operations():
         operation = found.ok()
 
         @given(operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-                  derandomize=True)  # the same cases every run: CI must not fail one run in twenty
+        @settings(
+            max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+        )  # the same cases every run: CI must not fail one run in twenty
         def check(case):
             # a cursor must be one the API gave out, which no schema can state: a random one is refused (400)
-            case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"},
-                                   excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(
+                headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=[positive_data_acceptance]
+            )
+
         check()
         checked.append(operation.path)
     assert "/api/v1/pods" in checked and len(checked) >= 12

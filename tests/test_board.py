@@ -20,8 +20,15 @@ from tests.conftest import ARTIFACTS, start_podslo, stop_process, wait_for
 
 SHOTS = ARTIFACTS / "board"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]  # the machine has no internet
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]  # the machine has no internet
 SIMULATED_MINUTES = 20
 
 
@@ -32,19 +39,39 @@ def live(tmp_path_factory):
     here = tmp_path_factory.mktemp("board")
     api_port, board_port = free_port(), free_port()
     env = {"PODSLO_DSN": f"chdb://{here}/store"}
-    serve = start_podslo("serve", "--simulate", "--profile", "cni-outage", "--speed", "60", "--simulate-minutes",
-                         str(SIMULATED_MINUTES), "--analyze-every", "2", "--listen", f"127.0.0.1:{api_port}",
-                         env=env, cwd=here)
-    board = start_podslo("board", "--api", f"http://127.0.0.1:{api_port}", "--port", str(board_port), env={},
-                         cwd=here)
+    serve = start_podslo(
+        "serve",
+        "--simulate",
+        "--profile",
+        "cni-outage",
+        "--speed",
+        "60",
+        "--simulate-minutes",
+        str(SIMULATED_MINUTES),
+        "--analyze-every",
+        "2",
+        "--listen",
+        f"127.0.0.1:{api_port}",
+        env=env,
+        cwd=here,
+    )
+    board = start_podslo("board", "--api", f"http://127.0.0.1:{api_port}", "--port", str(board_port), env={}, cwd=here)
     api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}/api/v1", timeout=30)
     try:
-        wait_for("the simulated cluster's 20 minutes collected", lambda: api.get("/clusters").json()[0]
-                 ["last_data_at"] == f"2026-03-02T00:{SIMULATED_MINUTES}:00.000Z", 240, serve)
+        wait_for(
+            "the simulated cluster's 20 minutes collected",
+            lambda: api.get("/clusters").json()[0]["last_data_at"] == f"2026-03-02T00:{SIMULATED_MINUTES}:00.000Z",
+            240,
+            serve,
+        )
         settled = Settled(api)
         wait_for("the figures settled", settled, 120, serve)
-        wait_for("the board up", lambda: httpx.get(f"http://127.0.0.1:{board_port}/_stcore/health").status_code
-                 == 200, 90, board)
+        wait_for(
+            "the board up",
+            lambda: httpx.get(f"http://127.0.0.1:{board_port}/_stcore/health").status_code == 200,
+            90,
+            board,
+        )
         SHOTS.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -65,9 +92,16 @@ class Settled:
     def __call__(self) -> bool:
         if time.monotonic() - self.at < 4:
             return False
-        figures = {path: self.api.get(path, params=params).json() for path, params in (
-            ("/slos", {}), ("/alerts", {"state": "firing"}), ("/nodes", {}), ("/terminating", {}),
-            ("/workloads", {"limit": 500}))}
+        figures = {
+            path: self.api.get(path, params=params).json()
+            for path, params in (
+                ("/slos", {}),
+                ("/alerts", {"state": "firing"}),
+                ("/nodes", {}),
+                ("/terminating", {}),
+                ("/workloads", {"limit": 500}),
+            )
+        }
         stable, self.previous, self.at = figures == self.previous, figures, time.monotonic()
         self.figures = figures
         return stable
@@ -81,11 +115,12 @@ class Board:
         """Open a page, wait for Streamlit to finish, screenshot it; its metrics, label -> value."""
         self.page.goto(urljoin(self.url, path), wait_until="domcontentloaded")
         self.page.wait_for_selector("h1", timeout=60_000)
-        self.page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                    timeout=90_000)
+        self.page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
         self.page.wait_for_load_state("networkidle")
-        errors = [e.inner_text() for e in self.page.query_selector_all(
-            '[data-testid="stException"], [data-testid="stAlertContentError"]')]
+        errors = [
+            e.inner_text()
+            for e in self.page.query_selector_all('[data-testid="stException"], [data-testid="stAlertContentError"]')
+        ]
         self.page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
         assert not errors, f"{shot}: the page shows {errors}"
         return self.page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')]
@@ -97,9 +132,12 @@ def test_overview_shows_each_slo_as_the_api_does(live):
     started = time.monotonic()
     metrics = live.open("", "overview")
     first_paint = live.page.evaluate(
-        "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
-    (SHOTS / "first-paint.txt").write_text(f"board first paint: first-contentful-paint {first_paint:.0f} ms; "
-                                           f"the overview complete in {time.monotonic() - started:.1f} s\n")
+        "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null"
+    )
+    (SHOTS / "first-paint.txt").write_text(
+        f"board first paint: first-contentful-paint {first_paint:.0f} ms; "
+        f"the overview complete in {time.monotonic() - started:.1f} s\n"
+    )
     slos = live.figures["/slos"]
     assert len(slos) >= 6
     for slo in slos:
@@ -132,14 +170,20 @@ def test_delivery_counts_and_its_pod_links_lead_to_their_trace(live):
     assert "What it means" in body and "First check" in body and "Timeline" in body
 
 
-@pytest.mark.parametrize("page, label, count", [
-    ("nodes", "nodes", lambda f: len(f["/nodes"])),
-    ("nodes", "need manual repair", lambda f: sum(n["needs_manual_repair"] for n in f["/nodes"])),
-    ("terminating", "leftover Terminating pods", lambda f: sum(r["pods"] for r in f["/terminating"])),
-    ("alerts", "firing", lambda f: len(f["/alerts"])),
-    ("workloads", "workloads with pods the platform failed", lambda f: sum(
-        1 for w in f["/workloads"] if w["failed_system"])),
-])
+@pytest.mark.parametrize(
+    "page, label, count",
+    [
+        ("nodes", "nodes", lambda f: len(f["/nodes"])),
+        ("nodes", "need manual repair", lambda f: sum(n["needs_manual_repair"] for n in f["/nodes"])),
+        ("terminating", "leftover Terminating pods", lambda f: sum(r["pods"] for r in f["/terminating"])),
+        ("alerts", "firing", lambda f: len(f["/alerts"])),
+        (
+            "workloads",
+            "workloads with pods the platform failed",
+            lambda f: sum(1 for w in f["/workloads"] if w["failed_system"]),
+        ),
+    ],
+)
 def test_page_figures_equal_the_api(live, page, label, count):
     metrics = live.open(page, page)
     assert metrics[label] == str(count(live.figures))

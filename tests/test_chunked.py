@@ -10,8 +10,8 @@ from contextlib import contextmanager
 import pytest
 from urllib3.exceptions import ProtocolError
 
-from collector.bench import _wait_up
-from collector.bench_server import frame
+from bench.ingest import _wait_up
+from bench.watch_server import frame
 from collector.chunked import chunked_line_batches
 from collector.source import KubeSource, _chunked_body, _line_batches
 from podslo.webserver import free_port
@@ -24,15 +24,16 @@ def chunked(*chunks: bytes, ext: bytes = b"") -> bytes:
 
 
 def read_all(body: bytes, cut: int) -> list[list[bytes]]:
-    reads = iter([body[i:i + cut] for i in range(0, len(body), cut)] + [b""])
+    reads = iter([body[i : i + cut] for i in range(0, len(body), cut)] + [b""])
     return list(chunked_line_batches(lambda: next(reads)))
 
 
 FRAMINGS = {
     "an event a chunk": chunked(*(line + b"\n" for line in LINES)),
     "several lines a chunk": chunked(b"\n".join(LINES[:20]) + b"\n", b"\n".join(LINES[20:]) + b"\n"),
-    "lines spread over chunks": chunked(*[(b"\n".join(LINES) + b"\n")[i:i + 50]
-                                          for i in range(0, len(b"\n".join(LINES)) + 1, 50)]),
+    "lines spread over chunks": chunked(
+        *[(b"\n".join(LINES) + b"\n")[i : i + 50] for i in range(0, len(b"\n".join(LINES)) + 1, 50)]
+    ),
     "blank lines and no last newline": chunked(b"\n\n", b"\n".join(LINES[:-1]) + b"\n  \n", LINES[-1]),
     "chunk extensions": chunked(*(line + b"\n" for line in LINES), ext=b";name=value"),
 }
@@ -52,13 +53,16 @@ def test_trailers_after_the_last_chunk_are_not_read():
     assert read_all(body, 5) == [[LINES[0]]]
 
 
-@pytest.mark.parametrize("body, why", [
-    (b"zz\r\n{}\r\n", "bad chunk size"),
-    (b"-5\r\n{}\r\n", "bad chunk size"),
-    (b"7" * 2000, "bad chunk header"),
-    (chunked(LINES[0] + b"\n")[:-5], "ended inside"),
-    (chunked(LINES[0] + b"\n")[:30], "ended inside"),
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (b"zz\r\n{}\r\n", "bad chunk size"),
+        (b"-5\r\n{}\r\n", "bad chunk size"),
+        (b"7" * 2000, "bad chunk header"),
+        (chunked(LINES[0] + b"\n")[:-5], "ended inside"),
+        (chunked(LINES[0] + b"\n")[:30], "ended inside"),
+    ],
+)
 def test_bad_framing_is_an_error_naming_it(body, why):
     with pytest.raises(ProtocolError, match=why):
         read_all(body, 64)
@@ -70,7 +74,7 @@ def served(tmp_path, body: bytes):
     stream = tmp_path / "watch.chunked"
     stream.write_bytes(body)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "collector.bench_server", str(stream), str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "bench.watch_server", str(stream), str(port)])
     try:
         _wait_up(port)
         yield f"http://127.0.0.1:{port}"
@@ -110,7 +114,7 @@ class _Response:
 def test_lines_read_through_urllib3_are_whole_however_the_reads_cut_them():
     data = b"\n".join(LINES) + b"\n\n  \n" + LINES[0]  # blank lines dropped; the last has no newline
     for cut in (1, 7, 100, 4096, len(data)):
-        response = _Response([data[i:i + cut] for i in range(0, len(data), cut)])
+        response = _Response([data[i : i + cut] for i in range(0, len(data), cut)])
         batches = list(_line_batches(response))
         assert [line for batch in batches for line in batch] == LINES + [LINES[0]]
         assert all(batches) and response.released

@@ -14,8 +14,22 @@ from podslo.webserver import free_port
 from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
 from tests.golden.generate import HERE as GOLDEN
 
-REQUIRED = {"cluster", "namespace", "name", "uid", "kind", "created_at", "deadline_s", "outcome", "attribution",
-            "reason", "evidence", "node", "delivery_s", "phases"}
+REQUIRED = {
+    "cluster",
+    "namespace",
+    "name",
+    "uid",
+    "kind",
+    "created_at",
+    "deadline_s",
+    "outcome",
+    "attribution",
+    "reason",
+    "evidence",
+    "node",
+    "delivery_s",
+    "phases",
+}
 PHASES = {"scheduling_s", "sandbox_s", "image_pull_s", "container_start_s", "readiness_s"}
 
 
@@ -24,7 +38,9 @@ def workdir(tmp_path_factory):
     """A store filled through `podslo replay -` from stdin: two golden cases."""
     path = tmp_path_factory.mktemp("cli")
     for case in ("image_not_found", "stuck_finalizer"):
-        done = run_podslo("replay", "--cluster", case, "-", cwd=path, stdin=(GOLDEN / case / "input.jsonl").read_bytes())
+        done = run_podslo(
+            "replay", "--cluster", case, "-", cwd=path, stdin=(GOLDEN / case / "input.jsonl").read_bytes()
+        )
         assert done.returncode == 0, done.stderr.decode()
         assert b"taken:" in done.stdout and b"pod verdicts" in done.stdout
     return path
@@ -61,7 +77,9 @@ def test_nodes_json(workdir):
     nodes = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(n["name"] for n in nodes) == ["node-1", "node-2", "node-3"]
     for node in nodes:
-        assert {"cluster", "name", "availability", "downtime_s", "faulty", "reasons", "needs_manual_repair"} <= set(node)
+        assert {"cluster", "name", "availability", "downtime_s", "faulty", "reasons", "needs_manual_repair"} <= set(
+            node
+        )
         assert node["availability"] == 1.0 and node["faulty"] is False
 
 
@@ -86,10 +104,16 @@ def test_errors_are_one_clear_line(workdir, tmp_path):
     unreadable = run_podslo("replay", str(tmp_path / "nope.jsonl"), cwd=workdir)
     assert unreadable.returncode == 2 and b"nope.jsonl" in unreadable.stderr
     unknown = run_podslo("pods", "--cluster", "nope", cwd=workdir)
-    assert unknown.returncode == 1 and b"no cluster 'nope' in the store (it holds: image_not_found, stuck_finalizer" in unknown.stderr
+    assert (
+        unknown.returncode == 1
+        and b"no cluster 'nope' in the store (it holds: image_not_found, stuck_finalizer" in unknown.stderr
+    )
     empty = run_podslo("slo", "--dsn", f"chdb://{tmp_path}/empty", cwd=workdir)
-    assert empty.returncode == 1 and empty.stderr.decode().startswith("Error: the store") \
+    assert (
+        empty.returncode == 1
+        and empty.stderr.decode().startswith("Error: the store")
         and "holds no podslo data yet" in empty.stderr.decode()
+    )
 
 
 def test_json_logs(tmp_path):
@@ -116,8 +140,17 @@ def test_a_bounded_demo_tells_the_incident(tmp_path):
 def test_the_demo_serves_the_board_and_the_api_until_interrupted(tmp_path):
     """`make demo`: the board's and the API's URLs printed, both answer, the summary follows,
     and Ctrl-C ends it cleanly."""
-    demo = start_podslo("demo", "--speed", "120", "--port", str(free_port()), "--board-port", str(free_port()),
-                        env={"PODSLO_DSN": f"chdb://{tmp_path}/db"}, cwd=tmp_path)
+    demo = start_podslo(
+        "demo",
+        "--speed",
+        "120",
+        "--port",
+        str(free_port()),
+        "--board-port",
+        str(free_port()),
+        env={"PODSLO_DSN": f"chdb://{tmp_path}/db"},
+        cwd=tmp_path,
+    )
     said = lambda: Path(demo.log_path).read_text()  # noqa: E731
     try:
         board = wait_for("the board's URL", lambda: re.search(r"board: (http://\S+)", said()), 120, demo).group(1)

@@ -54,10 +54,14 @@ def caught_up(store, cluster, engine, timeout=20.0) -> None:
 
 
 def stored_latest(store, cluster) -> dict[str, tuple[int, str]]:
-    return {uid: (int(rv), kind) for uid, rv, kind in store.rows(
-        "SELECT uid, max(rv), if(max(event_type = 'DELETED'), 'DELETED', 'live') FROM raw_pods "
-        "WHERE cluster = {c:String} GROUP BY uid",
-        c=cluster)}
+    return {
+        uid: (int(rv), kind)
+        for uid, rv, kind in store.rows(
+            "SELECT uid, max(rv), if(max(event_type = 'DELETED'), 'DELETED', 'live') FROM raw_pods "
+            "WHERE cluster = {c:String} GROUP BY uid",
+            c=cluster,
+        )
+    }
 
 
 def collect_while(store, url, cluster, engine, seconds: float) -> Collector:
@@ -96,7 +100,9 @@ def test_what_is_served_is_stored(cluster_api, store, cluster):
     assert served_pod_rvs(engine, listed_at) <= stored, "every change watched must be stored"
     doubled = store.rows(
         "SELECT uid, rv, groupArray(event_type) FROM raw_pods FINAL WHERE cluster = {c:String} "
-        "GROUP BY uid, rv HAVING count() > 1", c=cluster)
+        "GROUP BY uid, rv HAVING count() > 1",
+        c=cluster,
+    )
     assert not doubled, f"nothing doubled (relists {dict(collector.stats.relists)})"
     counts = store.row_counts(cluster)
     assert counts["raw_nodes"] >= 6 and counts["raw_events"] > 0
@@ -117,8 +123,9 @@ def test_restart_resumes_without_relisting(cluster_api, store, cluster):
 def test_410_relists_and_records_pods_deleted_while_away(cluster_api, store, cluster):
     engine, url, _ = cluster_api
     collect_while(store, url, cluster, engine, 10)
-    victims = [key for key, obj in list(engine.objects["pods"].items())
-               if obj["metadata"]["namespace"] != "kube-system"][:3]
+    victims = [
+        key for key, obj in list(engine.objects["pods"].items()) if obj["metadata"]["namespace"] != "kube-system"
+    ][:3]
     for namespace, name in victims:
         engine.delete_pod(namespace, name, grace=0)
     tick(engine, 10)
@@ -230,21 +237,38 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
 
     from collector.service import make_service
     from podslo.webserver import serve_app_in_thread
+
     engine, url, _ = cluster_api
     collector = start(store, url, cluster)
-    server, thread, service = serve_app_in_thread(make_service([collector], audit_token="s3cret-token",
-                                                               audit_max_bytes=64 << 10))
+    server, thread, service = serve_app_in_thread(
+        make_service([collector], audit_token="s3cret-token", audit_max_bytes=64 << 10)
+    )
     http = urllib3.PoolManager()
     auth = {"Content-Type": "application/json", "Authorization": "Bearer s3cret-token"}
     try:
         tick(engine, 10)
         caught_up(store, cluster, engine)
-        audit = {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [{
-            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"a-{i}",
-            "stage": "ResponseComplete", "verb": "delete", "user": {"username": "jane@example.com"},
-            "userAgent": "kubectl/v1.31.2", "objectRef": {"resource": "pods", "namespace": "shop", "name": f"web-{i}"},
-            "responseStatus": {"code": 200}, "requestReceivedTimestamp": "2026-03-02T00:01:00.000000Z",
-            "stageTimestamp": "2026-03-02T00:01:00.010000Z"} for i in range(3)]}
+        audit = {
+            "kind": "EventList",
+            "apiVersion": "audit.k8s.io/v1",
+            "items": [
+                {
+                    "kind": "Event",
+                    "apiVersion": "audit.k8s.io/v1",
+                    "level": "Metadata",
+                    "auditID": f"a-{i}",
+                    "stage": "ResponseComplete",
+                    "verb": "delete",
+                    "user": {"username": "jane@example.com"},
+                    "userAgent": "kubectl/v1.31.2",
+                    "objectRef": {"resource": "pods", "namespace": "shop", "name": f"web-{i}"},
+                    "responseStatus": {"code": 200},
+                    "requestReceivedTimestamp": "2026-03-02T00:01:00.000000Z",
+                    "stageTimestamp": "2026-03-02T00:01:00.010000Z",
+                }
+                for i in range(3)
+            ],
+        }
         at = service + f"/audit?cluster={cluster}"
         body = json.dumps(audit).encode()
         assert http.request("POST", at, body=body).status == 401
@@ -253,11 +277,24 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
         assert http.request("POST", service + "/audit", body=body, headers=auth).status == 404  # whose cluster?
         huge = b'{"kind":"EventList","items":[' + b" " * (64 << 10) + b"]}"
         assert http.request("POST", at, body=huge, headers=auth).status == 413
-        assert http.request("POST", at, body=iter([huge[i:i + 4096] for i in range(0, len(huge), 4096)]),
-                            headers=auth, chunked=True).status == 413  # no Content-Length to go by
+        assert (
+            http.request(
+                "POST",
+                at,
+                body=iter([huge[i : i + 4096] for i in range(0, len(huge), 4096)]),
+                headers=auth,
+                chunked=True,
+            ).status
+            == 413
+        )  # no Content-Length to go by
         assert http.request("POST", at, body=b"{nope", headers=auth).status == 400
-        for wrong in (b"null", b"[]", b"7", b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"x"}}',
-                      b'{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[1, "x"]}'):
+        for wrong in (
+            b"null",
+            b"[]",
+            b"7",
+            b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"x"}}',
+            b'{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[1, "x"]}',
+        ):
             assert http.request("POST", at, body=wrong, headers=auth).status == 400, wrong
         tick(engine, 10)
         caught_up(store, cluster, engine)  # collecting throughout
@@ -268,13 +305,17 @@ def test_metrics_and_audit_webhook(cluster_api, store, cluster):
         collector.shutdown()
         server.should_exit = True
         thread.join(5)
-    received = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-                if line.startswith("podslo_collector_events_received_total")}
+    received = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("podslo_collector_events_received_total")
+    }
     assert received[f'podslo_collector_events_received_total{{cluster="{cluster}",resource="pods"}}'] > 0
     assert f'podslo_collector_relists_total{{cause="start",cluster="{cluster}",resource="pods"}} 1.0' in text
     assert "podslo_collector_rows_written_total" in text
-    rows = store.rows("SELECT username, verb, name, response_code FROM raw_audit WHERE cluster = {c:String} ORDER BY name",
-                      c=cluster)
+    rows = store.rows(
+        "SELECT username, verb, name, response_code FROM raw_audit WHERE cluster = {c:String} ORDER BY name", c=cluster
+    )
     assert rows == [("jane@example.com", "delete", f"web-{i}", 200) for i in range(3)]
 
 
@@ -283,11 +324,13 @@ def test_the_audit_webhook_is_off_without_a_token(cluster_api, store, cluster):
 
     from collector.service import make_service
     from podslo.webserver import serve_app_in_thread
+
     collector = start(store, cluster_api[1], cluster)
     server, thread, service = serve_app_in_thread(make_service([collector]))
     try:
-        refused = urllib3.PoolManager().request("POST", service + f"/audit?cluster={cluster}", body=b"{}",
-                                                headers={"Authorization": "Bearer anything"})
+        refused = urllib3.PoolManager().request(
+            "POST", service + f"/audit?cluster={cluster}", body=b"{}", headers={"Authorization": "Bearer anything"}
+        )
         assert refused.status == 403 and b"--audit-token-file" in refused.data
     finally:
         collector.shutdown()
@@ -298,6 +341,7 @@ def test_the_audit_webhook_is_off_without_a_token(cluster_api, store, cluster):
 def test_black_box_probes(store, cluster):
     from collector.probes import Prober
     from simulator.server import Clock
+
     engine = Engine(load_profile("default"), seed=12, nodes=4, pods_per_minute=30)
     clock = Clock(engine, speed=30)
     clock.thread.start()
@@ -323,6 +367,7 @@ def test_store_away_then_back_loses_nothing(cluster_api, store, cluster, tmp_pat
     """The store goes away (its table vanishes), batches spool, the collector even restarts
     while spooled; when the store is back the spool drains in order and nothing is lost."""
     from collector.spool import Spool
+
     engine, url, _ = cluster_api
     spool = Spool(tmp_path / "spool", max_bytes=64 * 1024 * 1024)
     collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.2, spool=spool, **FAST).start()
@@ -350,6 +395,7 @@ def test_store_away_then_back_loses_nothing(cluster_api, store, cluster, tmp_pat
 
 def test_spool_is_bounded(tmp_path):
     from collector.spool import Spool, SpoolFull
+
     spool = Spool(tmp_path, max_bytes=200)
     spool.put({"rows": {"raw_pods": [["x" * 300]]}, "checkpoints": []})
     with pytest.raises(SpoolFull):
@@ -402,8 +448,9 @@ def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
             self.closed = True
 
     stop = threading.Event()
-    reflector = Reflector(source=KubeSource(server="http://127.0.0.1:1"), resource="pods", sink=None, stop=stop,
-                          stats=None)
+    reflector = Reflector(
+        source=KubeSource(server="http://127.0.0.1:1"), resource="pods", sink=None, stop=stop, stats=None
+    )
     reflector.close()  # nothing open yet
     stop.set()
     late = Response()
@@ -418,14 +465,17 @@ def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
 def test_an_audit_body_that_trickles_is_cut_off(cluster_api, store, cluster, monkeypatch):
     from collector import service
     from podslo.webserver import serve_app_in_thread
+
     monkeypatch.setattr(service, "AUDIT_BODY_S", 0.5)
     collector = start(store, cluster_api[1], cluster)
     server, thread, url = serve_app_in_thread(service.make_service([collector], audit_token="t"))
     host, port = url.removeprefix("http://").split(":")
     try:
         with socket.create_connection((host, int(port)), timeout=20) as sock:
-            sock.sendall(f"POST /audit?cluster={cluster} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n5\r\n{\"kin\r\n".encode())  # and then nothing more
+            sock.sendall(
+                f"POST /audit?cluster={cluster} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+                'Transfer-Encoding: chunked\r\n\r\n5\r\n{"kin\r\n'.encode()
+            )  # and then nothing more
             answer = sock.recv(4096)
         assert answer.startswith(b"HTTP/1.1 408")
     finally:
@@ -437,6 +487,7 @@ def test_an_audit_body_that_trickles_is_cut_off(cluster_api, store, cluster, mon
 def test_a_request_head_that_trickles_is_cut_off(cluster_api, store, cluster, monkeypatch):
     from collector import service
     from podslo import webserver
+
     monkeypatch.setattr(webserver, "HEAD_S", 0.5)
     collector = start(store, cluster_api[1], cluster)
     server, thread, url = webserver.serve_app_in_thread(service.make_service([collector], audit_token="t"))
@@ -457,13 +508,15 @@ def test_an_unreachable_apiserver_is_logged_once_per_backoff_step(store, cluster
     failure in a row of each watch, not one per attempt (backoffs shortened to milliseconds; the
     request rate limiter, 5 a second, still paces the attempts)."""
     import collector.collect
+
     monkeypatch.setattr(collector.collect, "RELIST_BACKOFF_S", (0.001, 0.004))
     caplog.set_level("DEBUG")
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, not listening: refused
-        collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.2,
-                              **{**FAST, "backoff_s": (0.001, 0.004)}).start()
+        collector = Collector(
+            store, KubeSource(server=url), cluster, flush_s=0.2, **{**FAST, "backoff_s": (0.001, 0.004)}
+        ).start()
         deadline = time.monotonic() + 60
         while collector.stats.restarts["pods"] < 16 and time.monotonic() < deadline:
             time.sleep(0.05)

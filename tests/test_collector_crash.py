@@ -32,9 +32,31 @@ print(json.dumps({"rows": rows, "final_count": raw}))
 
 
 def _collector(url: str, dsn: str, listen: str = "") -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "podslo.cli", "collect", "--cluster", "crash", "--server", url,
-                             "--dsn", dsn, "--flush-s", "0.2", "--listen", listen, "--qps", "1000", "--burst", "1000"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "collect",
+            "--cluster",
+            "crash",
+            "--server",
+            url,
+            "--dsn",
+            dsn,
+            "--flush-s",
+            "0.2",
+            "--listen",
+            listen,
+            "--qps",
+            "1000",
+            "--burst",
+            "1000",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _metric(listen: str, series: tuple) -> float | None:
@@ -45,8 +67,12 @@ def _metric(listen: str, series: tuple) -> float | None:
         text = urllib3.PoolManager().request("GET", f"http://{listen}/metrics", timeout=1).data.decode()
     except urllib3.exceptions.HTTPError:
         return None
-    values = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-              if sample.name == name and labels.items() <= sample.labels.items()]
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
     return sum(values) if values else None
 
 
@@ -61,8 +87,9 @@ def _wait_for_resume_point(listen: str, rv: int, timeout: float = 60) -> None:
 
 
 def _dump(dsn: str) -> dict:
-    return json.loads(subprocess.run([sys.executable, "-c", DUMP, dsn], cwd=ROOT, capture_output=True, text=True,
-                                     check=True).stdout)
+    return json.loads(
+        subprocess.run([sys.executable, "-c", DUMP, dsn], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    )
 
 
 def test_kill_9_loses_and_doubles_nothing(tmp_path):
@@ -185,11 +212,31 @@ def test_several_clusters_in_one_process(tmp_path):
     engines = [Engine(load_profile("default"), seed=s, nodes=3, pods_per_minute=120) for s in (31, 32)]
     served = [serve_in_thread(e) for e in engines]
     config = tmp_path / "clusters.yaml"
-    config.write_text("clusters:\n" + "".join(f"  - {{name: c{i}, server: {url}}}\n" for i, (_, _, url) in enumerate(served)))
+    config.write_text(
+        "clusters:\n" + "".join(f"  - {{name: c{i}, server: {url}}}\n" for i, (_, _, url) in enumerate(served))
+    )
     dsn = f"chdb://{tmp_path}/db"
-    proc = subprocess.Popen([sys.executable, "-m", "podslo.cli", "collect", "--clusters", str(config), "--dsn", dsn,
-                             "--listen", "", "--flush-s", "0.2", "--spool-dir", str(tmp_path / "spool")], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "collect",
+            "--clusters",
+            str(config),
+            "--dsn",
+            dsn,
+            "--listen",
+            "",
+            "--flush-s",
+            "0.2",
+            "--spool-dir",
+            str(tmp_path / "spool"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         for _ in range(40):
             for engine in engines:
@@ -201,10 +248,13 @@ def test_several_clusters_in_one_process(tmp_path):
         for server, thread, _ in served:
             server.should_exit = True
             thread.join(5)
-    script = ("import json, sys\nfrom podslo.store import Store\n"
-              "print(json.dumps(Store(sys.argv[1]).rows('SELECT cluster, uniqExact(uid) FROM raw_pods GROUP BY cluster ORDER BY cluster')))")
-    counts = json.loads(subprocess.run([sys.executable, "-c", script, dsn], cwd=ROOT, capture_output=True, text=True,
-                                       check=True).stdout)
+    script = (
+        "import json, sys\nfrom podslo.store import Store\n"
+        "print(json.dumps(Store(sys.argv[1]).rows('SELECT cluster, uniqExact(uid) FROM raw_pods GROUP BY cluster ORDER BY cluster')))"
+    )
+    counts = json.loads(
+        subprocess.run([sys.executable, "-c", script, dsn], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    )
     live = [len(e.objects["pods"]) for e in engines]
     assert [c for c, _ in counts] == ["c0", "c1"]
     assert all(n >= want for (_, n), want in zip(counts, live)), (counts, live)

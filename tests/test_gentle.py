@@ -36,8 +36,9 @@ def test_a_streaming_list_is_the_objects_then_the_end_bookmark_then_the_changes(
         query = "watch=true&sendInitialEvents=true&allowWatchBookmarks=true&timeoutSeconds=60"
         refused = urllib3.request("GET", f"{url}/api/v1/pods?{query}")  # no resourceVersionMatch
         assert refused.status == 422 and b"NotOlderThan" in refused.data
-        response = urllib3.request("GET", f"{url}/api/v1/pods?{query}&resourceVersionMatch=NotOlderThan",
-                                   preload_content=False)
+        response = urllib3.request(
+            "GET", f"{url}/api/v1/pods?{query}&resourceVersionMatch=NotOlderThan", preload_content=False
+        )
         live = {o["metadata"]["uid"] for o in engine.objects["pods"].values()}  # the cluster holds still...
         lines = []
         for line in response:  # ...until the initial events end; then it moves, until a change arrives
@@ -51,19 +52,25 @@ def test_a_streaming_list_is_the_objects_then_the_end_bookmark_then_the_changes(
     finally:
         server.should_exit = True
         thread.join(5)
-    end = next(i for i, e in enumerate(lines) if e["type"] == "BOOKMARK"
-               and e["object"]["metadata"].get("annotations", {}).get(INITIAL_EVENTS_END) == "true")
+    end = next(
+        i
+        for i, e in enumerate(lines)
+        if e["type"] == "BOOKMARK" and e["object"]["metadata"].get("annotations", {}).get(INITIAL_EVENTS_END) == "true"
+    )
     assert {e["type"] for e in lines[:end]} == {"ADDED"}
     assert {e["object"]["metadata"]["uid"] for e in lines[:end]} == live
-    assert any(e["type"] == "MODIFIED" for e in lines[end + 1:]), "then it goes on as a watch"
+    assert any(e["type"] == "MODIFIED" for e in lines[end + 1 :]), "then it goes on as a watch"
     assert counts["watch streaming"]["requests"] == 1 and counts["watch streaming"]["bytes"] > 1000
 
 
-@pytest.mark.parametrize("forms,used", [
-    (("paged", "cache", "streaming"), "streaming"),
-    (("paged", "cache"), "cache"),
-    (("paged",), "paged"),
-])
+@pytest.mark.parametrize(
+    "forms,used",
+    [
+        (("paged", "cache", "streaming"), "streaming"),
+        (("paged", "cache"), "cache"),
+        (("paged",), "paged"),
+    ],
+)
 def test_the_collector_lists_in_the_gentlest_form_served(engine, store, cluster, forms, used):
     server, thread, url = serve_in_thread(engine, forms=forms)
     collector = Collector(store, KubeSource(server=url), cluster, flush_s=0.2, **FAST).start()
@@ -82,8 +89,10 @@ def test_the_collector_lists_in_the_gentlest_form_served(engine, store, cluster,
         assert counts["served"]["watch streaming"]["requests"] == 3
     assert set(counts["user_agents"]) == {USER_AGENT} and USER_AGENT.startswith("podslo-collector/")
     stored = dict(store.rows("SELECT uid, max(rv) FROM raw_pods WHERE cluster = {c:String} GROUP BY uid", c=cluster))
-    assert all(stored.get(o["metadata"]["uid"]) == int(o["metadata"]["resourceVersion"])
-               for o in engine.objects["pods"].values())
+    assert all(
+        stored.get(o["metadata"]["uid"]) == int(o["metadata"]["resourceVersion"])
+        for o in engine.objects["pods"].values()
+    )
 
 
 def test_relists_close_together_back_off_with_jitter():

@@ -40,12 +40,19 @@ def test_golden(case, ingest):
     got = ingest.pods()
     for want in expected["pods"]:
         pod = got[want["pod"]]
-        assert (pod["outcome"], pod["attribution"], pod["reason"]) == (want["outcome"], want["attribution"], want["reason"]), pod
+        assert (pod["outcome"], pod["attribution"], pod["reason"]) == (
+            want["outcome"],
+            want["attribution"],
+            want["reason"],
+        ), pod
         if want["outcome"] not in ("success", "pending", "cancelled"):
             assert pod["evidence"] and pod["rule"], "a failure must say what decided it"
         if "deletion" in want:
             got_deletion, want_deletion = pod["deletion"], want["deletion"]
-            assert (got_deletion["stuck"], got_deletion["reason"]) == (want_deletion["stuck"], want_deletion["reason"]), got_deletion
+            assert (got_deletion["stuck"], got_deletion["reason"]) == (
+                want_deletion["stuck"],
+                want_deletion["reason"],
+            ), got_deletion
             if "gone_at" in want_deletion:
                 assert got_deletion["gone_at"] == want_deletion["gone_at"], got_deletion
     nodes = ingest.nodes()

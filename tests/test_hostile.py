@@ -19,14 +19,30 @@ from tests.golden.generate import T0
 
 # Where the analyzer reads a pod, and values no cluster should send there.
 PATHS = [
-    ("metadata", "uid"), ("metadata", "name"), ("metadata", "namespace"), ("metadata", "creationTimestamp"),
-    ("metadata", "deletionTimestamp"), ("metadata", "deletionGracePeriodSeconds"), ("metadata", "labels"),
-    ("metadata", "finalizers"), ("metadata", "ownerReferences"), ("metadata", "resourceVersion"),
-    ("spec", "nodeName"), ("spec", "restartPolicy"), ("spec", "containers"), ("spec", "volumes"),
-    ("spec", "containers", 0, "resources", "requests", "cpu"), ("spec", "containers", 0, "resources", "requests", "memory"),
-    ("status", "phase"), ("status", "reason"), ("status", "conditions"), ("status", "conditions", 0, "lastTransitionTime"),
-    ("status", "conditions", 0, "type"), ("status", "containerStatuses"),
-    ("status", "containerStatuses", 0, "state"), ("status", "containerStatuses", 0, "name"),
+    ("metadata", "uid"),
+    ("metadata", "name"),
+    ("metadata", "namespace"),
+    ("metadata", "creationTimestamp"),
+    ("metadata", "deletionTimestamp"),
+    ("metadata", "deletionGracePeriodSeconds"),
+    ("metadata", "labels"),
+    ("metadata", "finalizers"),
+    ("metadata", "ownerReferences"),
+    ("metadata", "resourceVersion"),
+    ("spec", "nodeName"),
+    ("spec", "restartPolicy"),
+    ("spec", "containers"),
+    ("spec", "volumes"),
+    ("spec", "containers", 0, "resources", "requests", "cpu"),
+    ("spec", "containers", 0, "resources", "requests", "memory"),
+    ("status", "phase"),
+    ("status", "reason"),
+    ("status", "conditions"),
+    ("status", "conditions", 0, "lastTransitionTime"),
+    ("status", "conditions", 0, "type"),
+    ("status", "containerStatuses"),
+    ("status", "containerStatuses", 0, "state"),
+    ("status", "containerStatuses", 0, "name"),
 ]
 
 
@@ -37,8 +53,28 @@ def _deep(levels: int):
     return value
 
 
-VALUES = [None, [], {}, "", 0, -1, 2**64, -2**63 - 1, 10**30, 1e308, True, "x" * 70_000, "\x1b[31m\x1b]0;owned\x07",
-          "\u202eevil", "2299-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "-5Gi", "1e400", _deep(300), [[[[]]]]]
+VALUES = [
+    None,
+    [],
+    {},
+    "",
+    0,
+    -1,
+    2**64,
+    -(2**63) - 1,
+    10**30,
+    1e308,
+    True,
+    "x" * 70_000,
+    "\x1b[31m\x1b]0;owned\x07",
+    "\u202eevil",
+    "2299-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "-5Gi",
+    "1e400",
+    _deep(300),
+    [[[[]]]],
+]
 
 
 def _set(obj: dict, path: tuple, value) -> bool:
@@ -65,8 +101,11 @@ def _recording() -> list[dict]:
 
 def _hostile_variants(good: list[dict]) -> list[dict]:
     """Every (path, value) pair on a running pod, each a pod of its own name and uid."""
-    template = next(e for e in reversed(good) if e["object"]["kind"] == "Pod"
-                    and e["object"].get("status", {}).get("containerStatuses"))
+    template = next(
+        e
+        for e in reversed(good)
+        if e["object"]["kind"] == "Pod" and e["object"].get("status", {}).get("containerStatuses")
+    )
     out = []
     for i, path in enumerate(PATHS):
         for j, value in enumerate(VALUES):
@@ -94,18 +133,25 @@ def test_a_hostile_corpus_costs_no_good_pod_its_verdict(ingest, store, rules):
     hostile_lines = {n for n, (_, bad) in enumerate(mixed, 1) if bad}
     reported = {line for line, _ in ingest.problems}
     assert reported <= hostile_lines, "only hostile values are reported"
-    stored = {r[0] for r in store.rows("SELECT DISTINCT uid FROM raw_pods WHERE cluster = {c:String}",
-                                       c=ingest.cluster)}
-    unaccounted = [e["object"]["metadata"].get("uid") for n, (e, bad) in enumerate(mixed, 1)
-                   if bad and n not in reported and e["object"]["metadata"].get("uid") not in stored]
+    stored = {
+        r[0] for r in store.rows("SELECT DISTINCT uid FROM raw_pods WHERE cluster = {c:String}", c=ingest.cluster)
+    }
+    unaccounted = [
+        e["object"]["metadata"].get("uid")
+        for n, (e, bad) in enumerate(mixed, 1)
+        if bad and n not in reported and e["object"]["metadata"].get("uid") not in stored
+    ]
     assert not unaccounted, f"hostile values neither stored nor reported: {unaccounted[:5]}"
     assert len(hostile) > 400 and tally.malformed == len(reported) > 50
 
 
 def _good(pods: dict) -> dict:
     """The verdicts of the pods that are not hostile variants, but for their cluster's name."""
-    return {p["uid"]: {k: v for k, v in p.items() if k != "cluster"} for p in pods.values()
-            if not p["uid"].startswith("hostile-uid") and not p["name"].startswith("hostile-")}
+    return {
+        p["uid"]: {k: v for k, v in p.items() if k != "cluster"}
+        for p in pods.values()
+        if not p["uid"].startswith("hostile-uid") and not p["name"].startswith("hostile-")
+    }
 
 
 def _lines(values) -> bytes:
@@ -117,20 +163,25 @@ def _pods(n: int = 3) -> list[dict]:
     return good[:n]
 
 
-@pytest.mark.parametrize("bad,why", [
-    (b'{"a":' + b"[" * 3000 + b"]" * 3000 + b"}", "depth limit"),
-    (b"[" * 2000 + b"]" * 2000, "depth limit"),
-    (b'{"type":[],"object":{}}', "kind/apiversion"),
-    (b'{"type":{"a":1},"object":{}}', "kind/apiversion"),
-    (b'{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"s","uid":"s1","annotations":{"a":"\\ud800"}}}}',
-     "surrogate"),
-    (b'{"type":"ADDED","object":', "unexpected end of data (at line 2)"),
-])
+@pytest.mark.parametrize(
+    "bad,why",
+    [
+        (b'{"a":' + b"[" * 3000 + b"]" * 3000 + b"}", "depth limit"),
+        (b"[" * 2000 + b"]" * 2000, "depth limit"),
+        (b'{"type":[],"object":{}}', "kind/apiversion"),
+        (b'{"type":{"a":1},"object":{}}', "kind/apiversion"),
+        (
+            b'{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"s","uid":"s1","annotations":{"a":"\\ud800"}}}}',
+            "surrogate",
+        ),
+        (b'{"type":"ADDED","object":', "unexpected end of data (at line 2)"),
+    ],
+)
 def test_one_bad_value_never_loses_its_neighbours(ingest, bad, why):
     good = _pods(2)
     tally = ingest(_lines(good[:1]) + bad + b"\n" + _lines(good[1:]))
     assert tally.taken["Pod"] == 2 and tally.malformed == 1
-    (line, message), = ingest.problems
+    ((line, message),) = ingest.problems
     assert line == 2 and why in message.lower().replace("low surrogate", "surrogate")
 
 
@@ -140,12 +191,26 @@ def test_numbers_out_of_range_are_reported_not_stored(ingest):
     negative = copy.deepcopy(good[0])
     negative["object"]["metadata"].update(uid="neg", name="negative-cpu")
     negative["object"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "-1"
-    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "x.1", "namespace": "default", "uid": "e-1"},
-             "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
-             "reason": "X", "message": "m", "count": -9223372036854775809, "type": "Normal",
-             "firstTimestamp": "2026-03-02T10:00:00Z", "lastTimestamp": "2026-03-02T10:00:00Z"}
-    audit = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "a-1", "stage": "ResponseComplete",
-             "responseStatus": {"code": 2**70}, "stageTimestamp": "2026-03-02T10:00:00Z"}
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "x.1", "namespace": "default", "uid": "e-1"},
+        "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
+        "reason": "X",
+        "message": "m",
+        "count": -9223372036854775809,
+        "type": "Normal",
+        "firstTimestamp": "2026-03-02T10:00:00Z",
+        "lastTimestamp": "2026-03-02T10:00:00Z",
+    }
+    audit = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "auditID": "a-1",
+        "stage": "ResponseComplete",
+        "responseStatus": {"code": 2**70},
+        "stageTimestamp": "2026-03-02T10:00:00Z",
+    }
     tally = ingest(_lines(events[:1] + [negative, event, audit] + events[1:]))
     assert tally.taken["Pod"] == 3 and tally.malformed == 3
     messages = " | ".join(m for _, m in ingest.problems)
@@ -153,16 +218,23 @@ def test_numbers_out_of_range_are_reported_not_stored(ingest):
     assert "responseStatus.code" in messages
 
 
-@pytest.mark.parametrize("doc,why", [
-    ("apiVersion: v1\nkind: Pod\nmetadata: !!set {a, b}\n", "set"),
-    ("apiVersion: v1\nkind: Pod\nmetadata: {name: x, uid: !!binary aGVsbG8=}\n", "bytes"),
-    ("a: &a [*a]\n", "contains it"),
-    ("a: &a [1,2,3,4,5,6,7,8,9]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-     "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-     "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n", "aliases are expanded"),
-])
+@pytest.mark.parametrize(
+    "doc,why",
+    [
+        ("apiVersion: v1\nkind: Pod\nmetadata: !!set {a, b}\n", "set"),
+        ("apiVersion: v1\nkind: Pod\nmetadata: {name: x, uid: !!binary aGVsbG8=}\n", "bytes"),
+        ("a: &a [*a]\n", "contains it"),
+        (
+            "a: &a [1,2,3,4,5,6,7,8,9]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+            "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+            "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n",
+            "aliases are expanded",
+        ),
+    ],
+)
 def test_yaml_that_is_not_plain_data_is_refused(ingest, doc, why):
     import yaml
+
     good = [e["object"] for e in _pods(2)]
     text = "---\n".join([yaml.safe_dump(good[0]), doc, yaml.safe_dump(good[1])])
     tally = ingest(text)
@@ -191,11 +263,21 @@ def test_a_far_future_timestamp_does_not_move_now(ingest):
     good = _recording()
     ingest(_lines(good))
     before = ingest.pods()
-    future = {"type": "ADDED", "object": {
-        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "x.2", "namespace": "default", "uid": "e-2"},
-        "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
-        "reason": "X", "message": "far future", "count": 1, "type": "Normal",
-        "firstTimestamp": "2299-01-01T00:00:00Z", "lastTimestamp": "2299-01-01T00:00:00Z"}}
+    future = {
+        "type": "ADDED",
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "x.2", "namespace": "default", "uid": "e-2"},
+            "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
+            "reason": "X",
+            "message": "far future",
+            "count": 1,
+            "type": "Normal",
+            "firstTimestamp": "2299-01-01T00:00:00Z",
+            "lastTimestamp": "2299-01-01T00:00:00Z",
+        },
+    }
     ingest.cluster += "-future"
     ingest(_lines(good[:5] + [future] + good[5:]))
     assert _good(ingest.pods()) == _good(before)
@@ -214,6 +296,7 @@ def test_a_batch_the_store_refuses_never_blocks_the_ones_behind_it(store, cluste
     from collector.collect import Sink, Stats
     from collector.pods import pod_row
     from collector.spool import Spool
+
     pods = [pod_row(cluster, e["object"], "ADDED", None) for e in _pods(3)]
     bad = list(pods[1])
     bad[20] = -1  # cpu_request_m, a UInt64
@@ -224,7 +307,9 @@ def test_a_batch_the_store_refuses_never_blocks_the_ones_behind_it(store, cluste
     sink.writer.hold("raw_pods", pods[2])
     sink.try_flush()
     assert spool.files() == []
-    stored = store.rows("SELECT uid, count() FROM raw_pods WHERE cluster = {c:String} GROUP BY uid ORDER BY uid", c=cluster)
+    stored = store.rows(
+        "SELECT uid, count() FROM raw_pods WHERE cluster = {c:String} GROUP BY uid ORDER BY uid", c=cluster
+    )
     assert sorted(stored) == sorted([(pods[0][1], 1), (pods[2][1], 2)])
     assert sink.writer.written["raw_pods"] == 3 and sink.writer.quarantined["raw_pods"] == 2
     kept = store.rows("SELECT target, error, row FROM quarantine WHERE cluster = {c:String}", c=cluster)
@@ -234,6 +319,7 @@ def test_a_batch_the_store_refuses_never_blocks_the_ones_behind_it(store, cluste
 
 def test_names_are_not_paths_and_text_is_not_terminal_control(tmp_path):
     from podslo.names import printable
+
     for bad in ("../../x", "a/b", ".hidden", "x" * 64, ""):
         done = run_podslo("replay", "-", "--cluster", bad, "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path, stdin=b"")
         assert done.returncode == 2 and b"--cluster" in done.stderr, bad
@@ -242,8 +328,10 @@ def test_names_are_not_paths_and_text_is_not_terminal_control(tmp_path):
     done = run_podslo("collect", "--clusters", str(clusters), "--dsn", f"chdb://{tmp_path}/db", cwd=tmp_path)
     assert done.returncode != 0 and b"../../escape" in done.stderr and b"Traceback" not in done.stderr
     assert not (tmp_path / "escape").exists()
-    assert printable("web-0 \x1b[31mred\x1b]0;title\x07 \u202eevil\ttab\n") == \
-        "web-0 \\x1b[31mred\\x1b]0;title\\x07 \\u202eevil\ttab\n"
+    assert (
+        printable("web-0 \x1b[31mred\x1b]0;title\x07 \u202eevil\ttab\n")
+        == "web-0 \\x1b[31mred\\x1b]0;title\\x07 \\u202eevil\ttab\n"
+    )
 
 
 def test_trace_shows_control_characters_as_escapes(tmp_path):
@@ -265,22 +353,36 @@ def test_a_time_received_live_counts_no_later_than_its_receive_time(ingest):
     """Live rows carry their receive time: an Event two days ahead (near enough to the bulk
     to pass as data) cannot move now past when it was received."""
     from podslo.timeutil import iso
+
     scene = Scene(T0)
     for name in ("ok_service", "image_not_found", "stuck_finalizer"):
         STORIES[name](scene, name.replace("_", "-") + "-0", T0)
     STORIES["pending"](scene, "young-0", T0 + timedelta(seconds=2395))  # 5 s old at the end: pending
     scene.heartbeat(T0 + timedelta(seconds=2400))
-    received = [{**item, "time": iso(int(at.timestamp() * 1000))}
-                for at, _, item in sorted(scene.rec.items, key=lambda x: (x[0], x[1]))]
+    received = [
+        {**item, "time": iso(int(at.timestamp() * 1000))}
+        for at, _, item in sorted(scene.rec.items, key=lambda x: (x[0], x[1]))
+    ]
     ingest(_lines(received))
     before = ingest.pods()
     assert before["young-0"]["outcome"] == "pending"
     ahead = (T0 + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    future = {"type": "ADDED", "time": iso(int((T0 + timedelta(seconds=2400)).timestamp() * 1000)), "object": {
-        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "x.3", "namespace": "default", "uid": "e-3"},
-        "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
-        "reason": "X", "message": "a clock two days fast", "count": 1, "type": "Normal",
-        "firstTimestamp": ahead, "lastTimestamp": ahead}}
+    future = {
+        "type": "ADDED",
+        "time": iso(int((T0 + timedelta(seconds=2400)).timestamp() * 1000)),
+        "object": {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "x.3", "namespace": "default", "uid": "e-3"},
+            "involvedObject": {"kind": "Pod", "name": "nobody", "namespace": "default", "uid": "nobody"},
+            "reason": "X",
+            "message": "a clock two days fast",
+            "count": 1,
+            "type": "Normal",
+            "firstTimestamp": ahead,
+            "lastTimestamp": ahead,
+        },
+    }
     ingest.cluster += "-ahead"
     ingest(_lines(received + [future]))
     assert _good(ingest.pods()) == _good(before)

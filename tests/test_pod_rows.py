@@ -23,12 +23,22 @@ def frame(obj: bytes, event_type: str = "ADDED") -> bytes:
     return b'{"type":"' + event_type.encode() + b'","object":' + obj + b"}"
 
 
-MANAGED = [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-03-02T10:00:00Z",
-            "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {"f:conditions": {}}}}]
+MANAGED = [
+    {
+        "manager": "kubelet",
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": "2026-03-02T10:00:00Z",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:status": {"f:conditions": {}}},
+    }
+]
 
 
 def fixture_pods() -> list[dict]:
-    pods = [doc for doc in yaml.safe_load_all(FIXTURE.read_text()) if isinstance(doc, dict) and doc.get("kind") == "Pod"]
+    pods = [
+        doc for doc in yaml.safe_load_all(FIXTURE.read_text()) if isinstance(doc, dict) and doc.get("kind") == "Pod"
+    ]
     assert pods and any("managedFields" in p["metadata"] for p in pods)
     return pods
 
@@ -62,14 +72,26 @@ def test_bad_pods_name_the_field_on_both_paths():
     pod = fixture_pods()[0]
     cases = {
         "Pod.metadata.labels: expected an object, got": {**pod, "metadata": {**pod["metadata"], "labels": ["x"]}},
-        "Pod.status.conditions[0].lastTransitionTime: expected a string, got": {**pod, "status": {
-            **pod["status"], "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": 5}]}},
+        "Pod.status.conditions[0].lastTransitionTime: expected a string, got": {
+            **pod,
+            "status": {**pod["status"], "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": 5}]},
+        },
         "Pod.metadata.uid: missing": {**pod, "metadata": {k: v for k, v in pod["metadata"].items() if k != "uid"}},
         "not a timestamp": {**pod, "metadata": {**pod["metadata"], "creationTimestamp": "yesterday"}},
-        "Pod.status.conditions[].lastTransitionTime: not a timestamp": {**pod, "status": {
-            **pod["status"], "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "soon"}]}},
-        "Pod.status.containerStatuses[].terminated.finishedAt: not a timestamp": {**pod, "status": {
-            **pod["status"], "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "finishedAt": "late"}}}]}},
+        "Pod.status.conditions[].lastTransitionTime: not a timestamp": {
+            **pod,
+            "status": {
+                **pod["status"],
+                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "soon"}],
+            },
+        },
+        "Pod.status.containerStatuses[].terminated.finishedAt: not a timestamp": {
+            **pod,
+            "status": {
+                **pod["status"],
+                "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "finishedAt": "late"}}}],
+            },
+        },
     }
     for expected, bad in cases.items():
         with pytest.raises(ObjectError) as error:
@@ -96,13 +118,18 @@ def test_a_watch_line_is_decoded_once_or_left_to_the_general_path():
     line = orjson.dumps({"type": "MODIFIED", "object": pod})
     row = pod_line_row("c", line, 1)
     assert row[:-1] == pod_row("c", pod, "MODIFIED", 1)[:-1]
-    assert json.loads(row[-1]) == {**pod, "metadata": {k: v for k, v in pod["metadata"].items() if k != "managedFields"}}
-    odd = [orjson.dumps({"object": pod, "type": "MODIFIED"}),  # another key order
-           orjson.dumps({"type": "MODIFIED", "object": pod, "extra": 1}),
-           b'{"type":"MODIFIED","object":' + orjson.dumps(pod) + b',"type":"DELETED"}',
-           orjson.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}),
-           orjson.dumps({"type": "MODIFIED", "object": {"metadata": "oops"}}),
-           line[:-30]]
+    assert json.loads(row[-1]) == {
+        **pod,
+        "metadata": {k: v for k, v in pod["metadata"].items() if k != "managedFields"},
+    }
+    odd = [
+        orjson.dumps({"object": pod, "type": "MODIFIED"}),  # another key order
+        orjson.dumps({"type": "MODIFIED", "object": pod, "extra": 1}),
+        b'{"type":"MODIFIED","object":' + orjson.dumps(pod) + b',"type":"DELETED"}',
+        orjson.dumps({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}),
+        orjson.dumps({"type": "MODIFIED", "object": {"metadata": "oops"}}),
+        line[:-30],
+    ]
     assert [pod_line_row("c", bad, 1) for bad in odd] == [None] * len(odd)
 
 
@@ -121,10 +148,17 @@ def test_the_hot_path_takes_a_run_of_pod_lines_and_stops_where_the_general_path_
 
 def test_long_strings_are_cut_on_the_hot_path_too():
     from collector.normalize import MAX_TEXT
+
     pod = fixture_pods()[0]
     meta = pod["metadata"]
-    long = {**pod, "metadata": {**meta, "name": "n" * (MAX_TEXT + 5),
-                                "labels": {**meta.get("labels", {}), "blob": "v" * (MAX_TEXT + 1), "k" * (MAX_TEXT + 2): "x"}}}
+    long = {
+        **pod,
+        "metadata": {
+            **meta,
+            "name": "n" * (MAX_TEXT + 5),
+            "labels": {**meta.get("labels", {}), "blob": "v" * (MAX_TEXT + 1), "k" * (MAX_TEXT + 2): "x"},
+        },
+    }
     for row in (pod_line_row("c", frame(orjson.dumps(long)), 1), pod_row("c", long, "ADDED", 1)):
         named = RAW_PODS.Row(*row)._asdict()
         assert named["name"] == "n" * MAX_TEXT
@@ -134,12 +168,20 @@ def test_long_strings_are_cut_on_the_hot_path_too():
     assert short["labels"] == meta.get("labels", {}) and short["name"] == meta["name"]
 
 
-@pytest.mark.parametrize("managed,want", [
-    ([{**MANAGED[0], "time": "2026-03-02T10:00:00Z"}, {**MANAGED[0], "manager": "backup", "time": "2026-03-02T11:00:05Z"}],
-     1772449205000),  # the newest write
-    ([{**MANAGED[0], "time": "not a time"}], None),  # optional: unreadable is unknown, never an error
-    ({"manager": "x"}, None),
-])
+@pytest.mark.parametrize(
+    "managed,want",
+    [
+        (
+            [
+                {**MANAGED[0], "time": "2026-03-02T10:00:00Z"},
+                {**MANAGED[0], "manager": "backup", "time": "2026-03-02T11:00:05Z"},
+            ],
+            1772449205000,
+        ),  # the newest write
+        ([{**MANAGED[0], "time": "not a time"}], None),  # optional: unreadable is unknown, never an error
+        ({"manager": "x"}, None),
+    ],
+)
 def test_a_deleted_pods_last_write_is_read_on_both_paths(managed, want):
     pod = fixture_pods()[0]
     deleted = {**pod, "metadata": {**pod["metadata"], "managedFields": managed}}
@@ -157,6 +199,7 @@ def test_rows_hold_what_the_pod_said_not_what_it_means():
 
     from simulator.objects import PodStory, Recorder
     from tests.golden.generate import T0
+
     pod = PodStory(Recorder(), T0, "db-0", containers=2)
     pod.add_claim("data", "data-db-0")
     pod.schedule(1, "node-1")
@@ -172,7 +215,8 @@ def test_rows_hold_what_the_pod_said_not_what_it_means():
         assert (named["status_reason"], named["status_message"]) == ("Evicted", "The node was low on resource: memory.")
         finished = int((T0 + timedelta(seconds=9)).timestamp() * 1000)
         assert [k[:7] + (k[8],) for k in named["containers"]] == [
-            (name, 0, 0, "terminated", "StartError", "", 128, finished) for name in ("app", "sidecar-1")]
+            (name, 0, 0, "terminated", "StartError", "", 128, finished) for name in ("app", "sidecar-1")
+        ]
         conditions = {c[0]: c[1:4] for c in named["conditions"]}
         assert conditions["example.com/gate"] == ("False", "Waiting", "for the load balancer")
         assert "PodScheduled" not in conditions  # True without a reason: its time is scheduled_at

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from podslo.cli import main
+from app.cli import main
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -29,7 +29,7 @@ def test_compose_file_is_valid_and_uses_real_commands():
     for name, service in services.items():
         if name == "clickhouse":
             continue
-        assert service["build"] == "."
+        assert service["build"] == "." or service["build"] == {"context": ".", "args": {"EXTRAS": "collector"}}
         assert service["command"][0] in main.commands, f"{name}: {service['command'][0]} is not a podslo command"
         if name == "board":  # it reads the API only
             assert "environment" not in service and service["depends_on"]["analyzer"]["condition"] == "service_healthy"
@@ -38,7 +38,7 @@ def test_compose_file_is_valid_and_uses_real_commands():
         assert service["environment"]["PODSLO_DSN"].startswith("http://")
         assert service["depends_on"]["clickhouse"]["condition"] == "service_healthy"
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for package in ("podslo", "collector", "analyzer", "slo_rules", "dashboard", "simulator"):
+    for package in ("podslo", "slo_rules", "collector", "simulator", "analyzer", "charts", "dashboard", "app"):
         assert f"COPY {package} {package}" in dockerfile
 
 
@@ -78,26 +78,65 @@ def test_the_wheel_stands_alone(tmp_path):
     import shutil
     import subprocess
     import sys
+
     source = tmp_path / "source"  # a clean copy: setuptools reuses ./build, whose stale files would mask a gap
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "data",
-                                                                 "test-artifacts", "__pycache__", ".pytest_cache"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "*.egg-info", "data", "test-artifacts", "__pycache__", ".pytest_cache"
+        ),
+    )
+    built = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("podslo-*.whl"))
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("app/") for n in names) and any(n.startswith("charts/") for n in names)
+    assert not [n for n in names if n.startswith("bench/") or "/bench" in n], "benchmarks ship in the wheel"
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     away = tmp_path / "elsewhere"
     away.mkdir()
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(away)}
 
     def podslo(*args):
-        return subprocess.run([sys.executable, "-m", "podslo.cli", *args], cwd=away, env=env, capture_output=True,
-                              text=True, timeout=600)
-    where = subprocess.run([sys.executable, "-c", "import simulator, slo_rules, dashboard; print(simulator.__file__, "
-                            "slo_rules.__file__, dashboard.__file__)"], cwd=away, env=env, capture_output=True,
-                           text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args], cwd=away, env=env, capture_output=True, text=True, timeout=600
+        )
+
+    where = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import simulator, slo_rules, dashboard; print(simulator.__file__, slo_rules.__file__, dashboard.__file__)",
+        ],
+        cwd=away,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert all(path.startswith(str(site)) for path in where.stdout.split()), where.stdout + where.stderr
     simulated = podslo("simulate", "--profile", "cni-outage", "--until", "10m", "--record", "r.jsonl")
     assert simulated.returncode == 0 and (away / "r.jsonl").stat().st_size > 100_000, simulated.stderr
@@ -105,3 +144,17 @@ def test_the_wheel_stands_alone(tmp_path):
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "pod-delivery" in demo.stdout and "SandboxCreateFailed" in demo.stdout
     assert "Traceback" not in demo.stderr
+    benched = podslo("bench", "verdicts", "--pods", "10")
+    assert benched.returncode == 1 and "run from a checkout" in benched.stderr, benched.stderr[-2000:]
+
+
+def test_each_component_has_its_own_extra():
+    """An image for the collector alone holds none of the board's or the report's libraries."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert {"collector", "serve", "board", "report", "dev"} <= set(extras)
+    collector = " ".join(project["dependencies"] + extras["collector"])
+    for library in ("streamlit", "altair", "vl-convert", "pillow", "fastapi", "drain3"):
+        assert library not in collector, library

@@ -7,18 +7,19 @@ from __future__ import annotations
 import email
 import shutil
 import socket
-from pathlib import Path
+from datetime import UTC
 from email import policy
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
 
-from analyzer.api import make_api
-from analyzer.report import between, build_report, iso_week
-from analyzer.report_render import chart_images, message, render_html
-from podslo.mail import Smtp, send_with_retries
+from analyzer.api.app import make_api
+from analyzer.report.figures import between, build_report, iso_week
+from analyzer.report.render import chart_images, message, render_html
+from app.mail import Smtp, send_with_retries
 from podslo.webserver import free_port
 from tests.conftest import ARTIFACTS, run_podslo, simulate
 
@@ -54,8 +55,9 @@ def week(store, rules):
     """Two clusters, each 40 minutes of a simulated cluster (one with a CNI outage)."""
     import io
 
-    from analyzer.verdicts import analyze
+    from analyzer.lifecycle.verdicts import analyze
     from collector.replay import replay
+
     for name, profile in (("report-eu", "cni-outage"), ("report-us", "default")):
         data = simulate(profile, seconds=2400, seed=4, nodes=10, rate=120)[1]
         replay(store, io.BufferedReader(io.BytesIO(data)), name, lambda line, message: None)
@@ -86,17 +88,24 @@ def test_the_mail_arrives_whole_and_its_figures_equal_the_api(store, rules, week
 
     api = TestClient(make_api(store, rules, lambda: clusters))
     eu = report["clusters"][0]
-    delivery = api.get("/api/v1/delivery", params={"cluster": "report-eu", "since": week.start,
-                                                   "until": week.end}).json()
+    delivery = api.get(
+        "/api/v1/delivery", params={"cluster": "report-eu", "since": week.start, "until": week.end}
+    ).json()
     assert eu["delivery"] == {**delivery, "cluster": "report-eu"}
-    point = api.get("/api/v1/slos/pod-delivery/series", params={
-        "cluster": "report-eu", "from": week.end, "to": week.end, "step": week.end - week.start}).json()[0]
+    point = api.get(
+        "/api/v1/slos/pod-delivery/series",
+        params={"cluster": "report-eu", "from": week.end, "to": week.end, "step": week.end - week.start},
+    ).json()[0]
     slo = next(s for s in eu["slos"] if s["slo"] == "pod-delivery")
     assert slo["this"]["sli"] == point["step_sli"] and slo["this"]["counted"] == point["step_counted"] > 1000
-    assert f"{100 * point['step_sli']:.2f} %" in body and f"{delivery['failed_system']:,} failed by the platform" in body
+    assert (
+        f"{100 * point['step_sli']:.2f} %" in body and f"{delivery['failed_system']:,} failed by the platform" in body
+    )
     assert eu["top_reasons"][0]["reason"] == "SandboxCreateFailed" and eu["top_reasons"][0]["example"]
-    assert any(a["what"].startswith(f"{eu['top_reasons'][0]['pods']} pods failed by SandboxCreateFailed")
-               for a in report["actions"])
+    assert any(
+        a["what"].startswith(f"{eu['top_reasons'][0]['pods']} pods failed by SandboxCreateFailed")
+        for a in report["actions"]
+    )
     fleet = report["fleet"]["delivery"]
     assert fleet["pods"] == sum(c["delivery"]["pods"] for c in report["clusters"])
 
@@ -110,11 +119,40 @@ def test_a_refused_login_and_a_server_that_is_down_keep_the_report(tmp_path):
         closed.bind(("127.0.0.1", 0))
         down = f"127.0.0.1:{closed.getsockname()[1]}"
         try:
-            refused = run_podslo("report", "--cluster", "report-eu", "--from", "2026-03-02T00:00:00Z", "--to",
-                                 "2026-03-02T00:09:59Z", "--send", "--to", "sre@example.com", "--smtp", inbox.address,
-                                 "--smtp-user", "podslo", cwd=tmp_path, env=env)
-            gone = run_podslo("report", "--cluster", "report-eu", "--week", "2026-W10", "--send", "--to",
-                              "sre@example.com", "--smtp", down, "--out", "kept.eml", cwd=tmp_path, env=env)
+            refused = run_podslo(
+                "report",
+                "--cluster",
+                "report-eu",
+                "--from",
+                "2026-03-02T00:00:00Z",
+                "--to",
+                "2026-03-02T00:09:59Z",
+                "--send",
+                "--to",
+                "sre@example.com",
+                "--smtp",
+                inbox.address,
+                "--smtp-user",
+                "podslo",
+                cwd=tmp_path,
+                env=env,
+            )
+            gone = run_podslo(
+                "report",
+                "--cluster",
+                "report-eu",
+                "--week",
+                "2026-W10",
+                "--send",
+                "--to",
+                "sre@example.com",
+                "--smtp",
+                down,
+                "--out",
+                "kept.eml",
+                cwd=tmp_path,
+                env=env,
+            )
         finally:
             inbox.close()
     for done, line in ((refused, "refused the login of 'podslo'"), (gone, "Connection refused")):
@@ -128,14 +166,17 @@ def test_a_refused_login_and_a_server_that_is_down_keep_the_report(tmp_path):
 
 
 def test_the_html_renders_in_chromium(store, rules, week, tmp_path):
+    import base64
+
     from playwright.sync_api import sync_playwright
 
     from tests.test_board import CHROMIUM_ARGS
-    import base64
+
     report = build_report(store, rules, ["report-eu", "report-us"], week)
     images = chart_images(store, rules, report, week)
-    page_html = render_html(report, {n: f"data:image/png;base64,{base64.b64encode(p).decode()}"
-                                     for n, p in images.items()})
+    page_html = render_html(
+        report, {n: f"data:image/png;base64,{base64.b64encode(p).decode()}" for n, p in images.items()}
+    )
     path = tmp_path / "report.html"
     path.write_text(page_html)
     shot = ARTIFACTS / "report" / "weekly-report.png"
@@ -160,35 +201,39 @@ def test_a_week_is_monday_to_monday():
 def _scheduled(rules, tmp_path, port: int):
     """The default rules with a report schedule: Mondays 08:00 in Berlin, to an SMTP server here."""
     from slo_rules import load_rules
+
     text = Path(rules.source).read_text() + (
         f"\nreport:\n  weekday: monday\n  hour: 8\n  timezone: Europe/Berlin\n  recipients: [sre@example.com]\n"
-        f"  smtp: '127.0.0.1:{port}'\n  security: none\n  clusters: [report-eu]\n")
+        f"  smtp: '127.0.0.1:{port}'\n  security: none\n  clusters: [report-eu]\n"
+    )
     (tmp_path / "rules.yaml").write_text(text)
     return load_rules(str(tmp_path / "rules.yaml"))
 
 
 def _at(day: int, hour: int) -> int:
-    from datetime import datetime, timezone
-    return int(datetime(2026, 3, day, hour, tzinfo=timezone.utc).timestamp())
+    from datetime import datetime
+
+    return int(datetime(2026, 3, day, hour, tzinfo=UTC).timestamp())
 
 
 def test_serve_mails_each_week_once_also_across_a_restart(store, rules, week, tmp_path):
     """The schedule: nothing before its time, one mail after it, none again - even from a new
     schedule on the same store (a restart) - and the next week's on its Monday; a server that
     is down at first gets the same report later."""
-    from podslo.report_schedule import ReportSchedule
+    from app.report_schedule import ReportSchedule
+
     port = free_port()
     scheduled = _scheduled(rules, tmp_path, port)
     first = ReportSchedule(store, scheduled, lambda: ["report-eu"])
     assert first.due(_at(9, 6)).label == "2026-W09"  # 07:00 in Berlin on Monday 9 March: W10 not yet
-    assert first.tick(_at(9, 8)).startswith("failed")  # the server is down when W10's time comes
+    assert first.send_due(_at(9, 8)).startswith("failed")  # the server is down when W10's time comes
     inbox = Inbox(port=port)
     try:
-        assert first.tick(_at(9, 8)) is None  # backing off
-        assert first.tick(_at(9, 9)) == "sent"
+        assert first.send_due(_at(9, 8)) is None  # backing off
+        assert first.send_due(_at(9, 9)) == "sent"
         restarted = ReportSchedule(store, scheduled, lambda: ["report-eu"])
-        assert restarted.tick(_at(9, 10)) is None and restarted.tick(_at(13, 10)) is None
-        assert restarted.tick(_at(16, 8)) == "sent"  # W11
+        assert restarted.send_due(_at(9, 10)) is None and restarted.send_due(_at(13, 10)) is None
+        assert restarted.send_due(_at(16, 8)) == "sent"  # W11
     finally:
         inbox.close()
     subjects = [email.message_from_bytes(m, policy=policy.default)["Subject"] for m in inbox.mails]
@@ -201,15 +246,17 @@ def test_serve_runs_the_schedule_by_a_fast_simulated_clock(store, rules, week, t
     import threading
     from types import SimpleNamespace
 
-    from podslo.serve import run_reports
+    from app.report_schedule import run_reports
     from tests.conftest import wait_for
+
     port = free_port()
     inbox = Inbox(port=port)
     simulation = SimpleNamespace(speed=60, engine=SimpleNamespace(now_ms=_at(23, 9) * 1000))
     analyst = SimpleNamespace(clusters=lambda: ["report-eu"], every_s=0.2)
     stop = threading.Event()
-    loop = threading.Thread(target=run_reports, args=(store, _scheduled(rules, tmp_path, port), analyst, simulation,
-                                                      stop))
+    loop = threading.Thread(
+        target=run_reports, args=(store, _scheduled(rules, tmp_path, port), analyst, simulation, stop)
+    )
     loop.start()
     try:
         wait_for("the week's mail", lambda: inbox.mails, 120)
@@ -217,5 +264,7 @@ def test_serve_runs_the_schedule_by_a_fast_simulated_clock(store, rules, week, t
         stop.set()
         loop.join(30)
         inbox.close()
-    assert len(inbox.mails) == 1 and "2026-W12" in email.message_from_bytes(inbox.mails[0],
-                                                                           policy=policy.default)["Subject"]
+    assert (
+        len(inbox.mails) == 1
+        and "2026-W12" in email.message_from_bytes(inbox.mails[0], policy=policy.default)["Subject"]
+    )

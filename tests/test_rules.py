@@ -10,11 +10,34 @@ from podslo.errors import RuleError
 from slo_rules import DEFAULT_FILE, load_rules
 
 # Contract 3 of docs/DESIGN.md: the default vocabulary.
-USER = {"InvalidImage", "ImageNotFound", "ImageAuthFailed", "ContainerConfigError", "VolumeConfigError", "AppCrash",
-        "AppOOM", "ReadinessProbeFailed", "Unschedulable", "QuotaExceeded"}
-SYSTEM = {"ImagePullSlow", "ImagePullError", "InsufficientCapacity", "SchedulingDelay", "SandboxCreateFailed",
-          "NetworkNotReady", "VolumeAttachFailed", "AdmissionRejected", "NodeNotReady", "Evicted", "Preempted",
-          "RuntimeError", "KubeletNoProgress", "Unknown"}
+USER = {
+    "InvalidImage",
+    "ImageNotFound",
+    "ImageAuthFailed",
+    "ContainerConfigError",
+    "VolumeConfigError",
+    "AppCrash",
+    "AppOOM",
+    "ReadinessProbeFailed",
+    "Unschedulable",
+    "QuotaExceeded",
+}
+SYSTEM = {
+    "ImagePullSlow",
+    "ImagePullError",
+    "InsufficientCapacity",
+    "SchedulingDelay",
+    "SandboxCreateFailed",
+    "NetworkNotReady",
+    "VolumeAttachFailed",
+    "AdmissionRejected",
+    "NodeNotReady",
+    "Evicted",
+    "Preempted",
+    "RuntimeError",
+    "KubeletNoProgress",
+    "Unknown",
+}
 STUCK = {"Finalizer", "NodeLost", "KubeletNotConfirming", "VolumeDetach", "PreStopHang", "Unknown"}
 
 
@@ -46,13 +69,21 @@ def line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
-@pytest.mark.parametrize("old,new,field,message", [
-    ("  InvalidImage: {attribution: user}", "  InvalidImage: {attribution: users}", "codes.InvalidImage.attribution", "user"),
-    ("- {source: terminated, reason: OOMKilled}", "- {source: termnated, reason: OOMKilled}", "reasons[", "source"),
-    ("reason: OOMKilled}", "reason: 'OOM(Killed'}", "reasons[", "bad regular expression"),
-    ("  default_s: 60", "  default_s: -5", "deadlines.default_s", "greater than 0"),
-    ("  - code: AppOOM", "  - code: AppOOMish", "file", "not declared"),
-])
+@pytest.mark.parametrize(
+    "old,new,field,message",
+    [
+        (
+            "  InvalidImage: {attribution: user}",
+            "  InvalidImage: {attribution: users}",
+            "codes.InvalidImage.attribution",
+            "user",
+        ),
+        ("- {source: terminated, reason: OOMKilled}", "- {source: termnated, reason: OOMKilled}", "reasons[", "source"),
+        ("reason: OOMKilled}", "reason: 'OOM(Killed'}", "reasons[", "bad regular expression"),
+        ("  default_s: 60", "  default_s: -5", "deadlines.default_s", "greater than 0"),
+        ("  - code: AppOOM", "  - code: AppOOMish", "file", "not declared"),
+    ],
+)
 def test_bad_rule_files_name_file_line_and_field(tmp_path, old, new, field, message):
     text = broken(old, new)
     path = write(tmp_path, text)
@@ -61,7 +92,9 @@ def test_bad_rule_files_name_file_line_and_field(tmp_path, old, new, field, mess
     shown = str(err.value)
     assert shown.startswith(f"{path}:") and field in shown and message in shown, shown
     if field != "file":
-        assert int(re.match(rf"{re.escape(str(path))}:(\d+):", shown).group(1)) == line_of(text, new.strip()[:14]), shown
+        assert int(re.match(rf"{re.escape(str(path))}:(\d+):", shown).group(1)) == line_of(text, new.strip()[:14]), (
+            shown
+        )
 
 
 def test_unreadable_and_not_yaml(tmp_path):
@@ -72,8 +105,11 @@ def test_unreadable_and_not_yaml(tmp_path):
 
 
 def test_deadline_overrides(tmp_path):
-    text = broken("  overrides: []", "  overrides:\n    - {namespace: 'batch-*', kind: job, deadline_s: 300}\n"
-                                     "    - {labels: {tier: heavy}, deadline_s: 120}")
+    text = broken(
+        "  overrides: []",
+        "  overrides:\n    - {namespace: 'batch-*', kind: job, deadline_s: 300}\n"
+        "    - {labels: {tier: heavy}, deadline_s: 120}",
+    )
     rules = load_rules(write(tmp_path, text))
     assert rules.deadline_s("batch-etl", {}, "job") == 300
     assert rules.deadline_s("batch-etl", {}, "service") == 60

@@ -10,7 +10,7 @@ import http.server
 import json
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,7 +20,7 @@ from slo_rules import load_rules
 from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
 
 SECRET = "test-secret"
-START = datetime(2026, 3, 2, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 class Receiver:
@@ -71,19 +71,47 @@ def _alerts(api: str, **params) -> list[dict]:
 
 def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_restart(tmp_path):
     sim_port, api_port, hook_port = free_port(), free_port(), free_port()
-    sim = start_podslo("simulate", "--profile", "cni-outage", "--speed", "60", "--port", str(sim_port),
-                  "--pods-per-minute", "120", "--start", "2026-03-02", env={}, cwd=tmp_path)
+    sim = start_podslo(
+        "simulate",
+        "--profile",
+        "cni-outage",
+        "--speed",
+        "60",
+        "--port",
+        str(sim_port),
+        "--pods-per-minute",
+        "120",
+        "--start",
+        "2026-03-02",
+        env={},
+        cwd=tmp_path,
+    )
     env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
-    args = ("serve", "--cluster", "prod", "--server", f"http://127.0.0.1:{sim_port}", "--listen",
-            f"127.0.0.1:{api_port}", "--webhook", f"http://127.0.0.1:{hook_port}/hook", "--analyze-every", "2",
-            "--rules", str(_rules_without_repeats(tmp_path)))
+    args = (
+        "serve",
+        "--cluster",
+        "prod",
+        "--server",
+        f"http://127.0.0.1:{sim_port}",
+        "--listen",
+        f"127.0.0.1:{api_port}",
+        "--webhook",
+        f"http://127.0.0.1:{hook_port}/hook",
+        "--analyze-every",
+        "2",
+        "--rules",
+        str(_rules_without_repeats(tmp_path)),
+    )
     api = f"http://127.0.0.1:{api_port}"
     receiver = None
     serve = start_podslo(*args, env=env, cwd=tmp_path)
     try:
-        page = wait_for("a page while the receiver is down", lambda: [
-            a for a in _alerts(api, state="firing") if a["severity"] == "page" and a["slo"] == "pod-delivery"],
-            180, serve)[0]
+        page = wait_for(
+            "a page while the receiver is down",
+            lambda: [a for a in _alerts(api, state="firing") if a["severity"] == "page" and a["slo"] == "pod-delivery"],
+            180,
+            serve,
+        )[0]
         assert "SandboxCreateFailed" in page["annotations"]["description"]
         metrics = httpx.get(f"{api}/metrics", timeout=10).text
         assert 'podslo_slo_burn_rate{cluster="prod",slo="pod-delivery",window="5m"}' in metrics
@@ -92,9 +120,14 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         serve.wait(30)
         serve = start_podslo(*args, env=env, cwd=tmp_path)
         receiver = Receiver(hook_port)
-        wait_for("the page resolved, at the receiver", lambda: any(
-            a["fingerprint"] == page["fingerprint"] and a["status"] == "resolved" for a in receiver.alerts()),
-            300, serve)
+        wait_for(
+            "the page resolved, at the receiver",
+            lambda: any(
+                a["fingerprint"] == page["fingerprint"] and a["status"] == "resolved" for a in receiver.alerts()
+            ),
+            300,
+            serve,
+        )
         assert stop_process(serve) == 0
     finally:
         for process in (serve, sim):
@@ -117,13 +150,29 @@ def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path)
     api_port, hook_port = free_port(), free_port()
     receiver = Receiver(hook_port)
     env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
-    serve = start_podslo("serve", "--simulate", "--speed", "120", "--listen", f"127.0.0.1:{api_port}",
-                    "--webhook", f"http://127.0.0.1:{hook_port}/hook", "--analyze-every", "2", env=env, cwd=tmp_path)
+    serve = start_podslo(
+        "serve",
+        "--simulate",
+        "--speed",
+        "120",
+        "--listen",
+        f"127.0.0.1:{api_port}",
+        "--webhook",
+        f"http://127.0.0.1:{hook_port}/hook",
+        "--analyze-every",
+        "2",
+        env=env,
+        cwd=tmp_path,
+    )
     api = f"http://127.0.0.1:{api_port}"
     try:
         later = int((START + timedelta(minutes=45)).timestamp() * 1000)
-        slos = wait_for("45 cluster minutes analyzed", lambda: [
-            s for s in httpx.get(f"{api}/api/v1/slos", timeout=10).json() if s["now"] >= later], 180, serve)
+        slos = wait_for(
+            "45 cluster minutes analyzed",
+            lambda: [s for s in httpx.get(f"{api}/api/v1/slos", timeout=10).json() if s["now"] >= later],
+            180,
+            serve,
+        )
         assert {s["slo"] for s in slos} >= {"pod-delivery", "pod-deletion", "pod-startup-latency", "node-availability"}
         delivery = next(s for s in slos if s["slo"] == "pod-delivery")
         assert delivery["total"] > 3000 and 0.9 < delivery["current"] < 1
@@ -140,4 +189,7 @@ def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path)
     assert shown.returncode == 0, shown.stderr
     rows = [json.loads(line) for line in shown.stdout.splitlines()]
     assert {r["slo"] for r in rows} >= {"pod-delivery", "probe-online"}
-    assert all(r["alerts"]["page"] == "inactive" for r in rows) and {r["health"] for r in rows} <= {"Healthy", "Warning"}
+    assert all(r["alerts"]["page"] == "inactive" for r in rows) and {r["health"] for r in rows} <= {
+        "Healthy",
+        "Warning",
+    }

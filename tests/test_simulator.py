@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from analyzer import read
-from analyzer.verdicts import analyze
+from analyzer.lifecycle.verdicts import analyze
 from podslo.errors import ConfigError
 from simulator.accuracy import compare
 from simulator.engine import Engine
@@ -66,10 +66,13 @@ def test_story_shares_follow_the_profile():
 
 
 def test_node_faults_follow_the_profile(tmp_path):
-    path = edited_default(tmp_path, "flaky",
-                          down=("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 24"),
-                          pressure=("pressure_per_node_day: 0.3", "pressure_per_node_day: 24"),
-                          daemonset=("missing_daemonset_per_node_day: 0.1", "missing_daemonset_per_node_day: 24"))
+    path = edited_default(
+        tmp_path,
+        "flaky",
+        down=("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 24"),
+        pressure=("pressure_per_node_day: 0.3", "pressure_per_node_day: 24"),
+        daemonset=("missing_daemonset_per_node_day: 0.1", "missing_daemonset_per_node_day: 24"),
+    )
     engine = Engine(load_profile(path), seed=2, nodes=40, pods_per_minute=30)
     run_until(engine, 3 * 3600)
     faults = Counter(f["kind"] for n in engine.truth()["nodes"] for f in n["faults"])
@@ -84,16 +87,27 @@ def test_node_faults_follow_the_profile(tmp_path):
 
 def test_node_verdicts_reach_the_node_truth(tmp_path, ingest, store, rules):
     """Nodes down for longer than the repair threshold, not back by themselves, need a person."""
-    path = edited_default(tmp_path, "dying", down=("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 12"),
-                          recover=("recover_share: 0.75", "recover_share: 0.5"))
+    path = edited_default(
+        tmp_path,
+        "dying",
+        down=("not_ready_per_node_day: 0.2", "not_ready_per_node_day: 12"),
+        recover=("recover_share: 0.75", "recover_share: 0.5"),
+    )
     engine = Engine(load_profile(path), seed=4, nodes=16, pods_per_minute=30)
     out = io.BytesIO()
     engine.listeners.append(recorder(out))
     run_until(engine, 4 * 3600)
     ingest(out.getvalue())
-    dead = {n["name"] for n in engine.truth()["nodes"]
-            if any(f["kind"] in ("NodeUnreachable", "NodeNotReady") and (f["end"] is None or f["end"] > engine.now_ms)
-                   and engine.now_ms - f["start"] >= rules.spec.nodes.manual_repair_after_s * 1000 for f in n["faults"])}
+    dead = {
+        n["name"]
+        for n in engine.truth()["nodes"]
+        if any(
+            f["kind"] in ("NodeUnreachable", "NodeNotReady")
+            and (f["end"] is None or f["end"] > engine.now_ms)
+            and engine.now_ms - f["start"] >= rules.spec.nodes.manual_repair_after_s * 1000
+            for f in n["faults"]
+        )
+    }
     nodes = ingest.nodes()
     assert dead, "the profile should leave some node down for good"
     assert {n for n, v in nodes.items() if v["needs_manual_repair"]} == dead
@@ -105,9 +119,14 @@ def quiet_baseline() -> Engine:
     return simulate("default", seconds=1500, nodes=20)[0]
 
 
-@pytest.mark.parametrize("profile,reason", [("cni-outage", "SandboxCreateFailed"),
-                                            ("registry-slowdown", "ImagePullSlow"),
-                                            ("capacity-crunch", "InsufficientCapacity")])
+@pytest.mark.parametrize(
+    "profile,reason",
+    [
+        ("cni-outage", "SandboxCreateFailed"),
+        ("registry-slowdown", "ImagePullSlow"),
+        ("capacity-crunch", "InsufficientCapacity"),
+    ],
+)
 def test_incident_profiles(profile, reason, quiet_baseline):
     quiet = quiet_baseline
     loud, _ = simulate(profile, seconds=1500, nodes=20)

@@ -29,9 +29,27 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "podslo.cli", "simulate", "--port", str(port), "--nodes", "6",
-                             "--pods-per-minute", "240", "--speed", "20", "--seed", "3"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "simulate",
+            "--port",
+            str(port),
+            "--nodes",
+            "6",
+            "--pods-per-minute",
+            "240",
+            "--speed",
+            "20",
+            "--seed",
+            "3",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     http = urllib3.PoolManager()
     for _ in range(100):
@@ -78,8 +96,24 @@ def test_kubectl_tables_json_yaml(server):
 
 @pytest.mark.skipif(not KUBECTL, reason="kubectl not installed")
 def test_kubectl_watch_with_events(server):
-    done = subprocess.run([KUBECTL, "--server", server, "get", "pods", "-A", "--watch", "-o", "json",
-                           "--output-watch-events", "--request-timeout=3s"], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [
+            KUBECTL,
+            "--server",
+            server,
+            "get",
+            "pods",
+            "-A",
+            "--watch",
+            "-o",
+            "json",
+            "--output-watch-events",
+            "--request-timeout=3s",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     decoder, text, pos, kinds = json.JSONDecoder(), done.stdout, 0, set()
     while pos < len(text.rstrip()):
         while text[pos].isspace():
@@ -95,8 +129,9 @@ def test_kubectl_run_and_delete(server):
     kubectl(server, "run", "probe-k", "--image=registry.k8s.io/pause:3.9", "-n", "default")
     assert "probe-k" in kubectl(server, "get", "pod", "probe-k", "-n", "default")
     kubectl(server, "delete", "pod", "probe-k", "-n", "default", "--timeout=30s")
-    missing = subprocess.run([KUBECTL, "--server", server, "get", "pod", "probe-k", "-n", "default"],
-                             capture_output=True, text=True)
+    missing = subprocess.run(
+        [KUBECTL, "--server", server, "get", "pod", "probe-k", "-n", "default"], capture_output=True, text=True
+    )
     assert missing.returncode == 1 and "NotFound" in missing.stderr
 
 
@@ -104,13 +139,17 @@ def test_list_watch_resume_and_410(server, v1):
     listed = json.loads(v1.list_pod_for_all_namespaces(_preload_content=False).data)
     rv = listed["metadata"]["resourceVersion"]
     seen, last = [], rv
-    for event in watch.Watch().stream(v1.list_pod_for_all_namespaces, resource_version=rv, timeout_seconds=3,
-                                      allow_watch_bookmarks=True):
+    for event in watch.Watch().stream(
+        v1.list_pod_for_all_namespaces, resource_version=rv, timeout_seconds=3, allow_watch_bookmarks=True
+    ):
         seen.append(event["type"])
         last = event["raw_object"]["metadata"]["resourceVersion"]
     assert "MODIFIED" in seen and "BOOKMARK" in seen and int(last) > int(rv)
-    resumed = [e["raw_object"]["metadata"]["resourceVersion"] for e in watch.Watch().stream(
-        v1.list_pod_for_all_namespaces, resource_version=last, timeout_seconds=2) if e["type"] != "BOOKMARK"]
+    resumed = [
+        e["raw_object"]["metadata"]["resourceVersion"]
+        for e in watch.Watch().stream(v1.list_pod_for_all_namespaces, resource_version=last, timeout_seconds=2)
+        if e["type"] != "BOOKMARK"
+    ]
     assert all(int(r) > int(last) for r in resumed), "a resumed watch starts after its resourceVersion"
     urllib3.PoolManager().request("POST", v1.api_client.configuration.host + "/simulator/v1/compact")
     with pytest.raises(ApiException) as gone:
@@ -135,6 +174,7 @@ def test_paging_and_selectors(v1):
 
 def test_later_pages_answer_at_the_first_pages_version(v1):
     """As etcd serves them: a paged list is one snapshot however the cluster moves meanwhile."""
+
     def page_of(token=None) -> dict:
         return json.loads(v1.list_pod_for_all_namespaces(limit=20, _continue=token, _preload_content=False).data)
 
@@ -155,13 +195,22 @@ def test_later_pages_answer_at_the_first_pages_version(v1):
 
 def test_create_watch_ready_delete_gone(server, v1):
     """What a black-box probe does: create, see it Ready, delete, see it gone."""
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe-py", "labels": {"probe": "yes"}},
-            "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9"}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe-py", "labels": {"probe": "yes"}},
+        "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.9"}]},
+    }
     created = v1.create_namespaced_pod("default", body)
     assert created.metadata.uid
     ready = False
-    for event in watch.Watch().stream(v1.list_namespaced_pod, "default", label_selector="probe=yes",
-                                      resource_version=created.metadata.resource_version, timeout_seconds=20):
+    for event in watch.Watch().stream(
+        v1.list_namespaced_pod,
+        "default",
+        label_selector="probe=yes",
+        resource_version=created.metadata.resource_version,
+        timeout_seconds=20,
+    ):
         conditions = event["object"].status.conditions or []
         if any(c.type == "Ready" and c.status == "True" for c in conditions):
             ready = True
@@ -189,17 +238,21 @@ def test_truth_is_beside_the_api(server):
     assert len(truth["nodes"]) == 6
 
 
-@pytest.mark.parametrize("method,path,body", [
-    ("GET", "/api/v1/pods?limit=abc", None), ("GET", "/api/v1/pods?limit=-1", None),
-    ("GET", "/api/v1/pods?limit=99999999999999999999999", None),
-    ("GET", "/api/v1/pods?watch=true&timeoutSeconds=soon", None),
-    ("GET", "/api/v1/pods?watch=true&resourceVersion=abc", None),
-    ("DELETE", "/api/v1/namespaces/default/pods/x?gracePeriodSeconds=later", None),
-    ("DELETE", "/api/v1/namespaces/default/pods/x?gracePeriodSeconds=999999999999999999999", None),
-    ("POST", "/api/v1/namespaces/default/pods", {"metadata": "x"}),
-    ("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "a"}, "spec": {"containers": "x"}}),
-    ("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "a"}, "spec": "x"}),
-])
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("GET", "/api/v1/pods?limit=abc", None),
+        ("GET", "/api/v1/pods?limit=-1", None),
+        ("GET", "/api/v1/pods?limit=99999999999999999999999", None),
+        ("GET", "/api/v1/pods?watch=true&timeoutSeconds=soon", None),
+        ("GET", "/api/v1/pods?watch=true&resourceVersion=abc", None),
+        ("DELETE", "/api/v1/namespaces/default/pods/x?gracePeriodSeconds=later", None),
+        ("DELETE", "/api/v1/namespaces/default/pods/x?gracePeriodSeconds=999999999999999999999", None),
+        ("POST", "/api/v1/namespaces/default/pods", {"metadata": "x"}),
+        ("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "a"}, "spec": {"containers": "x"}}),
+        ("POST", "/api/v1/namespaces/default/pods", {"metadata": {"name": "a"}, "spec": "x"}),
+    ],
+)
 def test_bad_requests_get_the_apiservers_400(server, method, path, body):
     answer = urllib3.request(method, server + path, body=None if body is None else json.dumps(body), timeout=10)
     status = json.loads(answer.data)
@@ -210,6 +263,7 @@ def test_bad_requests_get_the_apiservers_400(server, method, path, body):
 def test_every_label_selector_form_works_as_kubectl_sends_it(server):
     """Each form returns exactly the pods it names (the cluster moves between calls, so
     each answer is checked against its own labels)."""
+
     def apps(selector: str) -> list:
         items = json.loads(kubectl(server, "get", "pods", "-A", "-l", selector, "-o", "json"))["items"]
         return [item["metadata"].get("labels", {}).get("app") for item in items]
@@ -218,7 +272,12 @@ def test_every_label_selector_form_works_as_kubectl_sends_it(server):
     assert with_app and None not in with_app
     some = with_app[0]
     assert all(app is None for app in apps("!app"))
-    for selector, want in ((f"app in ({some},nothing)", True), (f"app=={some}", True), (f"app={some}", True),
-                           (f"app notin ({some})", False), (f"app!={some}", False)):
+    for selector, want in (
+        (f"app in ({some},nothing)", True),
+        (f"app=={some}", True),
+        (f"app={some}", True),
+        (f"app notin ({some})", False),
+        (f"app!={some}", False),
+    ):
         got = apps(selector)
         assert (got and all(app == some for app in got)) if want else all(app != some for app in got), selector

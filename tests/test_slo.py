@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from analyzer import alerts as A
-from analyzer.slo import evaluate_slo, series
-from analyzer.verdicts import analyze
-from analyzer.webhooks import backoff_s, sign
+from analyzer.alerting.conditions import SLO_ALERT, Condition, burn_conditions
+from analyzer.alerting.delivery import sign
+from analyzer.alerting.guard import GUARD_ALERT, guard_conditions
+from analyzer.alerting.outbox import reconcile
+from analyzer.alerting.payloads import NEVER
+from analyzer.alerting.receivers import Receiver
+from analyzer.alerting.state import advance
+from analyzer.lifecycle.verdicts import analyze
+from analyzer.slo.evaluate import evaluate_slo, series
+from podslo.backoff import DELIVERY, Backoff
 from podslo.errors import RuleError
 from podslo.schema import SLI_MINUTES
 from slo_rules import load_rules
@@ -26,10 +32,21 @@ def _minutes(store, cluster, rows):
     for ago, good, bad in rows:
         minute = (NOW - ago * MIN) // 1000
         for result, n in (("good", good), ("bad", bad)):
-            out.append(SLI_MINUTES.Row(cluster=cluster, sli="delivery", scope="", namespace="ns", minute=minute,
-                                       result=result, attribution="system" if result == "bad" else "",
-                                       reason="SandboxCreateFailed" if result == "bad" else "", le=0.0,
-                                       events=float(n), version=1))
+            out.append(
+                SLI_MINUTES.Row(
+                    cluster=cluster,
+                    sli="delivery",
+                    scope="",
+                    namespace="ns",
+                    minute=minute,
+                    result=result,
+                    attribution="system" if result == "bad" else "",
+                    reason="SandboxCreateFailed" if result == "bad" else "",
+                    le=0.0,
+                    events=float(n),
+                    version=1,
+                )
+            )
     store.insert("sli_minutes", out)
 
 
@@ -42,12 +59,12 @@ def test_budget_and_burn_match_hand_computed_windows(store, rules, cluster):
     _minutes(store, cluster, [(ago, 90, 10) for ago in range(1, 6)] + [(ago, 99, 1) for ago in range(6, 61)])
     status = evaluate_slo(store, rules, _slo(rules), cluster, NOW)
     assert status.events["5m"] == 500 and status.events["1h"] == 6000
-    assert status.burn["5m"] == pytest.approx((50 / 500) / 0.01)          # 10x
-    assert status.burn["1h"] == pytest.approx((105 / 6000) / 0.01)        # 1.75x
-    assert status.budget_left == pytest.approx((60 - 105) / 60)           # overspent: -75%
-    assert status.runs_out_at == NOW                                      # already gone
-    fired = A.burn_conditions(store, rules, status, None)
-    assert [c.severity for c in fired] == ["ticket"]                      # 3d and 6h above 1x; 10x < 14.4x
+    assert status.burn["5m"] == pytest.approx((50 / 500) / 0.01)  # 10x
+    assert status.burn["1h"] == pytest.approx((105 / 6000) / 0.01)  # 1.75x
+    assert status.budget_left == pytest.approx((60 - 105) / 60)  # overspent: -75%
+    assert status.runs_out_at == NOW  # already gone
+    fired = burn_conditions(store, rules, status, None)
+    assert [c.severity for c in fired] == ["ticket"]  # 3d and 6h above 1x; 10x < 14.4x
 
 
 def test_the_series_agrees_with_the_status_at_each_point(store, rules, cluster):
@@ -58,7 +75,9 @@ def test_the_series_agrees_with_the_status_at_each_point(store, rules, cluster):
         status = evaluate_slo(store, rules, _slo(rules), cluster, point["at"] * 1000)
         assert point["sli"] == pytest.approx(status.current) and point["counted"] == status.total
         assert point["budget_left"] == pytest.approx(status.budget_left, abs=1e-6)
-        assert point["burn"]["5m"] == pytest.approx(status.burn["5m"]) and point["burn"]["1h"] == pytest.approx(status.burn["1h"])
+        assert point["burn"]["5m"] == pytest.approx(status.burn["5m"]) and point["burn"]["1h"] == pytest.approx(
+            status.burn["1h"]
+        )
     assert points[-1]["burn"]["5m"] == pytest.approx(10.0)
 
 
@@ -74,47 +93,64 @@ def test_budget_runs_out_at_the_current_burn(store, rules, cluster):
 
 
 def test_a_page_needs_both_windows_and_enough_events(store, rules, cluster):
-    _minutes(store, cluster, [(ago, 70, 30) for ago in range(1, 61)])     # 30% failing for an hour
+    _minutes(store, cluster, [(ago, 70, 30) for ago in range(1, 61)])  # 30% failing for an hour
     status = evaluate_slo(store, rules, _slo(rules), cluster, NOW)
-    fired = A.burn_conditions(store, rules, status, "http://board")
+    fired = burn_conditions(store, rules, status, "http://board")
     assert {c.severity for c in fired} == {"page", "ticket"}
     page = next(c for c in fired if c.severity == "page")
-    assert page.labels == {"alertname": "ErrorBudgetBurn", "slo": "pod-delivery", "cluster": cluster, "severity": "page"}
+    assert page.labels == {
+        "alertname": "ErrorBudgetBurn",
+        "slo": "pod-delivery",
+        "cluster": cluster,
+        "severity": "page",
+    }
     assert "30.0x" in page.annotations["summary"] and page.annotations["board_url"] == "http://board"
 
     few = cluster + "-few"
-    _minutes(store, few, [(ago, 0, 1) for ago in range(1, 11)])           # every pod failing, but 10 of them
+    _minutes(store, few, [(ago, 0, 1) for ago in range(1, 11)])  # every pod failing, but 10 of them
     status = evaluate_slo(store, rules, _slo(rules), few, NOW)
-    assert status.burn["5m"] == pytest.approx(100) and A.burn_conditions(store, rules, status, None) == []
+    assert status.burn["5m"] == pytest.approx(100) and burn_conditions(store, rules, status, None) == []
 
 
 def test_alerts_fire_repeat_and_resolve_once_without_flapping(store, rules, cluster):
-    receivers = [A.Receiver("hook", "http://127.0.0.1:9/x")]
-    cond = A.Condition(A.SLO_ALERT, "pod-delivery", cluster, "page", 20.0, {"summary": "s", "description": "d"})
+    receivers = [Receiver("hook", "http://127.0.0.1:9/x")]
+    cond = Condition(SLO_ALERT, "pod-delivery", cluster, "page", 20.0, {"summary": "s", "description": "d"})
     keep, repeat = rules.spec.alerting.keep_firing_for.s * 1000, rules.spec.alerting.repeat_every.s * 1000
 
     def step(at, holding):
-        return A.step(store, rules, cluster, at, [cond] if holding else [], receivers, "http://podslo")
+        return advance(store, rules, cluster, at, [cond] if holding else [], receivers, "http://podslo")
 
     assert step(NOW, True) == ["firing ErrorBudgetBurn pod-delivery page"]
-    assert step(NOW + MIN, True) == []                                     # still firing: nothing new
-    assert step(NOW + 2 * MIN, False) == []                                # clear, not yet for long enough
-    assert step(NOW + 3 * MIN, True) == []                                 # back: the same episode
+    assert step(NOW + MIN, True) == []  # still firing: nothing new
+    assert step(NOW + 2 * MIN, False) == []  # clear, not yet for long enough
+    assert step(NOW + 3 * MIN, True) == []  # back: the same episode
     assert step(NOW + repeat, True) == ["repeat ErrorBudgetBurn pod-delivery page"]
     assert step(NOW + repeat + keep - MIN, False) == []
     assert step(NOW + repeat + keep, False) == ["resolved ErrorBudgetBurn pod-delivery page"]
     assert step(NOW + repeat + keep + MIN, False) == []
-    sent = store.rows("SELECT id, body FROM webhook_outbox FINAL WHERE id LIKE {p:String} ORDER BY created_at",
-                      p=f"hook|{cond.fingerprint}|%")
+    sent = store.rows(
+        "SELECT id, body FROM webhook_outbox FINAL WHERE id LIKE {p:String} ORDER BY created_at",
+        p=f"hook|{cond.fingerprint}|%",
+    )
     assert [json.loads(b)["status"] for _, b in sent] == ["firing", "firing", "resolved"]
     body = json.loads(sent[-1][1])
-    assert body["version"] == "4" and body["alerts"][0]["endsAt"] != A.NEVER
-    assert set(body) >= {"groupKey", "status", "receiver", "groupLabels", "commonLabels", "commonAnnotations",
-                         "externalURL", "alerts"}
+    assert body["version"] == "4" and body["alerts"][0]["endsAt"] != NEVER
+    assert set(body) >= {
+        "groupKey",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
     # an alert written just before a crash owes nothing more than what the outbox holds
-    assert A.reconcile(store, receivers, "http://podslo") >= 1
-    assert len(store.rows("SELECT id FROM webhook_outbox FINAL WHERE id LIKE {p:String}",
-                          p=f"hook|{cond.fingerprint}|%")) == 3
+    assert reconcile(store, receivers, "http://podslo") >= 1
+    assert (
+        len(store.rows("SELECT id FROM webhook_outbox FINAL WHERE id LIKE {p:String}", p=f"hook|{cond.fingerprint}|%"))
+        == 3
+    )
 
 
 def test_sli_minutes_after_incremental_passes_equal_a_full_rebuild(ingest, store, rules, cluster):
@@ -122,7 +158,7 @@ def test_sli_minutes_after_incremental_passes_equal_a_full_rebuild(ingest, store
     _, served = simulate("cni-outage", seconds=1500, seed=5, nodes=10)
     lines = served.splitlines(keepends=True)
     for part in range(4):
-        ingest(b"".join(lines[part * len(lines) // 4:(part + 1) * len(lines) // 4]), analyze_after=False)
+        ingest(b"".join(lines[part * len(lines) // 4 : (part + 1) * len(lines) // 4]), analyze_after=False)
         analyze(store, cluster, rules, overlap_ms=0)
     whole = cluster + "-full"
     ingest.cluster = whole
@@ -130,9 +166,13 @@ def test_sli_minutes_after_incremental_passes_equal_a_full_rebuild(ingest, store
     analyze(store, whole, rules, full=True)
 
     def sli(name):
-        return store.rows("SELECT sli, minute, result, reason, le, sum(events) AS n FROM sli_minutes FINAL "
-                          "WHERE cluster = {c:String} GROUP BY sli, minute, result, reason, le HAVING n != 0 "
-                          "ORDER BY sli, minute, result, reason, le", c=name)
+        return store.rows(
+            "SELECT sli, minute, result, reason, le, sum(events) AS n FROM sli_minutes FINAL "
+            "WHERE cluster = {c:String} GROUP BY sli, minute, result, reason, le HAVING n != 0 "
+            "ORDER BY sli, minute, result, reason, le",
+            c=name,
+        )
+
     incremental, full = sli(cluster), sli(whole)
     assert incremental == full
     counted = {r[0]: 0 for r in full}
@@ -149,28 +189,74 @@ def test_a_changed_verdict_moves_its_count(ingest, store, rules, cluster):
     created, asked = "2026-03-02T00:00:00Z", "2026-03-02T00:00:30Z"
 
     def pod(rv, deletion=None, extra=()):
-        meta = {"name": "web-1", "namespace": "ns", "uid": "u-1", "resourceVersion": str(rv),
-                "creationTimestamp": created, **({"deletionTimestamp": deletion, "deletionGracePeriodSeconds": 30}
-                                                 if deletion else {})}
-        return json.dumps({"type": "MODIFIED", "object": {
-            "kind": "Pod", "apiVersion": "v1", "metadata": meta,
-            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
-            "status": {"phase": "Pending", "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": created}]}}}) + "\n"
-    clock = json.dumps({"type": "ADDED", "object": {"kind": "Node", "apiVersion": "v1", "metadata": {
-        "name": "n1", "uid": "n-1", "resourceVersion": "9", "creationTimestamp": "2026-03-02T00:02:00Z"},
-        "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-03-02T00:02:00Z",
-                                   "lastHeartbeatTime": "2026-03-02T00:02:00Z"}]}}}) + "\n"
+        meta = {
+            "name": "web-1",
+            "namespace": "ns",
+            "uid": "u-1",
+            "resourceVersion": str(rv),
+            "creationTimestamp": created,
+            **({"deletionTimestamp": deletion, "deletionGracePeriodSeconds": 30} if deletion else {}),
+        }
+        return (
+            json.dumps(
+                {
+                    "type": "MODIFIED",
+                    "object": {
+                        "kind": "Pod",
+                        "apiVersion": "v1",
+                        "metadata": meta,
+                        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
+                        "status": {
+                            "phase": "Pending",
+                            "conditions": [{"type": "PodScheduled", "status": "True", "lastTransitionTime": created}],
+                        },
+                    },
+                }
+            )
+            + "\n"
+        )
+
+    clock = (
+        json.dumps(
+            {
+                "type": "ADDED",
+                "object": {
+                    "kind": "Node",
+                    "apiVersion": "v1",
+                    "metadata": {
+                        "name": "n1",
+                        "uid": "n-1",
+                        "resourceVersion": "9",
+                        "creationTimestamp": "2026-03-02T00:02:00Z",
+                    },
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": "Ready",
+                                "status": "True",
+                                "lastTransitionTime": "2026-03-02T00:02:00Z",
+                                "lastHeartbeatTime": "2026-03-02T00:02:00Z",
+                            }
+                        ]
+                    },
+                },
+            }
+        )
+        + "\n"
+    )
     ingest(pod(1) + clock)
 
     def counts():
-        return store.rows("SELECT toUnixTimestamp(minute) % 3600, result, sum(events) AS n FROM sli_minutes FINAL "
-                          "WHERE cluster = {c:String} AND sli = 'delivery' GROUP BY 1, 2 HAVING n != 0 ORDER BY 1, 2",
-                          c=cluster)
-    assert counts() == [(60, "bad", 1.0)]                  # failed, decided at the deadline (00:01:00)
+        return store.rows(
+            "SELECT toUnixTimestamp(minute) % 3600, result, sum(events) AS n FROM sli_minutes FINAL "
+            "WHERE cluster = {c:String} AND sli = 'delivery' GROUP BY 1, 2 HAVING n != 0 ORDER BY 1, 2",
+            c=cluster,
+        )
+
+    assert counts() == [(60, "bad", 1.0)]  # failed, decided at the deadline (00:01:00)
     ingest(pod(2, deletion=asked))
     assert ingest.pods()["web-1"]["outcome"] == "cancelled"
-    assert counts() == [(0, "excluded", 1.0)]              # moved to 00:00, and out of the SLO
+    assert counts() == [(0, "excluded", 1.0)]  # moved to 00:00, and out of the SLO
 
 
 def test_bad_slo_rules_fail_at_load_naming_the_field(tmp_path):
@@ -179,7 +265,9 @@ def test_bad_slo_rules_fail_at_load_naming_the_field(tmp_path):
     path.write_text(text)
     with pytest.raises(RuleError, match=r"slos\[2\].*threshold_s must be one of"):
         load_rules(path)
-    path.write_text(text.replace("threshold_s: 7", "threshold_s: 5").replace("long: 1h, short: 5m", "long: 5m, short: 1h"))
+    path.write_text(
+        text.replace("threshold_s: 7", "threshold_s: 5").replace("long: 1h, short: 5m", "long: 5m, short: 1h")
+    )
     with pytest.raises(RuleError, match=r"alerting.windows\[0\].*shorter than"):
         load_rules(path)
 
@@ -187,76 +275,129 @@ def test_bad_slo_rules_fail_at_load_naming_the_field(tmp_path):
 def test_signature_and_backoff():
     body = '{"a": 1}'
     sig = sign("s3cret", body, at=1700000000)
-    assert sig == "t=1700000000,v1=" + __import__("hmac").new(
-        b"s3cret", b'1700000000.{"a": 1}', "sha256").hexdigest()
-    assert [backoff_s(n, jitter=1.0) for n in (1, 2, 3, 10)] == [2.0, 4.0, 8.0, 60.0]
-    assert 1.0 <= backoff_s(1) <= 3.0
+    assert sig == "t=1700000000,v1=" + __import__("hmac").new(b"s3cret", b'1700000000.{"a": 1}', "sha256").hexdigest()
+    assert [Backoff(DELIVERY.first_s, DELIVERY.cap_s).delay_s(n) for n in (1, 2, 3, 10)] == [2.0, 4.0, 8.0, 60.0]
+    assert 1.0 <= DELIVERY.delay_s(1) <= 3.0
 
 
 def test_in_place_upgrades_count_by_whether_the_pod_was_ready_again_in_time(ingest, store, cluster):
     for story in ("upgrade_in_place", "upgrade_image_not_found"):
         ingest((ROOT / "tests" / "golden" / story / "input.jsonl").read_bytes())
-    rows = store.rows("SELECT name, upgrade_outcome, upgrade_ready_s, upgrade_reason, upgrade_attribution "
-                      "FROM pod_verdicts FINAL WHERE cluster = {c:String} ORDER BY name", c=cluster)
+    rows = store.rows(
+        "SELECT name, upgrade_outcome, upgrade_ready_s, upgrade_reason, upgrade_attribution "
+        "FROM pod_verdicts FINAL WHERE cluster = {c:String} ORDER BY name",
+        c=cluster,
+    )
     by_outcome = {r[1]: r for r in rows}
-    assert by_outcome["success"][2] == pytest.approx(9.0)       # Ready 9 s after the image changed
+    assert by_outcome["success"][2] == pytest.approx(9.0)  # Ready 9 s after the image changed
     assert by_outcome["failed"][3:] == ("ImageNotFound", "user")  # a tag that does not exist: the user's
-    counted = store.rows("SELECT result, sum(events) FROM sli_minutes FINAL WHERE cluster = {c:String} "
-                         "AND sli = 'upgrade' GROUP BY result ORDER BY result", c=cluster)
+    counted = store.rows(
+        "SELECT result, sum(events) FROM sli_minutes FINAL WHERE cluster = {c:String} "
+        "AND sli = 'upgrade' GROUP BY result ORDER BY result",
+        c=cluster,
+    )
     assert counted == [("excluded", 1.0), ("good", 1.0)]
 
 
 def _pod_line(name: str, created: str, deletion: str | None = None, namespace: str = "shop") -> str:
-    meta = {"name": name, "namespace": namespace, "uid": f"uid-{namespace}-{name}", "resourceVersion": "1" if not deletion else "2",
-            "creationTimestamp": created}
+    meta = {
+        "name": name,
+        "namespace": namespace,
+        "uid": f"uid-{namespace}-{name}",
+        "resourceVersion": "1" if not deletion else "2",
+        "creationTimestamp": created,
+    }
     if deletion:
         meta.update(deletionTimestamp=deletion, deletionGracePeriodSeconds=30)
-    return json.dumps({"type": "MODIFIED", "object": {
-        "kind": "Pod", "apiVersion": "v1", "metadata": meta,
-        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
-        "status": {"phase": "Running", "conditions": [
-            {"type": "Ready", "status": "True", "lastTransitionTime": created}]}}}) + "\n"
+    return (
+        json.dumps(
+            {
+                "type": "MODIFIED",
+                "object": {
+                    "kind": "Pod",
+                    "apiVersion": "v1",
+                    "metadata": meta,
+                    "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "x"}]},
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": created}],
+                    },
+                },
+            }
+        )
+        + "\n"
+    )
 
 
 def _audit_delete(i: int, name: str, user: str, at: str) -> str:
-    return json.dumps({"apiVersion": "audit.k8s.io/v1", "kind": "Event", "auditID": f"a-{i}", "stage": "ResponseComplete",
-                       "verb": "delete", "user": {"username": user}, "requestReceivedTimestamp": at,
-                       "stageTimestamp": at, "objectRef": {"resource": "pods", "namespace": "shop", "name": name},
-                       "responseStatus": {"code": 200}}) + "\n"
+    return (
+        json.dumps(
+            {
+                "apiVersion": "audit.k8s.io/v1",
+                "kind": "Event",
+                "auditID": f"a-{i}",
+                "stage": "ResponseComplete",
+                "verb": "delete",
+                "user": {"username": user},
+                "requestReceivedTimestamp": at,
+                "stageTimestamp": at,
+                "objectRef": {"resource": "pods", "namespace": "shop", "name": name},
+                "responseStatus": {"code": 200},
+            }
+        )
+        + "\n"
+    )
 
 
 def test_mass_deletion_pages_naming_who_asked(ingest, store, rules, cluster):
     created, at = "2026-03-02T00:00:00Z", "2026-03-02T01:00:00Z"
-    lines = [_pod_line(f"web-{i}", created) for i in range(80)] + [_pod_line(f"db-{i}", created, namespace="data")
-                                                                   for i in range(80)]
+    lines = [_pod_line(f"web-{i}", created) for i in range(80)] + [
+        _pod_line(f"db-{i}", created, namespace="data") for i in range(80)
+    ]
     lines += [_pod_line(f"web-{i}", created, deletion="2026-03-02T01:00:30Z") for i in range(60)]
     lines += [_audit_delete(i, f"web-{i}", "system:serviceaccount:ci:cleanup-bot", at) for i in range(60)]
     ingest("".join(lines))
     now = 1_772_413_260_000  # 01:01:00
-    fired = A.guard_conditions(store, rules, cluster, now, None)
-    assert [c.extra["namespace"] for c in fired] == ["shop"]    # 60 of 80 (75%); the cluster: 60 of 160
+    fired = guard_conditions(store, rules, cluster, now, None)
+    assert [c.extra["namespace"] for c in fired] == ["shop"]  # 60 of 80 (75%); the cluster: 60 of 160
     assert "cleanup-bot (60)" in fired[0].annotations["description"]
-    assert fired[0].labels["alertname"] == A.GUARD_ALERT and fired[0].severity == "page"
-    assert A.guard_conditions(store, rules, cluster, now + 10 * MIN, None) == []  # the window has passed
+    assert fired[0].labels["alertname"] == GUARD_ALERT and fired[0].severity == "page"
+    assert guard_conditions(store, rules, cluster, now + 10 * MIN, None) == []  # the window has passed
 
 
 def test_per_tenant_slos_count_only_their_pods(ingest, store, cluster, tmp_path):
-    text = Path(load_rules().source).read_text().replace("\nslos:\n", """
+    text = (
+        Path(load_rules().source)
+        .read_text()
+        .replace(
+            "\nslos:\n",
+            """
 slos:
   - {name: tenant-web, sli: delivery, objective: 0.99, selector: {labels: {app: web}}}
   - {name: payments, sli: delivery, objective: 0.99, selector: {namespaces: ["pay*"]}}
-""", 1)
+""",
+            1,
+        )
+    )
     (tmp_path / "rules.yaml").write_text(text)
     tenant_rules = load_rules(tmp_path / "rules.yaml")
     ingest(simulate(seconds=900, seed=8, nodes=10, rate=240)[1], analyze_after=False)
     analyze(store, cluster, tenant_rules)
-    now = store.scalar("SELECT toUnixTimestamp64Milli(max(created_at)) FROM pod_verdicts WHERE cluster = {c:String}",
-                       c=cluster) + 3600_000
+    now = (
+        store.scalar(
+            "SELECT toUnixTimestamp64Milli(max(created_at)) FROM pod_verdicts WHERE cluster = {c:String}", c=cluster
+        )
+        + 3600_000
+    )
 
     def direct(where):
-        return store.rows("SELECT countIf(outcome = 'success'), countIf(outcome = 'success' OR "
-                          "(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user')) "
-                          f"FROM pod_verdicts FINAL WHERE cluster = {{c:String}} AND {where}", c=cluster)[0]
+        return store.rows(
+            "SELECT countIf(outcome = 'success'), countIf(outcome = 'success' OR "
+            "(outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user')) "
+            f"FROM pod_verdicts FINAL WHERE cluster = {{c:String}} AND {where}",
+            c=cluster,
+        )[0]
+
     for name, where in (("tenant-web", "labels['app'] = 'web'"), ("payments", "startsWith(namespace, 'pay')")):
         status = evaluate_slo(store, tenant_rules, _slo(tenant_rules, name), cluster, int(now))
         good, total = direct(where)

@@ -15,8 +15,11 @@ def test_migrations_recorded_once(store):
 
 def test_tables_are_their_declarations(store):
     for table in TABLES.values():
-        stored = store.rows("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} "
-                            "ORDER BY position", t=table.name)
+        stored = store.rows(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} "
+            "ORDER BY position",
+            t=table.name,
+        )
         assert [r[0] for r in stored] == [name for name, _ in table.lines], table.name
 
 
@@ -31,8 +34,10 @@ def test_a_declared_column_is_added_to_an_existing_table(store, monkeypatch):
     assert store.migrate() == [f"added column {name}.error"]
     assert store.rows(f"SELECT probe, error, outcome FROM {name}") == [("p", "", "ok")]
     assert TABLES[name].columns == ("cluster", "probe", "outcome", "error", "version")
-    columns = store.rows("SELECT name FROM system.columns WHERE table = {t:String} AND database = currentDatabase() "
-                         "ORDER BY position", t=name)
+    columns = store.rows(
+        "SELECT name FROM system.columns WHERE table = {t:String} AND database = currentDatabase() ORDER BY position",
+        t=name,
+    )
     assert [c[0] for c in columns] == list(TABLES[name].columns)
     store.command(f"DROP TABLE {name}")
 

@@ -1,0 +1,99 @@
+"""What should be firing now: multi-window burn-rate conditions on each SLO, with the
+annotations a person reads (what burns, the top reasons, the first check)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import orjson
+
+from analyzer import read
+from analyzer.slo.budget import SloStatus
+from podslo.store import Store
+from slo_rules import Rules
+
+SLO_ALERT = "ErrorBudgetBurn"
+GUARD_ALERT = "MassPodDeletion"
+GUARD_SLO = "mass-deletion"
+
+
+@dataclass
+class Condition:
+    """An alert whose condition holds now."""
+
+    alertname: str
+    slo: str
+    cluster: str
+    severity: str
+    value: float
+    annotations: dict[str, str]
+    extra: dict[str, str] = field(default_factory=dict)  # labels beyond the four
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "alertname": self.alertname,
+            "slo": self.slo,
+            "cluster": self.cluster,
+            "severity": self.severity,
+            **self.extra,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    return hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+# -- SLO burn ------------------------------------------------------------------------------
+def burn_conditions(
+    store: Store, rules: Rules, status: SloStatus, board_url: str | None, firing: set[tuple[str, str]] = frozenset()
+) -> list[Condition]:
+    """The SLO's alerts whose pair of windows both burn above the factor (on enough events);
+    for one already `firing` ((slo, severity)), above factor x resolve_below, so a burn
+    wavering on the factor does not flap."""
+    slo = next(s for s in rules.spec.slos if s.name == status.slo)
+    alerting = rules.alerting(slo)
+    out: dict[str, Condition] = {}
+    for pair in alerting.windows:
+        long, short = str(pair.long), str(pair.short)
+        burn_long, burn_short = status.burn.get(long), status.burn.get(short)
+        if burn_long is None or burn_short is None or status.events[long] < alerting.min_events:
+            continue
+        factor = pair.factor * (alerting.resolve_below if (slo.name, pair.severity) in firing else 1)
+        if burn_long > factor and burn_short > factor and pair.severity not in out:
+            out[pair.severity] = Condition(
+                SLO_ALERT,
+                slo.name,
+                status.cluster,
+                pair.severity,
+                round(burn_short, 3),
+                _burn_annotations(store, rules, status, pair, board_url),
+            )
+    return list(out.values())
+
+
+def _burn_annotations(store: Store, rules: Rules, status: SloStatus, pair, board_url: str | None) -> dict[str, str]:
+    long = str(pair.long)
+    burn = status.burn[long]
+    summary = (
+        f"{status.slo} in cluster {status.cluster}: the error budget is burning {burn:.1f}x faster than "
+        f"the objective of {status.objective:.2%} allows over the last {long} "
+        f"(budget left: {status.budget_left:.0%} of {status.window})."
+    )
+    reasons = read.top_reasons(
+        store, status.indicator, status.cluster, status.now - int(pair.long.s * 1000), status.now
+    )
+    listed = "; ".join(f"{r} x{n} (e.g. {example})" for r, n, example in reasons) or "no single reason stands out"
+    first = rules.explain(reasons[0][0]) if reasons else None
+    advice = f" {reasons[0][0]}: {first['means']} First check: {first['check']}" if first else ""
+    description = (
+        f"Over the last {long}: {status.events[long]:.0f} counted, burn {burn:.1f}x (factor {pair.factor:g}), "
+        f"short window {pair.short} burn {status.burn[str(pair.short)]:.1f}x. "
+        f"Top reasons: {listed}. Over {status.window}: {status.current or 0:.2%} good.{advice}"
+    )
+    return {"summary": summary, "description": description, "board_url": board_url or ""}

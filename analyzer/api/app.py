@@ -1,0 +1,410 @@
+"""The HTTP API under /api/v1 (FastAPI): pydantic models are the contracts of DESIGN.md."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, FastAPI, HTTPException, Query
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from analyzer import read
+from analyzer.alerting.health import cluster_rows, healths, slo_statuses
+from analyzer.alerting.state import alert_dicts
+from analyzer.lifecycle.facts import cluster_now
+from podslo.errors import NotFound
+from podslo.store import Store
+from slo_rules import Rules
+
+PREFIX = "/api/v1"
+EPOCH_MAX = 4_102_444_800  # 2100-01-01: times are unix seconds from 0 to here
+OPEN_PATHS = ("/healthz", "/audit")  # /audit checks its own token
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class SloStatusModel(BaseModel):
+    slo: str
+    cluster: str
+    sli: str
+    objective: float
+    window: str
+    description: str
+    current: float | None
+    good: float
+    total: float
+    budget_left: float
+    budget_left_events: float
+    burn: dict[str, float | None]
+    events: dict[str, float]
+    sli_by_window: dict[str, float | None]
+    runs_out_at: int | None
+    alerts: dict[str, str]
+    health: Literal["Healthy", "Warning", "Fatal"]
+    now: int
+
+
+class AlertModel(BaseModel):
+    cluster: str
+    fingerprint: str
+    alertname: str
+    slo: str
+    severity: str
+    status: Literal["firing", "resolved"]
+    starts_at: str
+    ends_at: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    value: float
+    notifications: int
+
+
+class TerminatingModel(BaseModel):
+    cluster: str
+    reason: str
+    pods: int
+    oldest_s: float
+    median_s: float
+    example: str
+
+
+class StartupLatencyModel(BaseModel):
+    cluster: str
+    day: str
+    pods: int
+    p50_s: float
+    p90_s: float
+    p99_s: float
+
+
+class SeriesPoint(BaseModel):
+    at: int  # unix seconds
+    sli: float | None  # over the SLO's window
+    counted: float
+    step_sli: float | None  # over the `step` ending at `at`
+    step_counted: float
+    budget_left: float
+    burn: dict[str, float | None]  # per window
+
+
+class ClusterModel(BaseModel):
+    name: str
+    health: Literal["Healthy", "Warning", "Fatal"]
+    last_data_at: str | None
+    pods_seen: int
+
+
+class Phases(BaseModel):
+    scheduling_s: float | None
+    sandbox_s: float | None
+    image_pull_s: float | None
+    container_start_s: float | None
+    readiness_s: float | None
+
+
+class Deletion(BaseModel):
+    requested_at: str | None
+    gone_at: str | None
+    stuck: bool
+    reason: str | None
+    evidence: str | None
+
+
+class PodModel(BaseModel):
+    """Contract 2: one pod's verdict."""
+
+    cluster: str
+    namespace: str
+    name: str
+    uid: str
+    kind: Literal["service", "job"]
+    created_at: str
+    deadline_s: float
+    outcome: Literal["success", "failed", "timeout", "cancelled", "pending"]
+    attribution: Literal["user", "system"] | None
+    reason: str | None
+    evidence: str | None
+    rule: str | None
+    node: str | None
+    delivery_s: float | None
+    phases: Phases
+    deletion: Deletion | None = None
+
+
+class PodPage(BaseModel):
+    items: list[PodModel]
+    next_cursor: str | None  # pass as `cursor` for the next page; null at the end
+
+
+class NodeModel(BaseModel):
+    """Contract 2: one node's availability over the window."""
+
+    cluster: str
+    name: str
+    availability: float
+    downtime_s: float
+    faulty: bool
+    reasons: list[str]
+    needs_manual_repair: bool
+    evidence: str | None
+    window: dict[str, str | None]
+
+
+class WorkloadModel(BaseModel):
+    cluster: str
+    namespace: str
+    kind: str
+    name: str
+    pods: int
+    success: int
+    failed_system: int
+    failed_user: int
+    pending: int
+    success_rate: float | None  # delivered / (due - user failures)
+    delivery_p50_s: float | None
+    delivery_p99_s: float | None
+    top_reason: str | None
+    stuck_deletions: int
+
+
+class LatencyModel(BaseModel):
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+
+
+class PhaseModel(BaseModel):
+    phase: Literal["scheduling", "sandbox", "image_pull", "container_start", "readiness"]
+    p50_s: float | None
+    p90_s: float | None
+
+
+class NamespaceHurtModel(BaseModel):
+    cluster: str
+    namespace: str
+    pods: int
+    failed_system: int
+    failed_user: int
+    top_reason: str | None
+
+
+class DeliveryModel(BaseModel):
+    """Pods whose delivery was decided in [since, until), as the delivery SLI counts them."""
+
+    cluster: str | None
+    since: int
+    until: int
+    pods: int
+    delivered: int
+    failed_user: int
+    failed_system: int
+    cancelled: int
+    success_rate: float | None  # delivered / (delivered + failed by the platform)
+    latency: LatencyModel  # delivery time of delivered pods
+    phases: list[PhaseModel]  # where the time went, among delivered pods
+    namespaces: list[NamespaceHurtModel]  # the namespaces the platform failed most
+
+
+class ReasonCountModel(BaseModel):
+    cluster: str
+    at: str  # start of the interval
+    reason: str
+    attribution: str
+    pods: int
+
+
+class UnknownPatternModel(BaseModel):
+    count: int
+    what: str
+    pattern: str
+    example_pod: str
+
+
+def _cursor(key: tuple | None) -> str | None:
+    return None if key is None else base64.urlsafe_b64encode(orjson.dumps(list(key))).decode()
+
+
+def _after(cursor: str | None) -> tuple | None:
+    if not cursor:
+        return None
+    try:
+        created, cluster, uid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return int(created), str(cluster), str(uid)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise HTTPException(400, "cursor: not one this API gave out") from None
+
+
+def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> FastAPI:
+    """The API (`clusters()`: the cluster names to report on). With `token`, every path but
+    /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`."""
+    app = FastAPI(
+        title="podslo", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None
+    )
+    api = APIRouter(
+        prefix=PREFIX,
+        responses={
+            400: {"model": Problem, "description": "A parameter the API cannot use (a cursor it did not give out)."},
+            401: {"model": Problem, "description": "No or wrong bearer token (when a token is configured)."},
+            404: {"model": Problem, "description": "No such cluster, pod or SLO."},
+        },
+    )
+
+    def names(cluster: str | None) -> list[str]:
+        known = clusters()
+        if cluster and cluster not in known:
+            raise HTTPException(404, f"no cluster {cluster!r}; the store holds {', '.join(known) or 'none'}")
+        return [cluster] if cluster else known
+
+    @api.get("/clusters", response_model=list[ClusterModel])
+    def cluster_list() -> list[dict]:
+        return cluster_rows(store, clusters())
+
+    @api.get("/slos", response_model=list[SloStatusModel])
+    def slos(cluster: str | None = None) -> list[dict]:
+        chosen = names(cluster)
+        health = healths(store, chosen)
+        return [{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, chosen)]
+
+    @api.get("/slos/{name}/series", response_model=list[SeriesPoint])
+    def slo_series(
+        name: str,
+        cluster: str,
+        to: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds (default: now)"),
+        since: int | None = Query(
+            None, alias="from", ge=0, le=EPOCH_MAX, description="unix seconds (default: to - 7 days)"
+        ),
+        step: int = Query(3600, ge=60, description="seconds"),
+    ) -> list[dict]:
+        """The SLO over time: SLI over its window, budget left and burn per window, every `step`."""
+        from analyzer.slo.evaluate import series
+
+        slo = next((s for s in rules.spec.slos if s.name == name), None)
+        if slo is None:
+            raise HTTPException(404, f"no SLO {name!r}; the rules hold {', '.join(s.name for s in rules.spec.slos)}")
+        names(cluster)
+        until = to if to is not None else (cluster_now(store, cluster)[0] or 0) // 1000
+        start = since if since is not None else until - 7 * 86400
+        if start > until or (until - start) // step > 5000:
+            raise HTTPException(400, "from must not be after to, and at most 5,000 steps")
+        return series(store, rules, slo, cluster, start, until, step)
+
+    @api.get("/alerts", response_model=list[AlertModel])
+    def alerts(
+        cluster: str | None = None,
+        state: Literal["firing", "resolved"] | None = None,
+        limit: int = Query(500, ge=1, le=10_000),
+    ) -> list[dict]:
+        return alert_dicts(store, cluster, state, limit)
+
+    @api.get("/pods", response_model=PodPage)
+    def pods(
+        cluster: str | None = None,
+        namespace: str | None = None,
+        outcome: Literal["success", "failed", "timeout", "cancelled", "pending"] | None = None,
+        attribution: Literal["user", "system"] | None = None,
+        reason: str | None = None,
+        node: str | None = None,
+        stuck: bool | None = None,
+        since: float | None = Query(None, ge=0, le=EPOCH_MAX, description="created at or after (unix seconds)"),
+        until: float | None = Query(None, ge=0, le=EPOCH_MAX, description="created before (unix seconds)"),
+        limit: int = Query(100, ge=1, le=5000),
+        cursor: str | None = None,
+    ) -> dict:
+        items, key = read.pod_page(
+            store,
+            cluster,
+            limit,
+            _after(cursor),
+            namespace=namespace,
+            outcome=outcome,
+            attribution=attribution,
+            reason=reason,
+            node=node,
+            stuck=stuck,
+            since=since,
+            until=until,
+        )
+        return {"items": items, "next_cursor": _cursor(key)}
+
+    @api.get("/pods/{uid}/trace")
+    def trace(uid: str, cluster: str | None = None) -> dict[str, Any]:
+        from analyzer.read.trace import build_trace
+
+        return build_trace(store, uid, cluster, rules)
+
+    @api.get("/workloads", response_model=list[WorkloadModel])
+    def workloads(
+        cluster: str | None = None, namespace: str | None = None, limit: int = Query(200, ge=1, le=10_000)
+    ) -> list[dict]:
+        """Each Deployment, StatefulSet, Job, ... with its pods' verdicts rolled up, worst first."""
+        return read.workloads(store, cluster, namespace, limit)
+
+    @api.get("/reasons", response_model=list[ReasonCountModel])
+    def reasons(
+        cluster: str | None = None,
+        since: float | None = Query(None, ge=0, le=EPOCH_MAX),
+        until: float | None = Query(None, ge=0, le=EPOCH_MAX),
+        step: int = Query(3600, ge=60, le=31 * 86400, description="seconds"),
+    ) -> list[dict]:
+        """Pods not delivered, by reason and attribution, per interval of `step` seconds."""
+        return read.reason_counts(store, cluster, since, until, step)
+
+    @api.get("/delivery", response_model=DeliveryModel)
+    def delivery(
+        cluster: str | None = None,
+        since: int | None = Query(None, ge=0, le=EPOCH_MAX),
+        until: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds (default: now)"),
+        limit: int = Query(10, ge=1, le=1000, description="namespaces listed"),
+    ) -> dict:
+        """Delivery over a time range (default: the last 7 days): counts, success rate, latency
+        percentiles, phase breakdown, the namespaces that hurt most."""
+        newest = max((cluster_now(store, c)[0] or 0 for c in names(cluster)), default=0)
+        end = until if until is not None else newest // 1000 + 1
+        start = since if since is not None else max(end - 7 * 86400, 0)
+        return read.delivery(store, cluster, start, end, limit)
+
+    @api.get("/nodes", response_model=list[NodeModel])
+    def nodes(cluster: str | None = None) -> list[dict]:
+        return read.nodes(store, cluster)
+
+    @api.get("/terminating", response_model=list[TerminatingModel])
+    def leftover(cluster: str | None = None) -> list[dict]:
+        return [row for name in names(cluster) for row in read.terminating(store, name)]
+
+    @api.get("/startup-latency", response_model=list[StartupLatencyModel])
+    def startup(cluster: str | None = None, days: int = Query(28, ge=1, le=366)) -> list[dict]:
+        return [row for name in names(cluster) for row in read.startup_latency(store, name, days)]
+
+    @api.get("/unknowns", response_model=list[UnknownPatternModel])
+    def unknowns(cluster: str | None = None) -> list[dict]:
+        from analyzer.read.patterns import unknown_patterns
+
+        return unknown_patterns(store, cluster)
+
+    app.include_router(api)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    if token:
+
+        @app.middleware("http")
+        async def bearer(request: Request, call_next):
+            if not request.url.path.startswith(OPEN_PATHS):
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                    return JSONResponse(
+                        {"detail": "bearer token required"},
+                        status_code=401,
+                        headers={"WWW-Authenticate": 'Bearer realm="podslo"'},
+                    )
+            return await call_next(request)
+
+    return app

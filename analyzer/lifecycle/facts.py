@@ -1,0 +1,433 @@
+"""What the store knows about one cluster, folded per pod and per node in ClickHouse.
+
+The aggregation runs in SQL (one row per pod); Python only sees compact tuples.
+Duplicated raw rows cannot change an aggregate (min/max/argMax/any), so these queries
+need no FINAL. All times are epoch milliseconds.
+
+Pods are read a `Slice` at a time: the pods that need a verdict (all of them, or only
+those touched since the watermark) split into hash buckets, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from typing import NamedTuple
+
+import msgspec
+
+from analyzer.lifecycle.durations import pulled_seconds
+from podslo.store import Store
+from slo_rules import Rules
+
+# Pods whose verdict may change: rows or events since the watermark {low}, or a
+# verdict that time can still change (pending; deletion asked and not yet gone).
+_CHANGED_UIDS = """
+    SELECT uid FROM raw_pods WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
+    UNION DISTINCT SELECT object_uid FROM raw_events
+      WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)} AND object_kind = 'Pod'
+    UNION DISTINCT SELECT pod_uid FROM raw_logs WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
+    UNION DISTINCT SELECT uid FROM pod_verdicts FINAL
+      WHERE cluster = {cluster:String}
+        AND (outcome = 'pending' OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One hash bucket of the pods to analyze (all pods when low_ms is None)."""
+
+    cluster: str
+    low_ms: int | None
+    buckets: int = 1
+    bucket: int = 0
+
+    def where(self, column: str = "uid") -> str:
+        parts = [f"cityHash64({column}) % {{buckets:UInt32}} = {{bucket:UInt32}}"]
+        if self.low_ms is not None:
+            parts.append(f"{column} IN ({_CHANGED_UIDS})")
+        return " AND ".join(parts)
+
+    def params(self) -> dict:
+        return {
+            "cluster": self.cluster,
+            "low": (self.low_ms or 0) / 1000,
+            "buckets": self.buckets,
+            "bucket": self.bucket,
+        }
+
+
+_ORDER = "(rv, seen_at)"
+# When a deleted pod went: its last write by the cluster's record (the newest of its own
+# timestamps and managedFields' times), never after the DELETED event was received.
+_LAST_WRITE = "greatest(seen_at, ifNull(last_write_at, seen_at))"
+_GONE_AT = f"if(observed_at IS NULL, {_LAST_WRITE}, least({_LAST_WRITE}, observed_at))"
+
+
+def _ms(column: str) -> str:
+    return f"toUnixTimestamp64Milli({column})"
+
+
+# PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
+_POD_FIELDS = {
+    "uid": "uid",
+    "namespace": f"argMax(namespace, {_ORDER})",
+    "name": f"argMax(name, {_ORDER})",
+    "created": _ms("min(created_at)"),
+    "node": f"argMaxIf(node, {_ORDER}, node != '')",
+    "phase": f"argMax(phase, {_ORDER})",
+    "owner_kind": "any(owner_kind)",
+    "owner_name": "any(owner_name)",
+    "restart_policy": "any(restart_policy)",
+    "labels": "any(labels)",
+    "cpu_m": "max(cpu_request_m)",
+    "memory_b": "max(memory_request_b)",
+    "has_prestop": "max(has_prestop) = 1",
+    "scheduled": _ms("min(scheduled_at)"),
+    "sandbox_ready": _ms("min(sandbox_ready_at)"),
+    "ready": _ms("min(ready_at)"),
+    "started": _ms("min(started_at)"),
+    "deletion_requested": f"minIf({_ms('deletion_at')} - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL)",
+    "deletion_deadline": _ms("max(deletion_at)"),
+    "last_grace_s": f"argMax(deletion_grace_s, {_ORDER})",
+    "finalizers": "arraySort(groupUniqArrayArrayIf(finalizers, deletion_at IS NOT NULL))",
+    "claims": "arraySort(groupUniqArrayArray(claims))",
+    "stopped": f"argMax(running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND "
+    f"k.state = 'terminated', containers), {_ORDER})",
+    "gone": "max(event_type = 'DELETED') = 1",
+    "gone_at": "if(max(event_type = 'DELETED') = 1, " + _ms(f"minIf({_GONE_AT}, event_type = 'DELETED')") + ", NULL)",
+}
+POD_SQL = f"SELECT {', '.join(_POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
+
+# Signals: what the stored facts say that a rule may match, derived here so that a
+# change of rules (which conditions count) or of this derivation re-decides stored pods.
+# Rows written before the facts were stored carry the signals the collector derived.
+SIGNAL_SQL = """
+SELECT uid, source, reason, message, toUnixTimestamp64Milli(min(at)) FROM (
+  SELECT uid, s.1 AS source, s.2 AS reason, s.3 AS message, s.4 AS at
+  FROM raw_pods ARRAY JOIN signals AS s WHERE cluster = {cluster:String} AND /*slice*/
+  UNION ALL
+  SELECT uid, 'condition', concat(c.type, '/', c.reason), c.message, ifNull(c.since, seen_at)
+  FROM raw_pods ARRAY JOIN conditions AS c
+  WHERE cluster = {cluster:String} AND /*slice*/ AND c.reason != ''
+    AND ((c.status = 'False' AND c.type IN {when_false:Array(String)}) OR c.type IN {always:Array(String)})
+  UNION ALL
+  SELECT uid, k.state, if(k.reason = '' AND k.state = 'terminated', 'Error', k.reason),
+         if(k.state = 'terminated',
+            concat('exit code ', ifNull(toString(k.exit_code), '?'), if(k.message = '', '', concat(': ', k.message))),
+            k.message),
+         ifNull(k.finished_at, seen_at)
+  FROM raw_pods ARRAY JOIN containers AS k
+  WHERE cluster = {cluster:String} AND /*slice*/
+    AND ((k.state = 'waiting' AND k.reason != '') OR (k.state = 'terminated' AND (k.reason != '' OR ifNull(k.exit_code, 0) != 0)))
+  UNION ALL
+  SELECT uid, 'status', status_reason, status_message, seen_at
+  FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ AND status_reason != ''
+) GROUP BY uid, source, reason, message
+"""
+EVENT_SQL = """
+SELECT object_uid, reason, message, type, source_component,
+       toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
+FROM raw_events
+WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice*/
+GROUP BY object_uid, uid, reason, message, type, source_component
+"""
+LOG_SQL = """
+SELECT pod_uid, component, message, toUnixTimestamp64Milli(min(at))
+FROM raw_logs
+WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
+GROUP BY pod_uid, component, message
+"""
+# Pods whose container images changed while they lived: their snapshots in order.
+IMAGES_SQL = """
+SELECT uid, arraySort(x -> x.1, groupArray((rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at),
+                                           images, ready, toUnixTimestamp64Milli(ready_at))))
+FROM raw_pods
+WHERE cluster = {cluster:String} AND notEmpty(images) AND /*slice*/
+GROUP BY uid HAVING uniqExact(images) > 1
+"""
+COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
+NOT_CREATED_SQL = """
+SELECT uid, object_kind, object_namespace, object_name, reason, message,
+       toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
+FROM raw_events
+WHERE cluster = {cluster:String} AND reason = 'FailedCreate' AND object_kind != 'Pod'
+  AND inserted_at > {low:DateTime64(3)}
+GROUP BY uid, object_kind, object_namespace, object_name, reason, message
+"""
+DAEMONSET_SQL = f"""
+SELECT argMaxIf(node, {_ORDER}, node != ''), any(owner_name)
+FROM raw_pods WHERE cluster = {{cluster:String}} AND owner_kind = 'DaemonSet' AND owner_name IN {{names:Array(String)}}
+GROUP BY uid
+HAVING max(event_type = 'DELETED') = 0 AND argMax(ready, {_ORDER}) = 'True'
+"""
+NODE_SQL = """
+SELECT name, toUnixTimestamp64Milli(seen_at), event_type,
+       arrayMap(c -> (c.1, c.2, c.3, c.4, toUnixTimestamp64Milli(c.5)), conditions),
+       alloc_cpu_m, alloc_memory_b, volumes_in_use
+FROM raw_nodes WHERE cluster = {cluster:String}
+ORDER BY name, rv, seen_at
+"""
+# "Now" for a cluster: its newest timestamp, but one object cannot move it. A time with a
+# receive time counts up to that plus 30 s of clock skew; of the rest, a time far beyond the
+# bulk of the input (past its median by a week, or by ten times the spread below it) is
+# an outlier, not the present, and is left out and counted.
+NOW_SQL = """
+WITH times AS (
+  SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND)) AS t
+  FROM raw_pods WHERE cluster = {cluster:String}
+  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND))
+  FROM raw_events WHERE cluster = {cluster:String}
+  UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND))
+  FROM raw_nodes WHERE cluster = {cluster:String}),
+bulk AS (SELECT quantilesExact(0.01, 0.5)(toUnixTimestamp64Milli(t)) AS q FROM times),
+limit_ms AS (SELECT q[2] + greatest(7 * 86400000, 10 * (q[2] - q[1])) AS upto FROM bulk)
+SELECT maxIf(toUnixTimestamp64Milli(t), toUnixTimestamp64Milli(t) <= (SELECT upto FROM limit_ms)),
+       countIf(toUnixTimestamp64Milli(t) > (SELECT upto FROM limit_ms))
+FROM times
+"""
+INSERTED_SQL = """
+SELECT max(t) FROM (
+  SELECT toUnixTimestamp64Milli(max(inserted_at)) AS t FROM raw_pods WHERE cluster = {cluster:String}
+  UNION ALL SELECT toUnixTimestamp64Milli(max(inserted_at)) FROM raw_events WHERE cluster = {cluster:String}
+  UNION ALL SELECT toUnixTimestamp64Milli(max(inserted_at)) FROM raw_nodes WHERE cluster = {cluster:String})
+"""
+COMBINED = "(combined from similar events): "
+
+
+def strip_combined(message: str) -> str:
+    """The kubelet's event correlator prefixes aggregated messages; the rest is the real text."""
+    return message[len(COMBINED) :] if message.startswith(COMBINED) else message
+
+
+class Signal(msgspec.Struct, frozen=True, gc=False):
+    """A fact a rule may match: where it came from, its reason and message, and when.
+    (Structs: a pod has dozens, built in C and kept out of the garbage collector's way.)"""
+
+    source: str  # event, waiting, terminated, status, condition, log, derived
+    reason: str
+    message: str
+    at: int
+
+
+class Event(msgspec.Struct, frozen=True, gc=False):
+    """The Events about a pod with the same reason and text, folded."""
+
+    reason: str
+    message: str
+    type: str
+    component: str
+    first: int
+    last: int
+    count: int
+
+
+@dataclass(slots=True)
+class PodFacts:
+    uid: str
+    namespace: str
+    name: str
+    created: int
+    node: str
+    phase: str
+    owner_kind: str
+    owner_name: str
+    restart_policy: str
+    labels: dict
+    cpu_m: int
+    memory_b: int
+    has_prestop: bool
+    scheduled: int | None
+    sandbox_ready: int | None
+    ready: int | None
+    started: int | None
+    deletion_requested: int | None
+    deletion_deadline: int | None  # the latest deletionTimestamp seen
+    last_grace_s: int | None
+    finalizers: list  # set at some time while it terminated
+    claims: list  # the PersistentVolumeClaims it mounts
+    stopped: bool  # in its latest state every container had terminated
+    gone: bool
+    gone_at: int | None
+    signals: list[Signal] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    pull_s: float | None = None  # seconds waited for images (None: no pull seen)
+    # its snapshots (seen, received, images, Ready, Ready since) when its images changed in place
+    snapshots: list = field(default_factory=list)
+
+
+def count_pods(store: Store, part: Slice) -> int:
+    return int(store.scalar(COUNT_SQL.replace("/*slice*/", part.where()), **part.params()) or 0)
+
+
+assert tuple(_POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(_POD_FIELDS)]
+
+
+def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
+    params = part.params()
+    pods: dict[str, PodFacts] = {}
+    for row in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
+        pods[row[0]] = PodFacts(*row)  # _POD_FIELDS is in PodFacts' order (checked below)
+    signal_params = {
+        **params,
+        "when_false": list(rules.spec.signals.conditions_when_false),
+        "always": list(rules.spec.signals.conditions_always),
+    }
+    for uid, source, reason, message, at in store.stream(
+        SIGNAL_SQL.replace("/*slice*/", part.where()), **signal_params
+    ):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.signals.append(Signal(source, reason, message, at))
+    for uid, reason, message, *rest in store.stream(EVENT_SQL.replace("/*slice*/", part.where("object_uid")), **params):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.events.append(Event(reason, strip_combined(message), *rest))
+    for uid, component, message, at in store.stream(LOG_SQL.replace("/*slice*/", part.where("pod_uid")), **params):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.signals.append(Signal("log", component, message, at))
+    for uid, snapshots in store.stream(IMAGES_SQL.replace("/*slice*/", part.where()), **params):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.snapshots = [tuple(s[1:]) for s in snapshots]
+    for pod in pods.values():
+        _complete(pod)
+    return pods
+
+
+def _complete(pod: PodFacts) -> None:
+    """What the events add to the status: times the status lacks, and the pull durations."""
+    pod.events.sort(key=lambda e: e.first)
+    pod.scheduled = pod.scheduled or event_time(pod, "Scheduled")
+    pod.started = pod.started or event_time(pod, "Started")
+    pod.pull_s = image_pull_seconds(pod)
+
+
+def event_time(pod: PodFacts, reason: str) -> int | None:
+    times = [e.first for e in pod.events if e.reason == reason]
+    return min(times) if times else None
+
+
+def image_pull_seconds(pod: PodFacts) -> float | None:
+    """Sum of the kubelet's Pulled durations (pulls are serial by default)."""
+    total, seen = None, False
+    for event in pod.events:
+        if event.reason != "Pulled":
+            continue
+        seen = True
+        seconds = pulled_seconds(event.message)
+        if seconds is not None:
+            total = (total or 0.0) + seconds
+    if total is None and seen:
+        pulling, pulled = event_time(pod, "Pulling"), event_time(pod, "Pulled")
+        present = any("already present" in e.message for e in pod.events if e.reason == "Pulled")
+        if pulling and pulled and not present:
+            return max(pulled - pulling, 0) / 1000
+        return 0.0
+    return total
+
+
+def load_not_created(store: Store, cluster: str, low_ms: int | None) -> list[tuple]:
+    """Controller FailedCreate events: pods asked for that never came to exist."""
+    return store.rows(NOT_CREATED_SQL, cluster=cluster, low=(low_ms or 0) / 1000)
+
+
+def ready_daemonset_pods(store: Store, cluster: str, names: list[str]) -> list[tuple[str, str]]:
+    """(node, daemonset) for each live, Ready pod of the named DaemonSets."""
+    return store.rows(DAEMONSET_SQL, cluster=cluster, names=names) if names else []
+
+
+def cluster_now(store: Store, cluster: str) -> tuple[int | None, int]:
+    """'Now' for a cluster (replays judge by it), and how many timestamps were left out as
+    outliers far beyond the rest."""
+    rows = store.rows(NOW_SQL, cluster=cluster)
+    now, outliers = rows[0] if rows else (0, 0)
+    return (int(now) if now else None), int(outliers or 0)
+
+
+def inserted_until(store: Store, cluster: str) -> int | None:
+    value = store.scalar(INSERTED_SQL, cluster=cluster)
+    return int(value) if value else None
+
+
+# -- nodes --------------------------------------------------------------------------------
+BAD_STATUS = {
+    "Ready": ("False", "Unknown"),
+    "MemoryPressure": ("True",),
+    "DiskPressure": ("True",),
+    "PIDPressure": ("True",),
+    "NetworkUnavailable": ("True",),
+}
+
+
+class NodeStatus(NamedTuple):
+    """A node condition's status from `since` on."""
+
+    since: int
+    status: str
+    reason: str
+    message: str
+
+
+@dataclass(slots=True)
+class NodeFacts:
+    name: str
+    first_seen: int
+    deleted_at: int | None = None
+    alloc_cpu_m: int = 0
+    alloc_memory_b: int = 0
+    # condition type -> its statuses in time order
+    timeline: dict = field(default_factory=lambda: defaultdict(list))
+    volumes: list = field(default_factory=list)  # [(since, volumes in use)] in time order, on change
+
+    def volumes_at(self, at: int) -> tuple:
+        """The volumes the node reported in use at `at` (status.volumesInUse)."""
+        current = ()
+        for since, names in self.volumes:
+            if since > at:
+                break
+            current = names
+        return current
+
+    def status_at(self, ctype: str, at: int) -> NodeStatus | None:
+        """The status in force at `at`, or None if unknown."""
+        current = None
+        for entry in self.timeline.get(ctype, ()):
+            if entry.since <= at:
+                current = entry
+            else:
+                break
+        return current
+
+    def bad_spans(self, ctype: str, start: int, end: int) -> list[tuple[int, int, NodeStatus]]:
+        """Spans within [start, end] where `ctype` was in a bad status."""
+        spans, entries = [], self.timeline.get(ctype, [])
+        for i, entry in enumerate(entries):
+            until = entries[i + 1].since if i + 1 < len(entries) else end
+            if entry.status in BAD_STATUS.get(ctype, ()):
+                lo, hi = max(entry.since, start), min(until, end)
+                if hi > lo:
+                    spans.append((lo, hi, entry))
+        return spans
+
+
+def load_nodes(store: Store, cluster: str) -> dict[str, NodeFacts]:
+    nodes: dict[str, NodeFacts] = {}
+    for name, seen, event_type, conditions, cpu, memory, volumes in store.stream(NODE_SQL, cluster=cluster):
+        node = nodes.get(name)
+        if node is None:
+            node = nodes[name] = NodeFacts(name, int(seen))
+        node.alloc_cpu_m, node.alloc_memory_b = int(cpu), int(memory)
+        if event_type == "DELETED":
+            node.deleted_at = int(seen)
+        if tuple(volumes) != (node.volumes[-1][1] if node.volumes else ()):
+            node.volumes.append((int(seen), tuple(volumes)))
+        for ctype, status, reason, message, since in conditions:
+            entries = node.timeline[ctype]
+            moment = int(since) if since else int(seen)
+            if not entries or (entries[-1].status != status and moment >= entries[-1].since):
+                entries.append(NodeStatus(moment, status, reason, message))
+    for node in nodes.values():
+        for entries in node.timeline.values():
+            entries.sort(key=lambda e: e.since)
+    return nodes

@@ -1,0 +1,27 @@
+"""Read models: verdicts as the CLI, the API and the report show them, and the SQL
+predicates they share (`predicates`). Callers write `read.pods(...)`, `read.delivery(...)`."""
+
+from analyzer.read.rollups import (
+    delivery,
+    platform_reasons,
+    reason_counts,
+    startup_latency,
+    terminating,
+    top_reasons,
+    workloads,
+)
+from analyzer.read.verdicts import nodes, pod, pod_page, pods
+
+__all__ = [
+    "delivery",
+    "nodes",
+    "platform_reasons",
+    "pod",
+    "pod_page",
+    "pods",
+    "reason_counts",
+    "startup_latency",
+    "terminating",
+    "top_reasons",
+    "workloads",
+]

@@ -1,0 +1,201 @@
+"""Verdicts rolled up: per workload, per reason over time, delivery over a range, the
+leftover Terminating pods, startup latency per day, the top reasons behind an SLI's bad events."""
+
+from __future__ import annotations
+
+from analyzer.lifecycle.facts import cluster_now
+from analyzer.lifecycle.sli_minutes import PROBE_REASON
+from analyzer.lifecycle.verdicts import PHASES
+from analyzer.read.predicates import UPGRADE_FAILED_SYSTEM, with_failures
+from podslo.store import Store
+
+_WORKLOADS = """
+SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS pods,
+       countIf(outcome = 'success') AS success,
+       countIf(/*system*/) AS failed_system,
+       countIf(/*user*/) AS failed_user,
+       countIf(outcome = 'pending') AS pending,
+       if(success + failed_system = 0, NULL, success / (success + failed_system)) AS success_rate,
+       quantileExactIf(0.5)(delivery_s, delivery_s IS NOT NULL) AS p50, quantileExactIf(0.99)(delivery_s, delivery_s IS NOT NULL) AS p99,
+       topKIf(1)(reason, /*system*/) AS top,
+       countIf(deletion_stuck = 1) AS stuck_deletions
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {namespace:String} OR {namespace:String} = '')
+  AND workload != ''
+GROUP BY cluster, namespace, kind, name
+ORDER BY failed_system DESC, success_rate ASC NULLS LAST, pods DESC
+LIMIT {limit:UInt32}"""
+_WORKLOADS = with_failures(_WORKLOADS)
+
+
+def workloads(store: Store, cluster: str | None = None, namespace: str | None = None, limit: int = 200) -> list[dict]:
+    """Each workload's pods rolled up, the ones the platform failed most first."""
+    out = []
+    for r in store.dicts(_WORKLOADS, cluster=cluster or "", namespace=namespace or "", limit=limit):
+        p50, p99, top = r.pop("p50"), r.pop("p99"), r.pop("top")
+        out.append(
+            {
+                **r,
+                "delivery_p50_s": None if p50 != p50 else p50,
+                "delivery_p99_s": None if p99 != p99 else p99,
+                "top_reason": top[0] if top else None,
+            }
+        )
+    return out
+
+
+_REASONS = """
+SELECT cluster, toStartOfInterval(minute, toIntervalSecond({step:UInt32})) AS at, reason, attribution,
+       toUInt64(sum(events)) AS pods
+FROM sli_minutes FINAL
+WHERE sli = 'delivery' AND result IN ('bad', 'excluded') AND reason != ''
+  AND (cluster = {cluster:String} OR {cluster:String} = '')
+  AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
+GROUP BY cluster, at, reason, attribution HAVING pods > 0
+ORDER BY cluster, at, pods DESC, reason"""
+
+
+def platform_reasons(store: Store, cluster: str, since: float | None, until: float | None) -> dict[str, int]:
+    """Pods the platform failed in [since, until), by reason, most first (the SLI minutes)."""
+    width = int((until if until is not None else 2**31) - (since or 0))
+    counts: dict[str, int] = {}
+    for r in reason_counts(store, cluster, since, until, max(width, 60)):
+        if r["attribution"] == "system":
+            counts[r["reason"]] = counts.get(r["reason"], 0) + r["pods"]
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def reason_counts(store: Store, cluster: str | None, since: float | None, until: float | None, step: int) -> list[dict]:
+    """Pods not delivered per interval, by reason and attribution (the SLI minutes)."""
+    rows = store.dicts(
+        _REASONS,
+        cluster=cluster or "",
+        step=step,
+        since=int(since or 0),
+        until=int(until if until is not None else 2**31),
+    )
+    return [{**r, "at": r["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for r in rows]
+
+
+_DELIVERY = with_failures("""
+SELECT count() AS pods, countIf(outcome = 'success') AS delivered,
+       countIf(/*user*/) AS failed_user,
+       countIf(/*system*/) AS failed_system,
+       countIf(outcome = 'cancelled') AS cancelled,
+       quantilesExactIf(0.5, 0.9, 0.99)(delivery_s, outcome = 'success' AND delivery_s IS NOT NULL) AS latency,
+       /*phases*/
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
+  AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
+""").replace(
+    "/*phases*/",
+    ", ".join(f"quantilesExactIf(0.5, 0.9)({p}, outcome = 'success' AND {p} IS NOT NULL) AS {p}" for p in PHASES),
+)
+_HURT_NAMESPACES = with_failures("""
+SELECT cluster, namespace, count() AS pods,
+       countIf(/*system*/) AS failed_system,
+       countIf(/*user*/) AS failed_user,
+       topKIf(1)(reason, /*system*/) AS top
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
+  AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
+GROUP BY cluster, namespace HAVING failed_system > 0
+ORDER BY failed_system DESC, pods DESC, namespace LIMIT {limit:UInt32}""")
+
+
+def _finite(x: float) -> float | None:
+    return None if x != x else round(float(x), 3)
+
+
+def delivery(store: Store, cluster: str | None, since: int, until: int, limit: int = 10) -> dict:
+    """Pods whose delivery was decided in [since, until) (epoch seconds), as the delivery SLI
+    counts them: delivered, failed by users and by the platform; delivery latency percentiles
+    and each phase's p50/p90 among delivered pods; the namespaces the platform failed most."""
+    params = {"cluster": cluster or "", "since": int(since), "until": int(until)}
+    r = store.dicts(_DELIVERY, **params)[0]
+    due = r["delivered"] + r["failed_system"]
+    return {
+        "cluster": cluster,
+        "since": int(since),
+        "until": int(until),
+        **{k: int(r[k]) for k in ("pods", "delivered", "failed_user", "failed_system", "cancelled")},
+        "success_rate": None if due == 0 else round(r["delivered"] / due, 6),
+        "latency": dict(zip(("p50_s", "p90_s", "p99_s"), map(_finite, r["latency"]))),
+        "phases": [
+            {"phase": p.removesuffix("_s"), "p50_s": _finite(r[p][0]), "p90_s": _finite(r[p][1])} for p in PHASES
+        ],
+        "namespaces": [
+            {**{k: v for k, v in n.items() if k != "top"}, "top_reason": n["top"][0] if n["top"] else None}
+            for n in store.dicts(_HURT_NAMESPACES, limit=limit, **params)
+        ],
+    }
+
+
+_TERMINATING = """
+SELECT ifNull(deletion_reason, 'Unknown') AS reason, count() AS pods,
+       max(dateDiff('second', deletion_requested_at, toDateTime64({at:Int64} / 1000, 3))) AS oldest_s,
+       median(dateDiff('second', deletion_requested_at, toDateTime64({at:Int64} / 1000, 3))) AS median_s,
+       any(concat(namespace, '/', name)) AS example
+FROM pod_verdicts FINAL
+WHERE cluster = {cluster:String} AND deletion_stuck = 1
+  AND deletion_requested_at <= toDateTime64({at:Int64} / 1000, 3)
+  AND (deletion_gone_at IS NULL OR deletion_gone_at > toDateTime64({at:Int64} / 1000, 3))
+GROUP BY reason ORDER BY pods DESC, reason"""
+
+
+def terminating(store: Store, cluster: str, at_ms: int | None = None) -> list[dict]:
+    """The leftover Terminating pods (stuck past grace period + slack, still there) at `at_ms`
+    (default: the cluster's now) by reason: how many, the oldest and median age in seconds, an example."""
+    at = at_ms if at_ms is not None else cluster_now(store, cluster)[0]
+    return [] if at is None else [{"cluster": cluster, **r} for r in store.dicts(_TERMINATING, cluster=cluster, at=at)]
+
+
+_STARTUP = """
+SELECT toDate(decided_at) AS day, count() AS pods, quantilesExact(0.5, 0.9, 0.99)(startup_s) AS q
+FROM pod_verdicts FINAL
+WHERE cluster = {cluster:String} AND startup_s IS NOT NULL AND decided_at IS NOT NULL
+GROUP BY day ORDER BY day DESC LIMIT {days:UInt32}"""
+
+
+def startup_latency(store: Store, cluster: str, days: int = 28) -> list[dict]:
+    """SIG-Scalability's pod startup latency per cluster-day: p50, p90, p99 in seconds."""
+    return [
+        {"cluster": cluster, "day": str(day), "pods": pods, "p50_s": q[0], "p90_s": q[1], "p99_s": q[2]}
+        for day, pods, q in store.rows(_STARTUP, cluster=cluster, days=days)
+    ]
+
+
+_TOP_REASON_TEMPLATES = {
+    "delivery": """SELECT ifNull(reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
+        WHERE cluster = {cluster:String} AND decided_at >= {since:DateTime64(3)} AND decided_at < {until:DateTime64(3)}
+          AND /*system*/
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+    "deletion": """SELECT ifNull(deletion_reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
+        WHERE cluster = {cluster:String} AND deletion_decided_at >= {since:DateTime64(3)}
+          AND deletion_decided_at < {until:DateTime64(3)} AND deletion_stuck = 1
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+    "upgrade": """SELECT ifNull(upgrade_reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
+        WHERE cluster = {cluster:String} AND upgrade_decided_at >= {since:DateTime64(3)}
+          AND upgrade_decided_at < {until:DateTime64(3)} AND /*upgrade*/
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+    "probe": """SELECT /*probe_reason*/, count(), any(probe) FROM probe_results
+        WHERE cluster = {cluster:String} AND started_at >= {since:DateTime64(3)} AND started_at < {until:DateTime64(3)}
+          AND outcome != 'ok' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+    "node_time": """SELECT arrayJoin(reasons), count(), any(name) FROM node_verdicts FINAL
+        WHERE cluster = {cluster:String} AND downtime_s > 0 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+}
+
+
+_TOP_REASONS = {
+    sli: with_failures(sql).replace("/*upgrade*/", UPGRADE_FAILED_SYSTEM).replace("/*probe_reason*/", PROBE_REASON)
+    for sli, sql in _TOP_REASON_TEMPLATES.items()
+}
+
+
+def top_reasons(store: Store, sli: str, cluster: str, since_ms: int, until_ms: int) -> list[tuple[str, int, str]]:
+    """(reason, count, example) of the SLI's bad events in [since, until), most first."""
+    sql = _TOP_REASONS.get(sli)
+    if sql is None:
+        return []
+    rows = store.rows(sql, cluster=cluster, since=since_ms / 1000, until=until_ms / 1000)
+    return [(str(r), int(n), str(e)) for r, n, e in rows]

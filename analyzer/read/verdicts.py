@@ -1,0 +1,131 @@
+"""Verdicts as contract 2 shapes them, for the CLI and the API alike."""
+
+from __future__ import annotations
+
+from analyzer.lifecycle.verdicts import PHASES
+from podslo.errors import NotFound
+from podslo.store import Store
+from podslo.timeutil import iso
+
+_POD_SQL = """
+SELECT cluster, namespace, name, uid, kind, toUnixTimestamp64Milli(created_at) AS created, deadline_s,
+       outcome, attribution, reason, evidence, rule, node, delivery_s, /*phases*/,
+       toUnixTimestamp64Milli(deletion_requested_at) AS del_req, toUnixTimestamp64Milli(deletion_gone_at) AS del_gone,
+       deletion_stuck, deletion_reason, deletion_evidence
+FROM pod_verdicts FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') /*extra*/
+ORDER BY cluster, created_at, namespace, name
+""".replace("/*phases*/", ", ".join(PHASES))
+_NODE_SQL = """
+SELECT cluster, name, availability, downtime_s, faulty, reasons, needs_manual_repair, evidence,
+       toUnixTimestamp64Milli(window_start) AS ws, toUnixTimestamp64Milli(window_end) AS we
+FROM node_verdicts FINAL
+WHERE cluster = {cluster:String} OR {cluster:String} = ''
+ORDER BY cluster, name
+"""
+
+
+def pods(store: Store, cluster: str | None = None, outcome: str | None = None) -> list[dict]:
+    extra = "AND outcome = {outcome:String}" if outcome else ""
+    rows = store.dicts(_POD_SQL.replace("/*extra*/", extra), cluster=cluster or "", outcome=outcome or "")
+    return [_pod(r) for r in rows]
+
+
+# filter name -> its condition ({name} is the bound value)
+_FILTERS = {
+    "namespace": "namespace = {namespace:String}",
+    "outcome": "outcome = {outcome:String}",
+    "attribution": "attribution = {attribution:String}",
+    "reason": "(reason = {reason:String} OR deletion_reason = {reason:String})",
+    "node": "node = {node:String}",
+    "stuck": "(deletion_stuck = 1) = {stuck:Bool}",
+    "since": "created_at >= {since:DateTime64(3)}",
+    "until": "created_at < {until:DateTime64(3)}",
+}
+
+
+def pod_page(
+    store: Store, cluster: str | None = None, limit: int = 100, after: tuple | None = None, **filters
+) -> tuple[list[dict], tuple | None]:
+    """Verdicts matching `filters` (see _FILTERS; times in epoch seconds), oldest first, at most
+    `limit` of them after the key `after`; and the key to go on from (None at the end)."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    for key in ("since", "until"):  # to the millisecond: a float's repr may be in e-notation
+        if key in given:
+            given[key] = round(float(given[key]), 3)
+    unknown = set(given) - set(_FILTERS)
+    if unknown:
+        raise ValueError(f"unknown pod filter(s): {sorted(unknown)}")
+    extra = "".join(f" AND {_FILTERS[k]}" for k in given)
+    if after is not None:
+        extra += (
+            " AND (created_at, cluster, uid) > (fromUnixTimestamp64Milli({a_created:Int64}, 'UTC'), "
+            "{a_cluster:String}, {a_uid:String})"
+        )
+        given.update(a_created=after[0], a_cluster=after[1], a_uid=after[2])
+    sql = _POD_SQL.replace("/*extra*/", extra).replace(
+        "ORDER BY cluster, created_at, namespace, name", "ORDER BY created_at, cluster, uid LIMIT {limit:UInt32}"
+    )
+    rows = store.dicts(sql, cluster=cluster or "", limit=limit, **given)
+    key = (rows[-1]["created"], rows[-1]["cluster"], rows[-1]["uid"]) if len(rows) == limit else None
+    return [_pod(r) for r in rows], key
+
+
+def pod(store: Store, ref: str, cluster: str | None = None) -> dict:
+    """One verdict by uid, `name`, or `namespace/name` (the newest pod of that name)."""
+    namespace, _, name = ref.rpartition("/")
+    rows = store.dicts(_POD_SQL.replace("/*extra*/", "AND uid = {ref:String}"), cluster=cluster or "", ref=ref)
+    if not rows:  # the uid is the table's key: a name is looked for only when no uid matched
+        extra = "AND name = {name:String} AND (namespace = {ns:String} OR {ns:String} = '')"
+        rows = store.dicts(_POD_SQL.replace("/*extra*/", extra), cluster=cluster or "", name=name, ns=namespace)
+    if not rows:
+        raise NotFound(
+            f"no pod {ref!r}" + (f" in cluster {cluster!r}" if cluster else "") + " (did you run `podslo analyze`?)"
+        )
+    return _pod(rows[-1])
+
+
+def _pod(r: dict) -> dict:
+    out = {
+        "cluster": r["cluster"],
+        "namespace": r["namespace"],
+        "name": r["name"],
+        "uid": r["uid"],
+        "kind": r["kind"],
+        "created_at": iso(r["created"]),
+        "deadline_s": r["deadline_s"],
+        "outcome": r["outcome"],
+        "attribution": r["attribution"],
+        "reason": r["reason"],
+        "evidence": r["evidence"] or None,
+        "rule": r["rule"] or None,
+        "node": r["node"] or None,
+        "delivery_s": r["delivery_s"],
+        "phases": {p: r[p] for p in PHASES},
+    }
+    if r["del_req"] is not None or r["deletion_stuck"] is not None:
+        out["deletion"] = {
+            "requested_at": iso(r["del_req"]),
+            "gone_at": iso(r["del_gone"]),
+            "stuck": bool(r["deletion_stuck"]),
+            "reason": r["deletion_reason"],
+            "evidence": r["deletion_evidence"] or None,
+        }
+    return out
+
+
+def nodes(store: Store, cluster: str | None = None) -> list[dict]:
+    return [
+        {
+            "cluster": r["cluster"],
+            "name": r["name"],
+            "availability": r["availability"],
+            "downtime_s": r["downtime_s"],
+            "faulty": bool(r["faulty"]),
+            "reasons": list(r["reasons"]),
+            "needs_manual_repair": bool(r["needs_manual_repair"]),
+            "evidence": r["evidence"] or None,
+            "window": {"start": iso(r["ws"]), "end": iso(r["we"])},
+        }
+        for r in store.dicts(_NODE_SQL, cluster=cluster or "")
+    ]
