@@ -1,26 +1,31 @@
 """serve's analysis loop: for each cluster, every few seconds, verdicts and SLI minutes, SLO
-status, alert conditions and the alert state (which enqueues notifications)."""
+status, alert conditions and the alert state; then the notifications that state owes.
+
+Each cluster's round is isolated: one that raises is retried with backoff, counted and
+logged once per backoff step, and the others go on."""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
-from analyzer.alerting.conditions import burn_conditions
-from analyzer.alerting.guard import guard_conditions
+from analyzer.alerting.evaluation import conditions_now
 from analyzer.alerting.health import healths
+from analyzer.alerting.outbox import enqueue_owed
 from analyzer.alerting.receivers import Receiver
 from analyzer.alerting.state import advance
-from analyzer.alerting.state import firing as firing_alerts
 from analyzer.lifecycle.verdicts import analyze
 from analyzer.slo.budget import SloStatus
 from analyzer.slo.evaluate import evaluate
+from podslo.backoff import Backoff, FailureLog
 from podslo.store import Store
+from podslo.timeutil import now_ms
 from slo_rules import Rules
 
 log = logging.getLogger(__name__)
+CLUSTER_RETRY = Backoff(5.0, 300.0, "equal")  # a cluster whose round raised is tried again after this
 
 
 @dataclass
@@ -30,6 +35,15 @@ class RoundResult:
     seconds: float = 0.0
     statuses: list[SloStatus] = field(default_factory=list)
     health: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ClusterRetry:
+    """A cluster whose round keeps failing: when to try again, and its failure log."""
+
+    log: FailureLog
+    failures: int = 0
+    next_at: float = 0.0  # monotonic
 
 
 class AnalysisLoop:
@@ -51,6 +65,9 @@ class AnalysisLoop:
         self.last = RoundResult()
         self.rounds = 0
         self.busy_s = 0.0
+        self.started_ms = now_ms()  # silence is counted from here at the earliest
+        self.retries: dict[str, ClusterRetry] = {}
+        self.failures: Counter = Counter()  # cluster -> rounds that raised, since start
 
     def clusters(self) -> list[str]:
         return list(self.names) if self.names is not None else self.store.clusters()
@@ -59,28 +76,46 @@ class AnalysisLoop:
         started = time.monotonic()
         statuses, analyzed = [], []
         for cluster in self.clusters():
-            result = analyze(self.store, cluster, self.rules)
-            if not result.now:
+            retry = self.retries.get(cluster)
+            if retry is not None and time.monotonic() < retry.next_at:
                 continue
-            found = evaluate(self.store, self.rules, cluster, result.now)
-            firing = {(a["slo"], a["severity"]) for a in firing_alerts(self.store, cluster)}
-            conditions = [c for s in found for c in burn_conditions(self.store, self.rules, s, self.board_url, firing)]
-            conditions += guard_conditions(self.store, self.rules, cluster, result.now, self.board_url)
-            for change in advance(
-                self.store, self.rules, cluster, result.now, conditions, self.receivers, self.external_url
-            ):
-                log.warning("cluster %s: alert %s", cluster, change)
-            statuses += found
-            analyzed.append(cluster)
+            try:
+                found = self.analyze_cluster(cluster)
+            except Exception as exc:  # this cluster waits; the others go on
+                self._failed(cluster, exc)
+                continue
+            if retry is not None:
+                retry.log.worked()
+                del self.retries[cluster]
+            if found is not None:
+                statuses += found
+                analyzed.append(cluster)
+        enqueue_owed(self.store, self.receivers, self.external_url, self.names)
         self.last = RoundResult(time.monotonic() - started, statuses, healths(self.store, analyzed))
         self.rounds += 1
         self.busy_s += self.last.seconds
         return self.last
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.run_round()
-            except Exception:  # one bad round must not end the service; the next one retries
-                log.exception("analysis round failed")
-            stop.wait(max(0.0, self.every_s - self.last.seconds))
+    def analyze_cluster(self, cluster: str) -> list[SloStatus] | None:
+        """One cluster's round: verdicts, SLOs, alert state. None when it holds no data yet."""
+        result = analyze(self.store, cluster, self.rules)
+        if not result.now:
+            return None
+        found = evaluate(self.store, self.rules, cluster, result.now)
+        conditions = conditions_now(self.store, self.rules, cluster, result.now, found, self.board_url, self.started_ms)
+        for change in advance(self.store, self.rules, cluster, result.now, conditions):
+            log.warning("cluster %s: alert %s", cluster, change)
+        return found
+
+    def _failed(self, cluster: str, exc: Exception) -> None:
+        retry = self.retries.setdefault(cluster, ClusterRetry(FailureLog(f"analysis of cluster {cluster}")))
+        retry.failures += 1
+        self.failures[cluster] += 1
+        wait = CLUSTER_RETRY.delay_s(retry.failures)
+        retry.next_at = time.monotonic() + wait
+        retry.log.failed(f"{type(exc).__name__}: {exc}"[:300], f"; again in {wait:.0f}s", exc_info=True)
+
+    def unwell(self) -> str | None:
+        """For /healthz: clusters whose analysis has failed for a while."""
+        stuck = sorted(c for c, r in self.retries.items() if r.failures >= 5)
+        return f"analysis failing for cluster(s) {', '.join(stuck)}" if stuck else None

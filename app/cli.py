@@ -607,13 +607,16 @@ def slo(ctx, cluster, fmt, rules_path, dsn):
     if ctx.invoked_subcommand:
         return
     from analyzer import read
+    from analyzer.alerting.evaluation import firing_now
     from analyzer.alerting.health import healths, slo_statuses
     from app.terminal import slo_table, table
 
     store, rules = _store(dsn, migrate=False), _rules(rules_path)
     clusters = [cluster] if cluster else store.clusters()
-    health = healths(store, clusters)
-    _show([{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, clusters)], fmt, slo_table)
+    firing = firing_now(store, rules, clusters)  # as serve would hold it now: alerts are evaluated, not just read
+    health = healths(store, clusters, firing)
+    statuses = slo_statuses(store, rules, clusters, firing)
+    _show([{**s.to_dict(), "health": health[s.cluster]} for s in statuses], fmt, slo_table)
     if fmt == "table":
         stuck = [r for c in clusters for r in read.terminating(store, c)]
         click.echo(
@@ -915,12 +918,32 @@ def bench_verdicts(count, seed, fmt):
 @bench.command("api")
 @click.option("--pods", "count", default=1_000_000, show_default=True, help="Pods over the week.")
 @click.option("--each", default=40, show_default=True, help="Requests timed per route.")
+@click.option("--clients", type=click.IntRange(1, 500), help="Instead: this many clients at once against a live serve.")
+@click.option("--seconds", default=60.0, show_default=True, help="With --clients: how long the load lasts.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def bench_api(count, each, fmt):
-    """API latency (p50/p95) over HTTP on a store holding a week of --pods pods."""
+def bench_api(count, each, clients, seconds, fmt):
+    """API latency (p50/p95) over HTTP on a store holding a week of --pods pods; with
+    --clients, p50/p95/p99 and errors under load on a live `serve --simulate`, and its
+    analysis round at rest and under the load."""
+    if clients:
+        from bench.api_load import run_api_load
+
+        _show_figures(run_api_load(clients, seconds), fmt)
+        return
     from bench.api import run_api_bench
 
     _show_figures(run_api_bench(count, each), fmt)
+
+
+@bench.command("soak")
+@click.option("--minutes", default=60.0, show_default=True, help="How long serve runs.")
+@click.option("--speed", default=30.0, show_default=True, help="The simulated cluster's speed.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def bench_soak(minutes, speed, fmt):
+    """`serve --simulate` for --minutes: its RSS each minute (flat after warm-up is the goal)."""
+    from bench.soak import run_soak
+
+    _show_figures(run_soak(minutes, speed, say=lambda line: click.echo(line, err=True)), fmt)
 
 
 @bench.command("report")

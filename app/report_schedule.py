@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from datetime import timedelta
 from email import message_from_bytes, policy
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from analyzer.report.figures import Period, build_report, week_before
@@ -22,9 +20,6 @@ from podslo.store import Store
 from podslo.timeutil import ms_of
 from slo_rules import Rules
 
-if TYPE_CHECKING:
-    from app.analysis_loop import AnalysisLoop
-
 log = logging.getLogger(__name__)
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
@@ -35,7 +30,9 @@ class ReportSchedule:
         self.spec = rules.spec.report
         self.tz = ZoneInfo(self.spec.timezone)
 
-    def due(self, now_s: int) -> Period | None:
+    MISSED_WEEKS = 8  # a serve down longer than this sends only the last eight weeks it missed
+
+    def due(self, now_s: int) -> Period:
         """The newest week whose send time (its end + weekday and hour) has passed."""
         offset = timedelta(days=WEEKDAYS.index(self.spec.weekday), hours=self.spec.hour).total_seconds()
         week = week_before(now_s, self.tz)
@@ -43,9 +40,29 @@ class ReportSchedule:
             week = week_before(week.start, self.tz)
         return week
 
+    def owed(self, now_s: int) -> list[Period]:
+        """The weeks to send, oldest first: the newest due one, and those before it back to
+        the last week this store has a report for (a serve that was down over send times)."""
+        known = {r[0] for r in self.store.rows("SELECT period FROM report_outbox FINAL")}
+        weeks = [self.due(now_s)]
+        while known and weeks[-1].label not in known and len(weeks) < self.MISSED_WEEKS:
+            before = weeks[-1].previous()
+            if before.label in known:
+                break
+            weeks.append(before)
+        return weeks[::-1]
+
     def send_due(self, now_s: int) -> str | None:
-        """Build the due week's report once, send it until sent; what happened, if anything."""
-        week = self.due(now_s)
+        """Build each owed week's report once, send them in order until sent; what happened to
+        the last one tried, if anything (a failed send holds the later weeks back)."""
+        said = None
+        for week in self.owed(now_s):
+            said = self._send_week(week, now_s)
+            if said not in (None, "sent"):
+                break
+        return None if said == "waiting" else said
+
+    def _send_week(self, week: Period, now_s: int) -> str | None:
         row = self.store.dicts("SELECT * FROM report_outbox FINAL WHERE period = {p:String}", p=week.label)
         if row and row[0]["sent_at"] is not None:
             return None
@@ -65,7 +82,7 @@ class ReportSchedule:
             self._save(row[0])
         entry = row[0]
         if ms_of(entry["next_at"]) > now_s * 1000:
-            return None
+            return "waiting"
         return self._send(entry, now_s)
 
     def _build(self, week: Period) -> str:
@@ -118,14 +135,8 @@ class ReportSchedule:
         return int(self.store.scalar("SELECT max(version) FROM report_outbox") or 0) + 1
 
 
-def run_reports(store: Store, rules: Rules, analysis: AnalysisLoop, simulation, stop: threading.Event) -> None:
-    """The weekly report on its schedule, by the wall clock (a simulated cluster faster than
-    the wall: by its own clock, so its weeks pass)."""
-    schedule = ReportSchedule(store, rules, analysis.clusters)
+def report_round(schedule: ReportSchedule, simulation) -> None:
+    """One turn of serve's report loop, by the wall clock (a simulated cluster faster than the
+    wall: by its own clock, so its weeks pass)."""
     fast = simulation is not None and simulation.speed > 1
-    while not stop.is_set():
-        try:
-            schedule.send_due(simulation.engine.now_ms // 1000 if fast else int(time.time()))
-        except Exception:  # the store away for a moment: the next round tries again
-            log.exception("weekly report round failed")
-        stop.wait(analysis.every_s)
+    schedule.send_due(simulation.engine.now_ms // 1000 if fast else int(time.time()))

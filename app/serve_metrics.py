@@ -8,6 +8,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from analyzer.alerting.delivery import Outbox
 from analyzer.alerting.state import firing as firing_alerts
 from app.analysis_loop import AnalysisLoop
+from podslo.supervisor import Supervisor
 
 _VERDICT_COUNTS = """SELECT cluster, outcome, ifNull(attribution, ''), ifNull(reason, ''), count()
 FROM pod_verdicts FINAL GROUP BY cluster, outcome, attribution, reason"""
@@ -16,8 +17,8 @@ FROM pod_verdicts FINAL GROUP BY cluster, outcome, attribution, reason"""
 class ServeMetrics:
     """SLO gauges and verdict counts for /metrics, from the last analysis round."""
 
-    def __init__(self, analyst: AnalysisLoop, outbox: Outbox):
-        self.analyst, self.outbox = analyst, outbox
+    def __init__(self, analyst: AnalysisLoop, outbox: Outbox, supervisor: Supervisor | None = None):
+        self.analyst, self.outbox, self.supervisor = analyst, outbox, supervisor
 
     def collect(self):
         last = self.analyst.last
@@ -61,7 +62,7 @@ class ServeMetrics:
         yield verdicts
         health_family = GaugeMetricFamily(
             "podslo_cluster_health",
-            "1 for the cluster's health (Healthy, Warning, Fatal: from the firing alerts' severities).",
+            "1 for the cluster's health (Healthy, Warning, Fatal: from the firing alerts' severities; Unknown while its data is missing).",
             labels=["cluster", "health"],
         )
         for cluster, value in last.health.items():
@@ -70,10 +71,41 @@ class ServeMetrics:
         yield GaugeMetricFamily(
             "podslo_analyzer_round_seconds", "Seconds the last analysis round took.", value=last.seconds
         )
+        yield CounterMetricFamily("podslo_analyzer_rounds", "Analysis rounds since start.", value=self.analyst.rounds)
+        yield CounterMetricFamily(
+            "podslo_analyzer_busy_seconds", "Seconds spent in analysis rounds since start.", value=self.analyst.busy_s
+        )
         yield GaugeMetricFamily(
             "podslo_webhook_pending", "Notifications not delivered yet.", value=self.outbox.pending()
         )
-        posts = CounterMetricFamily("podslo_webhook_posts", "Webhook posts since start, by result.", labels=["result"])
-        posts.add_metric(["delivered"], self.outbox.delivered)
-        posts.add_metric(["failed"], self.outbox.failed)
+        posts = CounterMetricFamily(
+            "podslo_webhook_posts",
+            "Webhook posts since start, by result (failed: tried again; rejected: a permanent refusal, given up).",
+            labels=["result"],
+        )
+        for result in ("delivered", "failed", "rejected"):
+            posts.add_metric([result], self.outbox.posts[result])
         yield posts
+        dropped = CounterMetricFamily(
+            "podslo_webhook_dropped",
+            "Notifications dropped undelivered since start, by why (over-count, too-old; receiver-removed at start).",
+            labels=["reason"],
+        )
+        for reason in ("over-count", "too-old", "receiver-removed"):
+            dropped.add_metric([reason], self.outbox.dropped[reason])
+        yield dropped
+        failures = CounterMetricFamily(
+            "podslo_analysis_failures", "Analysis rounds of a cluster that raised, since start.", labels=["cluster"]
+        )
+        for cluster, count in self.analyst.failures.items():
+            failures.add_metric([cluster], count)
+        yield failures
+        if self.supervisor is not None:
+            loops = GaugeMetricFamily(
+                "podslo_loop_seconds_since_success",
+                "Seconds since each background loop last succeeded.",
+                labels=["loop"],
+            )
+            for name, figures in self.supervisor.health()["loops"].items():
+                loops.add_metric([name], figures["last_success_s_ago"])
+            yield loops

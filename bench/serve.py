@@ -8,14 +8,17 @@ import os
 import tempfile
 import threading
 import time
+from functools import partial
 
 from analyzer.alerting.delivery import Outbox
 from analyzer.alerting.receivers import Receiver
+from analyzer.slo.budget import burn_rate
 from app.analysis_loop import AnalysisLoop
 from app.simulation import clock_start
 from collector.collect import Collector
 from collector.source import KubeSource
 from podslo.store import Store
+from podslo.supervisor import Supervisor
 from simulator.engine import Engine
 from simulator.profile import load_profile
 from simulator.server import Clock, serve_in_thread
@@ -68,13 +71,10 @@ def run_alert_bench(
         "cni-outage", speed, pods_per_minute, every_s, [receiver]
     )
     stop = threading.Event()
-    outbox = Outbox(store, [])
-    threads = [
-        threading.Thread(target=analysis.run, args=(stop,), daemon=True),
-        threading.Thread(target=outbox.run, args=(stop, 0.2), daemon=True),
-    ]
-    for t in threads:
-        t.start()
+    outbox = Outbox(store, [receiver])
+    supervisor = Supervisor(stop)
+    supervisor.every("analysis", analysis.run_round, every_s)
+    supervisor.every("webhook", partial(outbox.drain, receiver.name), 0.2)
     deadline = time.monotonic() + timeout_s
     while not _Arrivals.got and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -110,7 +110,7 @@ def _first_crossing(store: Store, rules, since: int, until: int) -> int | None:
                 good, total = store.rows(_WINDOW, cluster=CLUSTER, since=(t - window.s * 1000) / 1000, until=t / 1000)[
                     0
                 ]
-                burns.append((1 - good / total) / (1 - slo.objective) if total else 0.0)
+                burns.append(burn_rate(good, total, slo.objective) or 0.0)
                 if window is pair.long and total < alerting.min_events:
                     burns.append(0.0)
             if min(burns) > pair.factor:
@@ -123,9 +123,8 @@ def run_tick_bench(pods_per_minute: float = 2000.0, minutes: float = 3.0, every_
     round takes, and the share of one CPU the whole process used meanwhile."""
     engine, server, store, rules, collector, clock, analysis = _running("default", 1.0, pods_per_minute, every_s, [])
     stop = threading.Event()
-    runner = threading.Thread(target=analysis.run, args=(stop,), daemon=True)
     warm = time.monotonic() + 60  # the first minute fills the cluster
-    runner.start()
+    Supervisor(stop).every("analysis", analysis.run_round, every_s)
     while time.monotonic() < warm:
         time.sleep(0.5)
     ticks0, busy0, cpu0, wall0 = analysis.rounds, analysis.busy_s, _cpu(), time.monotonic()

@@ -34,42 +34,20 @@ from collector.route import Router, Tally
 from collector.source import INITIAL_EVENTS_END, LIST_FORMS, KubeSource, WatchEvent, WatchLine, decode_frame
 from collector.spool import Spool, SpoolFull
 from collector.writer import BatchWriter
-from podslo.backoff import Backoff
+from podslo.backoff import Backoff, FailureLog
 from podslo.store import Store
+from podslo.supervisor import Supervisor
 from podslo.timeutil import now_ms
 
 log = logging.getLogger(__name__)
 KIND_TABLE = {"pods": "raw_pods", "nodes": "raw_nodes"}
 _KEY_FIELD = {"raw_pods": "uid", "raw_nodes": "name"}  # what names an object in its table and its metadata
-SERVICE_CONNECTIONS = 64  # the HTTP side (metrics, audit webhook) at once; past it, 503
+SERVICE_CONNECTIONS = 1024  # the HTTP side at once; past it, 503 (idle and trickling ones are cut: webserver)
+HEARTBEAT_S = 15.0  # how often a collector that hears its apiserver says so in the store
 RELIST_QUIET_S = 60.0
 RELIST_BACKOFF_S = (1.0, 120.0)  # first and longest pause before a relist that follows another closely
 # What makes the apiserver decline a list form for good (not a passing overload, 429)
 _REFUSED = {400, 404, 405, 406, 422, 500, 501, 503, 504}
-
-
-class FailureLog:
-    """Logs a run of failures once per backoff step - the 1st, 2nd, 4th, 8th... in a row, not
-    every attempt - and says when it ends."""
-
-    def __init__(self, what: str):
-        self.what, self.count = what, 0
-
-    def failed(self, why: str, then: str = "") -> None:
-        self.count += 1
-        if self.count & (self.count - 1) == 0:
-            log.warning(
-                "%s failed (%s)%s%s",
-                self.what,
-                why,
-                then,
-                f"; {self.count} times in a row, next said at {2 * self.count}" if self.count > 1 else "",
-            )
-
-    def worked(self) -> None:
-        if self.count:
-            log.warning("%s works again, after %d failure(s)", self.what, self.count)
-        self.count = 0
 
 
 class _Relist(Exception):
@@ -399,6 +377,7 @@ class Reflector:
 
     def _opened(self, response) -> None:
         self.response = response
+        self.stats.last_heard[self.resource] = time.monotonic()  # the apiserver answered
         if self.stop.is_set():  # opened while shutting down, after `close` looked: close it too
             self.close()
 
@@ -610,6 +589,7 @@ class Collector:
             Reflector(source, r, self.sink, self.stop, self.stats, **reflector_options) for r in resources
         ]
         self.threads: list[threading.Thread] = []
+        self.heartbeat_of, self.heartbeat_at = None, 0.0
 
     def start(self) -> Collector:
         self.sink.try_flush()  # drain what an earlier run spooled before reading on
@@ -632,6 +612,29 @@ class Collector:
     def _flusher(self) -> None:
         while not self.stop.wait(self.flush_s):
             self.sink.try_flush()
+            self._beat()
+
+    def _beat(self) -> None:
+        """Every HEARTBEAT_S, when the apiserver was heard since: store when (wall time), so
+        whoever analyzes the store can tell a silent cluster from a quiet one."""
+        heard = max(self.stats.last_heard.values(), default=None)
+        if heard is None or heard == self.heartbeat_of or time.monotonic() - self.heartbeat_at < HEARTBEAT_S:
+            return
+        try:
+            self.sink.store.insert(
+                "collector_heartbeats", [[self.sink.cluster, now_ms() - int((time.monotonic() - heard) * 1000)]]
+            )
+        except Exception as exc:  # the store away: the next beat tries again; the rows are spooled anyway
+            log.warning("cluster %s: heartbeat not stored: %s", self.sink.cluster, exc)
+            return
+        self.heartbeat_of, self.heartbeat_at = heard, time.monotonic()
+
+    def unwell(self) -> str | None:
+        """Why this collector is not working (a thread that ended while it should run), or None."""
+        if self.stop.is_set():
+            return None
+        dead = [thread.name for thread in self.threads if not thread.is_alive()]
+        return f"threads ended: {', '.join(dead)}" if dead else None
 
     def shutdown(self, timeout: float = 10) -> list[str]:
         """Stop watching, write what is pending and its checkpoints; returns the names of
@@ -697,8 +700,10 @@ def start_collectors(
     qps: float = 5.0,
     burst: int = 10,
     say=print,
+    supervisor: Supervisor | None = None,
 ) -> list[Collector]:
-    """A running collector (and prober, if asked) for every cluster in `specs`."""
+    """A running collector (and prober, if asked) for every cluster in `specs`; `supervisor`
+    watches the collectors' threads and runs the probers."""
     from collector.probes import Prober
 
     tune_gc_for_ingest()
@@ -707,10 +712,15 @@ def start_collectors(
         source = spec.source(qps, burst)
         spool = Spool(f"{spool_dir or 'data/spool'}/{spec.name}", spool_bytes)
         collectors.append(Collector(store, source, spec.name, resources, batch_rows, flush_s, spool).start())
+        if supervisor is not None:
+            supervisor.watch(f"collector {spec.name}", collectors[-1].unwell)
         if probe_every:
             prober = Prober(store, source, spec.name, probe_namespace, probe_every)
             prober.stop = collectors[-1].stop
-            threading.Thread(target=prober.run, name=f"prober-{spec.name}", daemon=True).start()
+            if supervisor is not None:
+                supervisor.every(f"prober {spec.name}", prober.probe_once, probe_every)
+            else:
+                threading.Thread(target=prober.run, name=f"prober-{spec.name}", daemon=True).start()
         say(f"collecting cluster {spec.name!r} from {source.host}")
     return collectors
 
@@ -726,13 +736,19 @@ def run_collectors(
 ) -> list[Collector]:
     """Collect every cluster in `specs` until `stop` is set, then shut down cleanly."""
     from collector.service import make_service
-    from podslo.webserver import serve_app_in_thread
+    from podslo.webserver import listen_on, serve_app_in_thread
 
-    collectors = start_collectors(store, specs, say=say, **options)
-    if listen:
+    supervisor = Supervisor(stop)
+    sock = None
+    if listen:  # bound first: an address that cannot be had ends the command before anything starts
         host, _, port = listen.rpartition(":")
+        sock = listen_on(host or "127.0.0.1", int(port))
+    collectors = start_collectors(store, specs, say=say, supervisor=supervisor, **options)
+    if sock is not None:
         serve_app_in_thread(
-            make_service(collectors, audit_token), int(port), host or "127.0.0.1", limit_concurrency=SERVICE_CONNECTIONS
+            make_service(collectors, audit_token, health=supervisor.health),
+            sock=sock,
+            limit_concurrency=SERVICE_CONNECTIONS,
         )
     stop.wait()
     for collector in collectors:

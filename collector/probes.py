@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 
 import urllib3
 from kubernetes.client.rest import ApiException
@@ -42,13 +43,16 @@ class Prober:
             image,
         )
         self.stop = threading.Event()
-        self.results: list[dict] = []
+        self.results: deque[dict] = deque(maxlen=100)  # the latest, for a person or a test
 
     def run(self) -> None:
         while not self.stop.is_set():
             begun = time.monotonic()
-            self.record(self.probe())
+            self.probe_once()
             self.stop.wait(max(0.0, self.every_s - (time.monotonic() - begun)))
+
+    def probe_once(self) -> None:
+        self.record(self.probe())
 
     def record(self, result: dict) -> None:
         self.results.append(result)

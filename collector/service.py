@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from podslo.timeutil import now_ms
@@ -103,9 +103,15 @@ AUDIT_BODY_S = 30.0  # a body that trickles in slower than this is cut off (408)
 
 
 def make_service(
-    collectors: list, audit_token: str | None = None, audit_max_bytes: int = AUDIT_MAX_BYTES, more_metrics: tuple = ()
+    collectors: list,
+    audit_token: str | None = None,
+    audit_max_bytes: int = AUDIT_MAX_BYTES,
+    more_metrics: tuple = (),
+    health=None,
 ) -> Starlette:
-    """`more_metrics`: further Prometheus collectors /metrics reads (serve's SLO gauges)."""
+    """`more_metrics`: further Prometheus collectors /metrics reads (serve's SLO gauges).
+    `health()`: the supervisor's view (podslo.supervisor); /healthz is 503 with it as JSON
+    while anything is unhealthy or the process is stopping."""
     registry = CollectorRegistry()
     for source in (StatsCollector(collectors), *more_metrics):
         registry.register(source)
@@ -116,7 +122,10 @@ def make_service(
 
     async def healthz(request: Request) -> Response:
         stopped = [c.sink.cluster for c in collectors if c.stop.is_set()]
-        return PlainTextResponse("stopping" if stopped else "ok", status_code=503 if stopped else 200)
+        state = health() if health is not None else {"status": "ok", "unhealthy": {}}
+        if stopped:
+            state = {**state, "status": "stopping"}
+        return JSONResponse(state, status_code=200 if state["status"] == "ok" else 503)
 
     async def audit(request: Request) -> Response:
         """An audit.k8s.io/v1 EventList from the apiserver's webhook backend."""

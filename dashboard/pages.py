@@ -13,7 +13,7 @@ from podslo.formats import duration, pct
 
 RANGES = {"last hour": 3600, "last 6 hours": 6 * 3600, "last day": 86400, "last week": 7 * 86400}
 POINTS = 60  # a chart's steps over the chosen range
-HEALTH_COLORS = {"Healthy": "green", "Warning": "orange", "Fatal": "red"}
+HEALTH_COLORS = {"Healthy": "green", "Warning": "orange", "Fatal": "red", "Unknown": "gray"}
 
 
 # -- formatting ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ PodsloError                 base: a message meant for the user
 ├── ConfigError             bad DSN, option or environment
 ├── RuleError               a rule file failed validation (file, line, field)
 ├── StoreError              the store cannot be opened or migrated
+├── ListenError             an address to listen on cannot be had
 └── NotFound                a pod, node or cluster the user named does not exist
 """
 
@@ -21,6 +22,10 @@ class RuleError(PodsloError):
 
 
 class StoreError(PodsloError):
+    pass
+
+
+class ListenError(PodsloError, OSError):
     pass
 
 

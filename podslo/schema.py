@@ -301,6 +301,7 @@ ANALYSIS_WATERMARKS = Table(
     cluster LowCardinality(String)
     inserted_until {TS}
     version UInt64
+    begun UInt8
 """,
     order_by="cluster",
     engine="ReplacingMergeTree(version)",
@@ -316,6 +317,19 @@ COLLECTOR_CHECKPOINTS = Table(
 """,
     order_by="(cluster, resource)",
     engine="ReplacingMergeTree(version)",
+)
+
+# When a live collector last heard its apiserver (a watch event or bookmark), per cluster:
+# a cluster that has heartbeats is collected live, and one whose newest is old has gone
+# silent (DataMissing). A replayed recording has none, so its age means nothing.
+COLLECTOR_HEARTBEATS = Table(
+    "collector_heartbeats",
+    f"""
+    cluster LowCardinality(String)
+    heard_at {TS}
+""",
+    order_by="cluster",
+    engine="ReplacingMergeTree(heard_at)",
 )
 
 # Rows the store refused for their content, kept for a person to read (`table`: where
@@ -385,7 +399,8 @@ ALERTS = Table(
 
 # Notifications waiting for (or done with) delivery: at least once, across restarts. The id
 # is a notification's identity (receiver, alert episode, state, repeat), so writing one
-# twice is writing it once.
+# twice is writing it once. A row is pending until delivered_at or given_up_at is set;
+# `given_up` says why: rejected (a permanent 4xx), receiver-removed, over-count, too-old.
 WEBHOOK_OUTBOX = Table(
     "webhook_outbox",
     f"""
@@ -399,6 +414,8 @@ WEBHOOK_OUTBOX = Table(
     delivered_at {NTS}
     last_error String
     version UInt64
+    given_up_at {NTS}
+    given_up LowCardinality(String)
 """,
     order_by="id",
     engine="ReplacingMergeTree(version)",
@@ -435,6 +452,7 @@ TABLES = {
         NODE_VERDICTS,
         ANALYSIS_WATERMARKS,
         COLLECTOR_CHECKPOINTS,
+        COLLECTOR_HEARTBEATS,
         QUARANTINE,
         SLI_MINUTES,
         ALERTS,

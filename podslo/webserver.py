@@ -6,6 +6,8 @@ import socket
 import threading
 import time
 
+from podslo.errors import ListenError
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -40,13 +42,34 @@ def wait_http(url: str, alive=lambda: True, timeout_s: float = 60.0) -> bool:
 HEAD_S = 10.0  # a request head (line and headers) must arrive within this of its first byte
 
 
-def serve_app_in_thread(app, port: int = 0, host: str = "127.0.0.1", limit_concurrency: int | None = None):
+def listen_on(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or ListenError saying why not (taken, not ours)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # not a live listener's port: Linux refuses that
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_app_in_thread(
+    app, port: int = 0, host: str = "127.0.0.1", limit_concurrency: int | None = None, sock: socket.socket | None = None
+):
     """Any ASGI app from a background uvicorn thread; returns (server, thread, url).
-    `limit_concurrency`: connections and requests at once; past it, 503. A request head
-    that trickles in slower than HEAD_S closes its connection."""
+    `sock`: a socket already listening (see listen_on), else host:port is bound here and a
+    port that cannot be had raises ListenError. `limit_concurrency`: connections and
+    requests at once; past it, 503. A request head that trickles in slower than HEAD_S
+    closes its connection."""
     import uvicorn
 
-    port = port or free_port(host)
+    if sock is None:
+        sock = listen_on(host, port or free_port(host))
+    port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -58,7 +81,7 @@ def serve_app_in_thread(app, port: int = 0, host: str = "127.0.0.1", limit_concu
             timeout_keep_alive=5,
         )
     )
-    thread = threading.Thread(target=server.run, name=f"http-{port}", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"http-{port}", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         time.sleep(0.02)

@@ -175,8 +175,8 @@ class SloSpec(_Strict):
             raise ValueError("threshold_s is given for the startup SLI, and only for it")
         if self.threshold_s is not None and self.threshold_s not in STARTUP_BUCKETS:
             raise ValueError(f"threshold_s must be one of {list(STARTUP_BUCKETS[:-1])}")
-        if self.selector.namespaces and self.sli in ("node_time", "probe"):
-            raise ValueError(f"the {self.sli} SLI has no namespaces to select")
+        if (self.selector.namespaces or self.selector.labels) and self.sli in ("node_time", "probe"):
+            raise ValueError(f"the {self.sli} SLI has no pods or namespaces to select: it cannot honour a selector")
         return self
 
 
@@ -188,6 +188,14 @@ class MassDeletionSpec(_Strict):
     max_count: int = Field(200, ge=1)
     max_share: float = Field(0.5, gt=0, le=1)
     min_pods: int = Field(50, ge=1)
+    severity: Severity = "page"
+
+
+class DataMissingSpec(_Strict):
+    """Alert when a cluster collected live has not been heard for `after` (wall time): its
+    health reads Unknown until data flows again, and the alert resolves then."""
+
+    after: Duration = Duration("5m")
     severity: Severity = "page"
 
 
@@ -247,6 +255,7 @@ class RuleFile(_Strict):
     alerting: AlertingSpec = AlertingSpec()
     slos: list[SloSpec] = []
     mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
+    data_missing: DataMissingSpec | None = DataMissingSpec()
     receivers: list[ReceiverSpec] = []
     board_url: str | None = None
     report: ReportSpec | None = None

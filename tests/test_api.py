@@ -140,3 +140,23 @@ def test_no_input_breaks_the_api(api):
         check()
         checked.append(operation.path)
     assert "/api/v1/pods" in checked and len(checked) >= 12
+
+
+def test_a_request_over_its_bound_is_a_400_naming_it(api, cluster):
+    """The cost is known before the request runs: a century of minutes is refused, not computed."""
+    import time
+
+    started = time.monotonic()
+    huge = api.get(
+        "/api/v1/slos/pod-delivery/series", params={"cluster": cluster, "from": 0, "to": 4102444800, "step": 4102444800}
+    )
+    assert huge.status_code == 400 and "step" in huge.json()["detail"] and "at most" in huge.json()["detail"]
+    long = api.get(
+        "/api/v1/slos/pod-delivery/series", params={"cluster": cluster, "from": 0, "to": 4102444800, "step": 86400}
+    )
+    assert long.status_code == 400 and "to - from" in long.json()["detail"]
+    many = api.get("/api/v1/reasons", params={"cluster": cluster, "since": 0, "until": 4102444800, "step": 60})
+    assert many.status_code == 400 and "intervals" in many.json()["detail"]
+    assert time.monotonic() - started < 5
+    week = api.get("/api/v1/slos/pod-delivery/series", params={"cluster": cluster, "step": 3600})
+    assert week.status_code == 200 and len(week.json()) == 7 * 24 + 1

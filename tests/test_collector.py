@@ -439,7 +439,7 @@ def mirrored(store, cluster, engine) -> bool:
 def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
     """`close` may look before the resumed watch's response exists; the response must not
     then keep the thread reading until the read timeout."""
-    from collector.collect import Reflector
+    from collector.collect import Reflector, Stats
 
     class Response:
         closed = False
@@ -449,7 +449,7 @@ def test_a_watch_that_opens_while_shutting_down_is_closed_at_once():
 
     stop = threading.Event()
     reflector = Reflector(
-        source=KubeSource(server="http://127.0.0.1:1"), resource="pods", sink=None, stop=stop, stats=None
+        source=KubeSource(server="http://127.0.0.1:1"), resource="pods", sink=None, stop=stop, stats=Stats()
     )
     reflector.close()  # nothing open yet
     stop.set()

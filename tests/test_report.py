@@ -9,6 +9,7 @@ import shutil
 import socket
 from datetime import UTC
 from email import policy
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -246,25 +247,54 @@ def test_serve_runs_the_schedule_by_a_fast_simulated_clock(store, rules, week, t
     import threading
     from types import SimpleNamespace
 
-    from app.report_schedule import run_reports
+    from app.report_schedule import ReportSchedule, report_round
+    from podslo.supervisor import Supervisor
     from tests.conftest import wait_for
 
     port = free_port()
     inbox = Inbox(port=port)
     simulation = SimpleNamespace(speed=60, engine=SimpleNamespace(now_ms=_at(23, 9) * 1000))
-    analyst = SimpleNamespace(clusters=lambda: ["report-eu"], every_s=0.2)
     stop = threading.Event()
-    loop = threading.Thread(
-        target=run_reports, args=(store, _scheduled(rules, tmp_path, port), analyst, simulation, stop)
-    )
-    loop.start()
+    supervisor = Supervisor(stop)
+    schedule = ReportSchedule(store, _scheduled(rules, tmp_path, port), lambda: ["report-eu"])
+    supervisor.every("report", partial(report_round, schedule, simulation), 0.2)
     try:
         wait_for("the week's mail", lambda: inbox.mails, 120)
+        assert supervisor.health()["status"] == "ok"
     finally:
         stop.set()
-        loop.join(30)
+        supervisor.join(30)
         inbox.close()
     assert (
         len(inbox.mails) == 1
         and "2026-W12" in email.message_from_bytes(inbox.mails[0], policy=policy.default)["Subject"]
     )
+
+
+def test_a_serve_down_over_two_send_times_sends_both_weeks(store, rules, week, tmp_path):
+    from app.report_schedule import ReportSchedule
+
+    store.command("TRUNCATE TABLE report_outbox")  # the session's store: other tests sent these weeks
+    port = free_port()
+    scheduled = _scheduled(rules, tmp_path, port)
+    inbox = Inbox(port=port)
+    try:
+        schedule = ReportSchedule(store, scheduled, lambda: ["report-eu"])
+        assert schedule.send_due(_at(9, 9)) == "sent"  # W10
+        later = ReportSchedule(store, scheduled, lambda: ["report-eu"])  # down from then until W12's Monday
+        assert [w.label for w in later.owed(_at(23, 9))] == ["2026-W11", "2026-W12"]
+        assert later.send_due(_at(23, 9)) == "sent" and later.send_due(_at(23, 10)) is None
+    finally:
+        inbox.close()
+    subjects = [email.message_from_bytes(m, policy=policy.default)["Subject"] for m in inbox.mails]
+    assert [s.split("2026-W")[1][:2] for s in subjects] == ["10", "11", "12"]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata"])
+def test_the_week_before_has_its_own_label_in_every_timezone(zone):
+    from zoneinfo import ZoneInfo
+
+    from analyzer.report.figures import week_before
+
+    week = week_before(_at(18, 12), ZoneInfo(zone))  # Wednesday 18 March: the last whole week is W11
+    assert week.label == "2026-W11" and week.previous().label == "2026-W10"

@@ -12,10 +12,13 @@ from analyzer import read
 from analyzer.slo.budget import SloStatus
 from podslo.store import Store
 from slo_rules import Rules
+from slo_rules.loader import SloSpec
 
 SLO_ALERT = "ErrorBudgetBurn"
 GUARD_ALERT = "MassPodDeletion"
 GUARD_SLO = "mass-deletion"
+DATA_ALERT = "DataMissing"
+DATA_SLO = "data"
 
 
 @dataclass
@@ -72,12 +75,14 @@ def burn_conditions(
                 status.cluster,
                 pair.severity,
                 round(burn_short, 3),
-                _burn_annotations(store, rules, status, pair, board_url),
+                _burn_annotations(store, rules, slo, status, pair, board_url),
             )
     return list(out.values())
 
 
-def _burn_annotations(store: Store, rules: Rules, status: SloStatus, pair, board_url: str | None) -> dict[str, str]:
+def _burn_annotations(
+    store: Store, rules: Rules, slo: SloSpec, status: SloStatus, pair, board_url: str | None
+) -> dict[str, str]:
     long = str(pair.long)
     burn = status.burn[long]
     summary = (
@@ -85,9 +90,8 @@ def _burn_annotations(store: Store, rules: Rules, status: SloStatus, pair, board
         f"the objective of {status.objective:.2%} allows over the last {long} "
         f"(budget left: {status.budget_left:.0%} of {status.window})."
     )
-    reasons = read.top_reasons(
-        store, status.indicator, status.cluster, status.now - int(pair.long.s * 1000), status.now
-    )
+    since = status.now - int(pair.long.s * 1000)
+    reasons = read.top_reasons(store, status.indicator, status.cluster, since, status.now, slo.selector)
     listed = "; ".join(f"{r} x{n} (e.g. {example})" for r, n, example in reasons) or "no single reason stands out"
     first = rules.explain(reasons[0][0]) if reasons else None
     advice = f" {reasons[0][0]}: {first['means']} First check: {first['check']}" if first else ""

@@ -3,6 +3,7 @@ alerts' states, and each cluster's health from its firing alerts."""
 
 from __future__ import annotations
 
+from analyzer.alerting.conditions import DATA_ALERT
 from analyzer.alerting.state import firing as firing_alerts
 from analyzer.lifecycle.facts import cluster_now
 from analyzer.slo.budget import SloStatus
@@ -12,10 +13,11 @@ from podslo.timeutil import iso
 from slo_rules import Rules
 
 
-def slo_statuses(store: Store, rules: Rules, clusters: list[str]) -> list[SloStatus]:
-    """Every SLO in every cluster at that cluster's now, with its alerts' states."""
+def slo_statuses(store: Store, rules: Rules, clusters: list[str], firing: list[dict] | None = None) -> list[SloStatus]:
+    """Every SLO in every cluster at that cluster's now, with its alerts' states (the stored
+    ones unless given)."""
     out = []
-    firing = firing_alerts(store)
+    firing = firing_alerts(store) if firing is None else firing
     for cluster in clusters:
         now, _ = cluster_now(store, cluster)
         if now is None:
@@ -27,9 +29,10 @@ def slo_statuses(store: Store, rules: Rules, clusters: list[str]) -> list[SloSta
     return out
 
 
-def healths(store: Store, clusters: list[str]) -> dict[str, str]:
-    firing = firing_alerts(store)
-    return {c: health({a["severity"] for a in firing if a["cluster"] == c}) for c in clusters}
+def healths(store: Store, clusters: list[str], firing: list[dict] | None = None) -> dict[str, str]:
+    """Each cluster's health from its firing alerts (the stored ones unless given)."""
+    firing = firing_alerts(store) if firing is None else firing
+    return {c: health([a for a in firing if a["cluster"] == c]) for c in clusters}
 
 
 def cluster_rows(store: Store, clusters: list[str]) -> list[dict]:
@@ -47,6 +50,10 @@ def cluster_rows(store: Store, clusters: list[str]) -> list[dict]:
     ]
 
 
-def health(firing_severities: set[str]) -> str:
-    """Ant Group's cluster health: a firing page is Fatal, a firing ticket a Warning."""
-    return "Fatal" if "page" in firing_severities else "Warning" if "ticket" in firing_severities else "Healthy"
+def health(firing: list[dict]) -> str:
+    """Ant Group's cluster health from its firing alerts: a page is Fatal, a ticket a Warning;
+    Unknown while its data is missing (a silent cluster is not a healthy one)."""
+    if any(a["alertname"] == DATA_ALERT for a in firing):
+        return "Unknown"
+    severities = {a["severity"] for a in firing}
+    return "Fatal" if "page" in severities else "Warning" if "ticket" in severities else "Healthy"

@@ -6,9 +6,7 @@ cluster's.
 
 from __future__ import annotations
 
-from analyzer.alerting.conditions import Condition
-from analyzer.alerting.outbox import enqueue
-from analyzer.alerting.receivers import Receiver
+from analyzer.alerting.conditions import DATA_SLO, Condition
 from podslo.schema import ALERTS
 from podslo.store import Store
 from podslo.timeutil import iso, ms_of, now_ms
@@ -17,25 +15,54 @@ from slo_rules import Rules
 _OPEN = "SELECT * FROM alerts FINAL WHERE cluster = {cluster:String} AND status = 'firing'"
 
 
-def advance(
-    store: Store,
-    rules: Rules,
-    cluster: str,
-    now: int,
-    conditions: list[Condition],
-    receivers: list[Receiver],
-    external_url: str,
-) -> list[str]:
-    """Move the cluster's alerts one evaluation on; enqueue what they owe. Returns what changed."""
-    now = int(now)
-    alerting = rules.spec.alerting
-    by_slo = {s.name: rules.alerting(s) for s in rules.spec.slos}
-    open_ = {row["fingerprint"]: row for row in store.dicts(_OPEN, cluster=cluster)}
-    holding = {c.fingerprint: c for c in conditions}
+def advance(store: Store, rules: Rules, cluster: str, now: int, conditions: list[Condition]) -> list[str]:
+    """Move the cluster's alerts one evaluation on (the notifications they owe are derived from
+    this state: outbox.enqueue_owed). Returns what changed."""
+    open_ = _open(store, cluster)
     version = max(now_ms(), max((r["version"] for r in open_.values()), default=0) + 1)
+    rows, changes = transition(open_, conditions, cluster, int(now), rules)
+    if rows:
+        store.insert(
+            "alerts",
+            [
+                ALERTS.Row(
+                    **{c: r[c] for c in ALERTS.columns},
+                )
+                for r in ({**r, "version": version} for r in rows)
+            ],
+        )
+    return changes
+
+
+def firing_after(store: Store, rules: Rules, cluster: str, now: int, conditions: list[Condition]) -> list[dict]:
+    """The cluster's firing alerts once this evaluation is applied, without writing it (what
+    serve would hold at `now`: `podslo slo` shows this)."""
+    open_ = _open(store, cluster)
+    rows, _ = transition(open_, conditions, cluster, int(now), rules)
+    after = {**open_, **{r["fingerprint"]: r for r in rows}}
+    return [r for r in after.values() if r["status"] == "firing"]
+
+
+def _open(store: Store, cluster: str) -> dict[str, dict]:
+    out = {}
+    for row in store.dicts(_OPEN, cluster=cluster):
+        for key in ("starts_at", "ends_at", "last_true_at", "notified_at"):
+            row[key] = ms_of(row[key])
+        out[row["fingerprint"]] = row
+    return out
+
+
+def transition(
+    open_: dict[str, dict], conditions: list[Condition], cluster: str, now: int, rules: Rules
+) -> tuple[list[dict], list[str]]:
+    """The alert rows that change at `now` given the conditions holding (pure): new alerts
+    fire, held ones are repeated every `repeat_every`, cleared ones resolve after
+    `keep_firing_for` (DataMissing at once: data flows again)."""
+    by_slo = {s.name: rules.alerting(s) for s in rules.spec.slos}
+    holding = {c.fingerprint: c for c in conditions}
     changes, rows = [], []
     for fp, cond in holding.items():
-        spec = by_slo.get(cond.slo, alerting)
+        spec = by_slo.get(cond.slo, rules.spec.alerting)
         row = open_.get(fp)
         if row is None:
             row = {
@@ -53,42 +80,27 @@ def advance(
             }
             changes.append(f"firing {cond.alertname} {cond.slo} {cond.severity}")
         else:
-            row = {
-                **row,
-                "starts_at": ms_of(row["starts_at"]),
-                "last_true_at": now,
-                "notified_at": ms_of(row["notified_at"]),
-            }
+            row = {**row, "last_true_at": now}
             if row["notified_at"] is None or now - row["notified_at"] >= spec.repeat_every.s * 1000:
                 row.update(notified_at=now, notifications=row["notifications"] + 1)
                 changes.append(f"repeat {cond.alertname} {cond.slo} {cond.severity}")
-        row.update(labels=cond.labels, annotations=cond.annotations, value=cond.value, version=version)
+        row.update(labels=cond.labels, annotations=cond.annotations, value=cond.value)
         rows.append(row)
     for fp, row in open_.items():
         if fp in holding:
             continue
-        spec = by_slo.get(row["slo"], alerting)
-        row = {
-            **row,
-            "starts_at": ms_of(row["starts_at"]),
-            "last_true_at": ms_of(row["last_true_at"]),
-            "notified_at": ms_of(row["notified_at"]),
-            "version": version,
-        }
-        if now - row["last_true_at"] >= spec.keep_firing_for.s * 1000:
-            row.update(status="resolved", ends_at=now, notified_at=now, notifications=row["notifications"] + 1)
+        keep_s = 0 if row["slo"] == DATA_SLO else by_slo.get(row["slo"], rules.spec.alerting).keep_firing_for.s
+        if now - row["last_true_at"] >= keep_s * 1000:
+            row = {
+                **row,
+                "status": "resolved",
+                "ends_at": now,
+                "notified_at": now,
+                "notifications": row["notifications"] + 1,
+            }
             changes.append(f"resolved {row['alertname']} {row['slo']} {row['severity']}")
             rows.append(row)
-    if rows:
-        store.insert("alerts", [ALERTS.Row(**{c: r[c] for c in ALERTS.columns}) for r in rows])
-        enqueue(store, [r for r in rows if _not_yet_enqueued(r, open_)], receivers, external_url)
-    return changes
-
-
-def _not_yet_enqueued(row: dict, before: dict) -> bool:
-    """Whether this row is a state change or repeat that has not been enqueued yet."""
-    old = before.get(row["fingerprint"])
-    return old is None or old["notifications"] != row["notifications"]
+    return rows, changes
 
 
 def firing(store: Store, cluster: str | None = None) -> list[dict]:

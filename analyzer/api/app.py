@@ -22,6 +22,11 @@ from slo_rules import Rules
 
 PREFIX = "/api/v1"
 EPOCH_MAX = 4_102_444_800  # 2100-01-01: times are unix seconds from 0 to here
+# What one request may cost, known before it runs (over it: 400 naming the bound).
+SERIES_POINTS = 5000  # points of an SLO series
+SERIES_SPAN_S = 400 * 86400  # from..to of an SLO series
+STEP_MAX_S = 31 * 86400  # a series' or reasons' step
+REASON_BINS = 10_000  # intervals of /reasons
 OPEN_PATHS = ("/healthz", "/audit")  # /audit checks its own token
 
 
@@ -46,7 +51,7 @@ class SloStatusModel(BaseModel):
     sli_by_window: dict[str, float | None]
     runs_out_at: int | None
     alerts: dict[str, str]
-    health: Literal["Healthy", "Warning", "Fatal"]
+    health: Literal["Healthy", "Warning", "Fatal", "Unknown"]
     now: int
 
 
@@ -95,7 +100,7 @@ class SeriesPoint(BaseModel):
 
 class ClusterModel(BaseModel):
     name: str
-    health: Literal["Healthy", "Warning", "Fatal"]
+    health: Literal["Healthy", "Warning", "Fatal", "Unknown"]
     last_data_at: str | None
     pods_seen: int
 
@@ -240,6 +245,12 @@ def _after(cursor: str | None) -> tuple | None:
         raise HTTPException(400, "cursor: not one this API gave out") from None
 
 
+def _within(what: str, value: float, bound: float, unit: str) -> None:
+    """A request's cost, checked before it runs: over the bound is a 400 that names it."""
+    if value > bound:
+        raise HTTPException(400, f"{what} is {value:g}; at most {bound:g}{' ' + unit if unit else ''}")
+
+
 def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> FastAPI:
     """The API (`clusters()`: the cluster names to report on). With `token`, every path but
     /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`."""
@@ -249,7 +260,10 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
     api = APIRouter(
         prefix=PREFIX,
         responses={
-            400: {"model": Problem, "description": "A parameter the API cannot use (a cursor it did not give out)."},
+            400: {
+                "model": Problem,
+                "description": "A parameter the API cannot use (a cursor it did not give out), or a request over a stated bound (the message names it).",
+            },
             401: {"model": Problem, "description": "No or wrong bearer token (when a token is configured)."},
             404: {"model": Problem, "description": "No such cluster, pod or SLO."},
         },
@@ -260,6 +274,10 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
         if cluster and cluster not in known:
             raise HTTPException(404, f"no cluster {cluster!r}; the store holds {', '.join(known) or 'none'}")
         return [cluster] if cluster else known
+
+    def newest_s(cluster: str | None) -> int:
+        """The newest data's time among the clusters asked for (unix seconds)."""
+        return max((cluster_now(store, c)[0] or 0 for c in names(cluster)), default=0) // 1000
 
     @api.get("/clusters", response_model=list[ClusterModel])
     def cluster_list() -> list[dict]:
@@ -279,9 +297,10 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
         since: int | None = Query(
             None, alias="from", ge=0, le=EPOCH_MAX, description="unix seconds (default: to - 7 days)"
         ),
-        step: int = Query(3600, ge=60, description="seconds"),
+        step: int = Query(3600, ge=60, description=f"seconds (at most {STEP_MAX_S})"),
     ) -> list[dict]:
-        """The SLO over time: SLI over its window, budget left and burn per window, every `step`."""
+        """The SLO over time: SLI over its window, budget left and burn per window, every `step`
+        (at most 5,000 points over at most 400 days)."""
         from analyzer.slo.evaluate import series
 
         slo = next((s for s in rules.spec.slos if s.name == name), None)
@@ -290,8 +309,11 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
         names(cluster)
         until = to if to is not None else (cluster_now(store, cluster)[0] or 0) // 1000
         start = since if since is not None else until - 7 * 86400
-        if start > until or (until - start) // step > 5000:
-            raise HTTPException(400, "from must not be after to, and at most 5,000 steps")
+        if start > until:
+            raise HTTPException(400, "from must not be after to")
+        _within("step", step, STEP_MAX_S, "seconds")
+        _within("to - from", until - start, SERIES_SPAN_S, "seconds (400 days)")
+        _within("points ((to - from) / step + 1)", (until - start) // step + 1, SERIES_POINTS, "")
         return series(store, rules, slo, cluster, start, until, step)
 
     @api.get("/alerts", response_model=list[AlertModel])
@@ -350,10 +372,15 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
         cluster: str | None = None,
         since: float | None = Query(None, ge=0, le=EPOCH_MAX),
         until: float | None = Query(None, ge=0, le=EPOCH_MAX),
-        step: int = Query(3600, ge=60, le=31 * 86400, description="seconds"),
+        step: int = Query(3600, ge=60, description=f"seconds (at most {STEP_MAX_S})"),
     ) -> list[dict]:
-        """Pods not delivered, by reason and attribution, per interval of `step` seconds."""
-        return read.reason_counts(store, cluster, since, until, step)
+        """Pods not delivered, by reason and attribution, per interval of `step` seconds, from
+        `since` to `until` (default: the 7 days up to the newest data; at most 10,000 intervals)."""
+        _within("step", step, STEP_MAX_S, "seconds")
+        end = until if until is not None else newest_s(cluster) + 1
+        start = since if since is not None else max(end - 7 * 86400, 0)
+        _within("intervals ((until - since) / step)", -(-(end - start) // step), REASON_BINS, "")
+        return read.reason_counts(store, cluster, start, end, step)
 
     @api.get("/delivery", response_model=DeliveryModel)
     def delivery(
@@ -364,8 +391,7 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
     ) -> dict:
         """Delivery over a time range (default: the last 7 days): counts, success rate, latency
         percentiles, phase breakdown, the namespaces that hurt most."""
-        newest = max((cluster_now(store, c)[0] or 0 for c in names(cluster)), default=0)
-        end = until if until is not None else newest // 1000 + 1
+        end = until if until is not None else newest_s(cluster) + 1
         start = since if since is not None else max(end - 7 * 86400, 0)
         return read.delivery(store, cluster, start, end, limit)
 

@@ -29,7 +29,8 @@ _CHANGED_UIDS = """
     UNION DISTINCT SELECT pod_uid FROM raw_logs WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
     UNION DISTINCT SELECT uid FROM pod_verdicts FINAL
       WHERE cluster = {cluster:String}
-        AND (outcome = 'pending' OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
+        AND (outcome = 'pending' OR upgrade_outcome = 'pending'
+             OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
 
 
 @dataclass(frozen=True)

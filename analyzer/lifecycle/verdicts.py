@@ -64,9 +64,12 @@ def analyze(
     if now is None:
         return Analysis(cluster, 0, 0, 0)
     high = inserted_until(store, cluster)
-    low = None if full else _watermark(store, cluster)
+    low, interrupted = (None, False) if full else _watermark(store, cluster)
     nodes = load_nodes(store, cluster)
     version = now_ms()
+    # Marked begun until it ends: a round cut short between writing verdicts and rebuilding
+    # their SLI minutes cannot tell the next one which minutes it moved, so that one rebuilds all.
+    store.insert("analysis_watermarks", [[cluster, low or 0, version, 1]])
     probe = Slice(cluster, low)
     buckets = max(1, -(-count_pods(store, probe) // pods_per_slice))
     decided = 0
@@ -88,8 +91,8 @@ def analyze(
         cluster, nodes, failures, ready_daemonset_pods(store, cluster, critical), rules, now, version
     )
     store.insert("node_verdicts", node_rows)
-    _rebuild_slis(store, cluster, rules, nodes, now, version, None if low is None else minutes)
-    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), version]])
+    _rebuild_slis(store, cluster, rules, nodes, now, version, None if low is None or interrupted else minutes)
+    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0]])
     return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None, outliers)
 
 
@@ -111,13 +114,15 @@ def _rebuild_slis(
     )
 
 
-def _watermark(store: Store, cluster: str) -> int | None:
-    value = store.scalar(
-        "SELECT toUnixTimestamp64Milli(argMax(inserted_until, version)) FROM analysis_watermarks "
-        "WHERE cluster = {cluster:String}",
+def _watermark(store: Store, cluster: str) -> tuple[int | None, bool]:
+    """Where the last round left off (None: never analyzed), and whether it was cut short."""
+    row = store.rows(
+        "SELECT toUnixTimestamp64Milli(argMax(inserted_until, version)), argMax(begun, version) "
+        "FROM analysis_watermarks WHERE cluster = {cluster:String}",
         cluster=cluster,
     )
-    return int(value) if value else None
+    value, begun = row[0] if row else (None, 0)
+    return (int(value) if value else None), bool(begun)
 
 
 def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -> dict:

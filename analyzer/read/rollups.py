@@ -4,10 +4,11 @@ leftover Terminating pods, startup latency per day, the top reasons behind an SL
 from __future__ import annotations
 
 from analyzer.lifecycle.facts import cluster_now
-from analyzer.lifecycle.sli_minutes import PROBE_REASON
+from analyzer.lifecycle.sli_minutes import PROBE_REASON, Scope, namespace_match
 from analyzer.lifecycle.verdicts import PHASES
 from analyzer.read.predicates import UPGRADE_FAILED_SYSTEM, with_failures
 from podslo.store import Store
+from slo_rules.loader import SelectorSpec
 
 _WORKLOADS = """
 SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS pods,
@@ -168,15 +169,15 @@ def startup_latency(store: Store, cluster: str, days: int = 28) -> list[dict]:
 _TOP_REASON_TEMPLATES = {
     "delivery": """SELECT ifNull(reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
         WHERE cluster = {cluster:String} AND decided_at >= {since:DateTime64(3)} AND decided_at < {until:DateTime64(3)}
-          AND /*system*/
+          AND /*system*/ AND /*selector*/
         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
     "deletion": """SELECT ifNull(deletion_reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
         WHERE cluster = {cluster:String} AND deletion_decided_at >= {since:DateTime64(3)}
-          AND deletion_decided_at < {until:DateTime64(3)} AND deletion_stuck = 1
+          AND deletion_decided_at < {until:DateTime64(3)} AND deletion_stuck = 1 AND /*selector*/
         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
     "upgrade": """SELECT ifNull(upgrade_reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
         WHERE cluster = {cluster:String} AND upgrade_decided_at >= {since:DateTime64(3)}
-          AND upgrade_decided_at < {until:DateTime64(3)} AND /*upgrade*/
+          AND upgrade_decided_at < {until:DateTime64(3)} AND /*upgrade*/ AND /*selector*/
         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
     "probe": """SELECT /*probe_reason*/, count(), any(probe) FROM probe_results
         WHERE cluster = {cluster:String} AND started_at >= {since:DateTime64(3)} AND started_at < {until:DateTime64(3)}
@@ -192,10 +193,22 @@ _TOP_REASONS = {
 }
 
 
-def top_reasons(store: Store, sli: str, cluster: str, since_ms: int, until_ms: int) -> list[tuple[str, int, str]]:
-    """(reason, count, example) of the SLI's bad events in [since, until), most first."""
+def top_reasons(
+    store: Store, sli: str, cluster: str, since_ms: int, until_ms: int, selector: SelectorSpec | None = None
+) -> list[tuple[str, int, str]]:
+    """(reason, count, example) of the SLI's bad events in [since, until), most first; with a
+    selector, among its pods only (a tenant's alert names no other tenant's pods)."""
     sql = _TOP_REASONS.get(sli)
     if sql is None:
         return []
-    rows = store.rows(sql, cluster=cluster, since=since_ms / 1000, until=until_ms / 1000)
+    namespaces = namespace_match(selector.namespaces) if selector else []
+    labels = Scope(labels=tuple(sorted(selector.labels.items()))).where() if selector else "1"
+    where = f"(empty({{namespaces:Array(String)}}) OR arrayExists(p -> match(namespace, p), {{namespaces:Array(String)}})) AND {labels}"
+    rows = store.rows(
+        sql.replace("/*selector*/", where),
+        cluster=cluster,
+        since=since_ms / 1000,
+        until=until_ms / 1000,
+        namespaces=namespaces,
+    )
     return [(str(r), int(n), str(e)) for r, n, e in rows]

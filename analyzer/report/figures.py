@@ -17,7 +17,7 @@ from podslo.timeutil import iso
 from slo_rules import Rules
 
 TOP_REASONS = 5
-HEALTH_ORDER = ["Healthy", "Warning", "Fatal"]
+HEALTH_ORDER = ["Healthy", "Warning", "Unknown", "Fatal"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ class Period:
 
     def previous(self) -> Period:
         length = self.end - self.start
-        label = _week_label(self.start - length) if self.label.count("-W") else f"the {_span(length)} before"
+        # a week's label from its middle: its Monday 00:00 in a zone far from UTC is another UTC day
+        label = _week_label(self.start - length // 2) if self.label.count("-W") else f"the {_span(length)} before"
         return Period(self.start - length, self.start, label)
 
 

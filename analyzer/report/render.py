@@ -24,7 +24,7 @@ from slo_rules import Rules
 CELL = "padding:4px 8px;border-bottom:1px solid #e3e3e3;text-align:left;font-size:13px"
 HEAD = CELL + ";background:#f4f4f4;font-weight:600"
 WHOSE = {"user": "the workload's owner", "platform": "the platform team", "system": "the platform team"}
-HEALTH_COLOR = {"Healthy": "#1a7f37", "Warning": "#b35900", "Fatal": "#c62828"}
+HEALTH_COLOR = {"Healthy": "#1a7f37", "Warning": "#b35900", "Fatal": "#c62828", "Unknown": "#6e6e6e"}
 
 
 pct = partial(formats.pct, missing="-")
