@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC
 
 
+# A simulation that runs for days stays in bounded memory: the watch history its collector
+# resumes from (it keeps up, in-process; one that falls behind relists) and the truth of its
+# newest pods (the demo's summary compares with it).
+WATCH_HISTORY = 20_000
+TRUTH_KEPT = 50_000
+
+
 @dataclass
 class Simulation:
     """An in-process simulated cluster (`serve --simulate`)."""
@@ -32,6 +39,8 @@ class Simulation:
             nodes=self.nodes,
             pods_per_minute=self.pods_per_minute,
             start=clock_start(self.speed),
+            retain=WATCH_HISTORY,
+            truth_kept=TRUTH_KEPT,
         )
         server, thread, url = serve_in_thread(engine)
         self.engine = engine

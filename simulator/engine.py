@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import copy
 import heapq
+import itertools
 import random
 import threading
 from collections.abc import Callable
@@ -148,6 +149,7 @@ class Engine:
         pods_per_minute: float = 60.0,
         start: datetime = START,
         retain: int = 200_000,
+        truth_kept: int | None = None,
     ):
         self.profile = profile
         self.seed = seed
@@ -165,6 +167,7 @@ class Engine:
         self.log_first_rv = self.rv + 1
         self.retain = retain
         self.pods: dict[str, PodInfo] = {}
+        self.truth_kept = truth_kept  # None: every pod's; else the newest this many (a long-running simulation)
         self.cut: dict[str, int] = {}  # pod uid -> time after which its story no longer plays
         self.nodes = {f"node-{i}": NodeState(f"node-{i}") for i in range(1, nodes + 1)}
         self.incident_nodes = self._incident_nodes()
@@ -350,7 +353,15 @@ class Engine:
             min(scheduled, default=None),
         )
         self.pods[info.uid] = info
+        if self.truth_kept is not None and len(self.pods) > self.truth_kept * 5 // 4:
+            self._forget_oldest()
         return info
+
+    def _forget_oldest(self) -> None:
+        """Keep the truth of the newest `truth_kept` pods (and their cuts) in bounded memory."""
+        for uid in list(itertools.islice(self.pods, len(self.pods) - self.truth_kept)):
+            del self.pods[uid]
+            self.cut.pop(uid, None)
 
     def _incident_story(self, story: str) -> str:
         if not story.startswith("ok_"):

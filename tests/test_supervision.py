@@ -383,3 +383,56 @@ def test_a_silent_cluster_reads_unknown_pages_data_missing_and_resolves(tmp_path
         stop_process(serve)
         stop_process(sim, signal.SIGKILL)
         hook.close()
+
+
+def test_podslo_slo_shows_what_serve_would_hold(tmp_path):
+    """After a replay, without serve: the alert state and health `podslo slo` shows are the
+    ones serve holds after its first round on the same store (not the empty stored state)."""
+    from tests.conftest import simulate
+
+    (tmp_path / "outage.jsonl").write_bytes(simulate("cni-outage", seconds=1500, seed=5, nodes=10)[1])
+    env = {"PODSLO_DSN": f"chdb://{tmp_path}/db"}
+    assert run_podslo("replay", "--cluster", "c1", "outage.jsonl", cwd=tmp_path, env=env).returncode == 0
+    shown = run_podslo("slo", "--format", "json", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    alone = {
+        (r["slo"], r["alerts"]["page"], r["alerts"]["ticket"], r["health"])
+        for r in map(json.loads, shown.stdout.splitlines())
+    }
+    assert any(slo == "pod-delivery" and page == "firing" and health == "Fatal" for slo, page, _, health in alone)
+    api = free_port()
+    serve = start_podslo("serve", "--no-collect", "--listen", f"127.0.0.1:{api}", env=env, cwd=tmp_path)
+    try:
+        served = wait_for(
+            "serve's first round",
+            lambda: (
+                httpx.get(f"http://127.0.0.1:{api}/api/v1/alerts", timeout=10).json()
+                and httpx.get(f"http://127.0.0.1:{api}/api/v1/slos", timeout=10).json()
+            ),
+            180,
+            serve,
+        )
+    finally:
+        stop_process(serve)
+    assert {(r["slo"], r["alerts"]["page"], r["alerts"]["ticket"], r["health"]) for r in served} == alone
+
+
+def test_idle_connections_cannot_starve_healthz():
+    from collector.collect import SERVICE_CONNECTIONS
+    from collector.service import make_service
+    from podslo.webserver import serve_app_in_thread
+
+    server, thread, url = serve_app_in_thread(make_service([]), limit_concurrency=SERVICE_CONNECTIONS)
+    port = int(url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(150)]
+    trickling = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+    try:
+        for sock in trickling:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # a head never finished
+        answers = [httpx.get(f"{url}/healthz", timeout=5).status_code for _ in range(20)]
+        assert answers == [200] * 20
+    finally:
+        for sock in idle + trickling:
+            sock.close()
+        server.should_exit = True
+        thread.join(5)
