@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC
 
-
 # A simulation that runs for days stays in bounded memory: the watch history its collector
 # resumes from (it keeps up, in-process; one that falls behind relists) and the truth of its
 # newest pods (the demo's summary compares with it).
