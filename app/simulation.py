@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC
 
-# A simulation that runs for days stays in bounded memory: the watch history its collector
-# resumes from (it keeps up, in-process; one that falls behind relists) and the truth of its
-# newest pods (the demo's summary compares with it).
+# A simulation that runs for days stays in bounded memory: its pods live an hour on average
+# (a steady population), and it keeps the watch history its collector resumes from (it keeps
+# up, in-process; one that falls behind relists) and the truth of its newest pods (the demo's
+# summary compares with it).
 WATCH_HISTORY = 20_000
 TRUTH_KEPT = 50_000
+POD_LIFETIME_S = 3600  # mean: a steady population of pods-per-minute x 60 (see simulator.engine)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Simulation:
             start=clock_start(self.speed),
             retain=WATCH_HISTORY,
             truth_kept=TRUTH_KEPT,
+            lifetime_s=POD_LIFETIME_S,
         )
         server, thread, url = serve_in_thread(engine)
         self.engine = engine

@@ -31,6 +31,7 @@ DELETION_SLACK_S = 300  # what podslo's default rules allow past the grace perio
 DEADLINE_S = 60  # podslo's default delivery deadline
 GRACE_S = 30  # terminationGracePeriodSeconds of every simulated pod
 EVENT_TTL_S = 3600  # kube-apiserver --event-ttl
+MIN_LIFETIME_S = 600
 NAMESPACES = ("shop", "payments", "search", "batch", "ml")
 APPS = ("web", "api", "worker", "cart", "auth", "ingest", "render", "report")
 # Stories that need a node of their own to break; the engine breaks nodes itself.
@@ -150,6 +151,7 @@ class Engine:
         start: datetime = START,
         retain: int = 200_000,
         truth_kept: int | None = None,
+        lifetime_s: float | None = None,
     ):
         self.profile = profile
         self.seed = seed
@@ -168,6 +170,11 @@ class Engine:
         self.retain = retain
         self.pods: dict[str, PodInfo] = {}
         self.truth_kept = truth_kept  # None: every pod's; else the newest this many (a long-running simulation)
+        # None: a pod lives until its story ends it; else a pod its story leaves alive is deleted
+        # after a lifetime (exponential, this mean, at least 10 minutes), as rollouts, scale-downs
+        # and finished Jobs' TTL do: the cluster's population stays steady however long it runs.
+        self.lifetime_s = lifetime_s
+        self.rng_lifetime = random.Random(f"{seed}/lifetime")
         self.cut: dict[str, int] = {}  # pod uid -> time after which its story no longer plays
         self.nodes = {f"node-{i}": NodeState(f"node-{i}") for i in range(1, nodes + 1)}
         self.incident_nodes = self._incident_nodes()
@@ -353,6 +360,9 @@ class Engine:
             min(scheduled, default=None),
         )
         self.pods[info.uid] = info
+        if self.lifetime_s is not None and info.deleted_ms is None:
+            lifetime = max(MIN_LIFETIME_S, self.rng_lifetime.expovariate(1 / self.lifetime_s))
+            self._push(at + int(lifetime * 1000), self._retire, (info.uid, pod.namespace, pod.name))
         if self.truth_kept is not None and len(self.pods) > self.truth_kept * 5 // 4:
             self._forget_oldest()
         return info
@@ -470,6 +480,25 @@ class Engine:
             self.cut[uid] = self.now_ms + 1  # let the deletion itself through
             self.advance(self.now_ms)
             return self.objects["pods"].get((namespace, name), obj)
+
+    def _retire(self, at: int, uid: str, namespace: str, name: str) -> None:
+        """A pod's controller deletes it at the end of its lifetime (graceful, 30 s); on a node
+        that is down, it waits for the node (so no pod is stuck that the truth does not know of)."""
+        current = self.objects["pods"].get((namespace, name))
+        if current is None or current["metadata"]["uid"] != uid or uid in self.cut:
+            return
+        node = current["spec"].get("nodeName")
+        if node and self.nodes[node].ready != "True":
+            self._push(at + 600_000, self._retire, (uid, namespace, name))
+            return
+        obj = copy.deepcopy(current)
+        when = datetime.fromtimestamp(at / 1000, UTC)
+        obj["metadata"]["deletionTimestamp"] = ts(when + timedelta(seconds=30))
+        obj["metadata"]["deletionGracePeriodSeconds"] = 30
+        record_write(obj, "kube-controller-manager", when)
+        self._push(at, "emit", {"type": "MODIFIED", "object": obj})
+        self._push(at + 2001, self._finish_delete, (uid, namespace, name))
+        self.cut[uid] = at + 1
 
     def _finish_delete(self, at: int, uid: str, namespace: str, name: str) -> None:
         current = self.objects["pods"].get((namespace, name))

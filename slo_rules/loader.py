@@ -181,8 +181,8 @@ class SloSpec(_Strict):
 
 
 class MassDeletionSpec(_Strict):
-    """Page when pod deletions in a namespace (or the cluster) within `window` reach
-    `max_count`, or `max_share` of its pods (with at least `min_pods` of them)."""
+    """Page when pod deletions in a namespace within `window` reach `max_count`, or in a
+    namespace or the whole cluster `max_share` of its pods (with at least `min_pods` of them)."""
 
     window: Duration = Duration("5m")
     max_count: int = Field(200, ge=1)

@@ -23,13 +23,7 @@ def advance(store: Store, rules: Rules, cluster: str, now: int, conditions: list
     rows, changes = transition(open_, conditions, cluster, int(now), rules)
     if rows:
         store.insert(
-            "alerts",
-            [
-                ALERTS.Row(
-                    **{c: r[c] for c in ALERTS.columns},
-                )
-                for r in ({**r, "version": version} for r in rows)
-            ],
+            "alerts", [ALERTS.Row(**{c: r[c] for c in ALERTS.columns if c != "version"}, version=version) for r in rows]
         )
     return changes
 
