@@ -201,11 +201,21 @@ def _held_elsewhere(path: str) -> bool:
     return False
 
 
+# The embedded engine's caches, bounded: the server's defaults (5 GiB each) suit a machine of
+# its own, not a process that shares one; they filled as the store grew (README, Performance).
+EMBEDDED_CACHES = {
+    "mark_cache_size": 256 << 20,
+    "primary_index_cache_size": 128 << 20,
+    "index_mark_cache_size": 64 << 20,
+}
+
+
 def _connect(target):
     if target.engine == "chdb":
-        boot = clickhouse_connect.get_client(interface="chdb", path=target.path)
+        path = target.path + "?" + "&".join(f"{k}={v}" for k, v in EMBEDDED_CACHES.items())
+        boot = clickhouse_connect.get_client(interface="chdb", path=path)
         boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
-        return clickhouse_connect.get_client(interface="chdb", path=target.path, database=target.database)
+        return clickhouse_connect.get_client(interface="chdb", path=path, database=target.database)
     boot = clickhouse_connect.get_client(dsn=target.url, database="default")
     boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
     return clickhouse_connect.get_client(dsn=target.url, database=target.database)
