@@ -116,6 +116,6 @@ def make_app(store: Store, rules: Rules, analysis: AnalysisLoop, service, api_to
     """One listener: the API under /api/v1, the collector's service (/metrics, /healthz, /audit)."""
     from analyzer.api.app import make_api
 
-    app = make_api(store, rules, analysis.clusters, api_token)
+    app = make_api(store, rules, analysis.clusters, api_token, generation=lambda: analysis.rounds)
     app.mount("/", service)
     return app

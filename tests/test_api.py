@@ -160,3 +160,22 @@ def test_a_request_over_its_bound_is_a_400_naming_it(api, cluster):
     assert time.monotonic() - started < 5
     week = api.get("/api/v1/slos/pod-delivery/series", params={"cluster": cluster, "step": 3600})
     assert week.status_code == 200 and len(week.json()) == 7 * 24 + 1
+
+
+def test_answers_are_kept_for_a_round_and_shared(ingest, store, rules, cluster, monkeypatch):
+    """Identical questions within one analysis round run their queries once; a new round
+    answers afresh; a trace is never kept."""
+    from analyzer.api import app as api_module
+
+    calls = []
+    real = api_module.slo_statuses
+    monkeypatch.setattr(api_module, "slo_statuses", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ingest(simulate(seconds=300, seed=2, nodes=4)[1])
+    generation = [1]
+    client = TestClient(make_api(store, rules, lambda: [cluster], generation=lambda: generation[0]))
+    first = client.get("/api/v1/slos", params={"cluster": cluster})
+    again = client.get("/api/v1/slos", params={"cluster": cluster})
+    assert first.status_code == again.status_code == 200 and first.json() == again.json() and len(calls) == 1
+    generation[0] = 2
+    assert client.get("/api/v1/slos", params={"cluster": cluster}).status_code == 200 and len(calls) == 2
+    assert client.get("/api/v1/slos", params={"cluster": "nope"}).status_code == 404  # errors are not kept

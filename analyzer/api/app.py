@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from analyzer import read
 from analyzer.alerting.health import cluster_rows, healths, slo_statuses
 from analyzer.alerting.state import alert_dicts
+from analyzer.api.answers import Answers
 from analyzer.lifecycle.facts import cluster_now
 from podslo.errors import NotFound
 from podslo.store import Store
@@ -251,9 +252,11 @@ def _within(what: str, value: float, bound: float, unit: str) -> None:
         raise HTTPException(400, f"{what} is {value:g}; at most {bound:g}{' ' + unit if unit else ''}")
 
 
-def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> FastAPI:
+def make_api(store: Store, rules: Rules, clusters, token: str | None = None, generation=None) -> FastAPI:
     """The API (`clusters()`: the cluster names to report on). With `token`, every path but
-    /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`."""
+    /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`. With
+    `generation()` (an id that changes whenever the analysis writes), answers are kept for
+    as long as it stays the same (analyzer.api.answers)."""
     app = FastAPI(
         title="podslo", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None
     )
@@ -418,6 +421,9 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None) -> 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    if generation is not None:
+        app.middleware("http")(Answers(generation))
 
     if token:
 
