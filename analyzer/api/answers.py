@@ -2,44 +2,50 @@
 round writes (what they read only changes then), and identical requests arriving together
 wait for the first one's answer instead of each running its queries (many viewers of one
 board ask the same things). A pod's trace reads what collectors write between rounds, so it
-is never kept."""
+is never kept. Plain ASGI: a kept answer costs no more than sending it."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
 
-from starlette.responses import Response
-
 KEPT = 512  # answers held at most (least recently used go first)
 UNKEPT = ("/trace",)
 
 
 class Answers:
-    def __init__(self, generation):
+    def __init__(self, app, generation):
+        self.app = app
         self.generation = generation  # () -> an id that changes when the data does (serve: rounds done)
-        self.kept: OrderedDict[tuple, tuple[int, bytes, dict, str | None]] = OrderedDict()
+        self.kept: OrderedDict[tuple, tuple[dict, bytes]] = OrderedDict()
         self.pending: dict[tuple, asyncio.Lock] = {}
 
-    async def __call__(self, request, call_next):
-        if request.method != "GET" or request.url.path.endswith(UNKEPT):
-            return await call_next(request)
-        key = (self.generation(), request.url.path, request.url.query, request.headers.get("authorization"))
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"].endswith(UNKEPT):
+            return await self.app(scope, receive, send)
+        auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        key = (self.generation(), scope["path"], scope["query_string"], auth)
         lock = self.pending.setdefault(key, asyncio.Lock())
         try:
             async with lock:
                 if key not in self.kept:
-                    response = await call_next(request)
-                    body = b"".join([chunk async for chunk in response.body_iterator])
-                    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-                    if response.status_code != 200:
-                        return Response(body, response.status_code, headers=headers, media_type=response.media_type)
-                    self.kept[key] = (response.status_code, body, headers, response.media_type)
+                    messages: list[dict] = []
+
+                    async def capture(message: dict) -> None:
+                        messages.append(message)
+
+                    await self.app(scope, receive, capture)
+                    if messages[0]["status"] != 200:  # errors are answered, not kept
+                        for message in messages:
+                            await send(message)
+                        return
+                    self.kept[key] = (messages[0], b"".join(m.get("body", b"") for m in messages[1:]))
                     while len(self.kept) > KEPT:
                         self.kept.popitem(last=False)
                 self.kept.move_to_end(key)
-                status, body, headers, media = self.kept[key]
-                return Response(body, status, headers=headers, media_type=media)
+                start, body = self.kept[key]
         finally:
             if not lock.locked():
                 self.pending.pop(key, None)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})

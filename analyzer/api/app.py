@@ -423,7 +423,7 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
         return JSONResponse({"detail": str(exc)}, status_code=404)
 
     if generation is not None:
-        app.middleware("http")(Answers(generation))
+        app.add_middleware(Answers, generation=generation)
 
     if token:
 
