@@ -111,7 +111,10 @@ class Prober:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self.stop.is_set():
             for event in self.source.watch_pod(self.namespace, name, rv, max(1, int(deadline - time.monotonic()))):
-                rv = (event.get("object") or {}).get("metadata", {}).get("resourceVersion", rv)
+                if event.get("type") == "ERROR" or not isinstance(event.get("object"), dict):
+                    rv = ""  # the watch failed (a 410 Gone Status, say): watch again from now
+                    break
+                rv = event["object"].get("metadata", {}).get("resourceVersion", rv)
                 if done(event):
                     return event, rv
         return None, rv
