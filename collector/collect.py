@@ -700,7 +700,8 @@ def start_collectors(
     qps: float = 5.0,
     burst: int = 10,
     say=print,
-    supervisor: Supervisor | None = None,
+    *,
+    supervisor: Supervisor,
 ) -> list[Collector]:
     """A running collector (and prober, if asked) for every cluster in `specs`; `supervisor`
     watches the collectors' threads and runs the probers."""
@@ -712,15 +713,11 @@ def start_collectors(
         source = spec.source(qps, burst)
         spool = Spool(f"{spool_dir or 'data/spool'}/{spec.name}", spool_bytes)
         collectors.append(Collector(store, source, spec.name, resources, batch_rows, flush_s, spool).start())
-        if supervisor is not None:
-            supervisor.watch(f"collector {spec.name}", collectors[-1].unwell)
+        supervisor.watch(f"collector {spec.name}", collectors[-1].unwell)
         if probe_every:
             prober = Prober(store, source, spec.name, probe_namespace, probe_every)
             prober.stop = collectors[-1].stop
-            if supervisor is not None:
-                supervisor.every(f"prober {spec.name}", prober.probe_once, probe_every)
-            else:
-                threading.Thread(target=prober.run, name=f"prober-{spec.name}", daemon=True).start()
+            supervisor.every(f"prober {spec.name}", prober.probe_once, probe_every)
         say(f"collecting cluster {spec.name!r} from {source.host}")
     return collectors
 

@@ -45,12 +45,6 @@ class Prober:
         self.stop = threading.Event()
         self.results: deque[dict] = deque(maxlen=100)  # the latest, for a person or a test
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            begun = time.monotonic()
-            self.probe_once()
-            self.stop.wait(max(0.0, self.every_s - (time.monotonic() - begun)))
-
     def probe_once(self) -> None:
         self.record(self.probe())
 

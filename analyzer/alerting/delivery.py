@@ -62,14 +62,6 @@ class Outbox:
         self.dropped: Counter = Counter()  # why -> count
         self.pruned_at: dict[str, float] = {}
 
-    @property
-    def delivered(self) -> int:
-        return self.posts["delivered"]
-
-    @property
-    def failed(self) -> int:
-        return self.posts["failed"]
-
     def drain(self, receiver: str, most: int = 100) -> int:
         """Post the receiver's notifications in order until one must wait (or none is left);
         returns how many were delivered."""
