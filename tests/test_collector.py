@@ -527,3 +527,36 @@ def test_an_unreachable_apiserver_is_logged_once_per_backoff_step(store, cluster
     assert attempts >= 16 and pods and "Connection refused" in pods[0]
     assert len(pods) <= 2 * attempts.bit_length(), pods  # its failures and its quick relists, per step
     assert not [line for line in said if "Retrying" in line], "no retries under the reflector's own"
+
+
+def test_a_probe_whose_watch_expires_watches_again(store, cluster):
+    """The apiserver ends a probe's watch with an ERROR event (410 Gone: a Status, not a pod):
+    the probe watches again from now and still sees its pod ready and gone."""
+    from collector.probes import Prober
+    from simulator.server import Clock
+
+    engine = Engine(load_profile("default"), seed=13, nodes=4, pods_per_minute=30)
+    clock = Clock(engine, speed=30)
+    clock.thread.start()
+    server, thread, url = serve_in_thread(engine)
+    source = KubeSource(server=url)
+    create = source.create_pod
+
+    def create_then_compact(namespace, body):
+        created = create(namespace, body)
+        deadline = time.monotonic() + 10
+        while engine.rv <= int(created["metadata"]["resourceVersion"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        engine.compact()  # the cluster moved on and forgot: the probe's resourceVersion is too old
+        return created
+
+    source.create_pod = create_then_compact
+    prober = Prober(store, source, cluster, every_s=0.1, ready_timeout_s=20, gone_timeout_s=20)
+    try:
+        result = prober.probe()
+    finally:
+        clock.stop.set()
+        server.should_exit = True
+        thread.join(5)
+    assert result["outcome"] == "ok", result
+    assert result["ready_s"] > 0 and result["delete_s"] is not None
