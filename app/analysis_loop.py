@@ -18,6 +18,7 @@ from analyzer.alerting.receivers import Receiver
 from analyzer.alerting.state import advance
 from analyzer.lifecycle.verdicts import analyze
 from analyzer.slo.budget import SloStatus
+from analyzer.slo.counters import SliCounters
 from analyzer.slo.evaluate import evaluate
 from podslo.backoff import Backoff, FailureLog
 from podslo.store import Store
@@ -68,6 +69,8 @@ class AnalysisLoop:
         self.started_ms = now_ms()  # silence is counted from here at the earliest
         self.retries: dict[str, ClusterRetry] = {}
         self.failures: Counter = Counter()  # cluster -> rounds that raised, since start
+        self.counters = SliCounters(rules)  # SLI events for Prometheus (/metrics)
+        self.offsets: dict[str, int] = {}  # cluster -> wall clock minus the cluster's, at its last round (ms)
 
     def clusters(self) -> list[str]:
         return list(self.names) if self.names is not None else self.store.clusters()
@@ -101,7 +104,9 @@ class AnalysisLoop:
         result = analyze(self.store, cluster, self.rules)
         if not result.now:
             return None
+        self.offsets[cluster] = now_ms() - int(result.now)
         found = evaluate(self.store, self.rules, cluster, result.now)
+        self.counters.update(self.store, cluster, result.now)
         conditions = conditions_now(self.store, self.rules, cluster, result.now, found, self.board_url, self.started_ms)
         for change in advance(self.store, self.rules, cluster, result.now, conditions):
             log.warning("cluster %s: alert %s", cluster, change)

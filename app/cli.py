@@ -504,6 +504,13 @@ def trace(pod, cluster, fmt, rules_path, dsn):
     help="Alertmanager-style webhook URL for every severity (repeatable); signed with PODSLO_WEBHOOK_SECRET.",
 )
 @click.option(
+    "--alertmanager",
+    "alertmanagers",
+    multiple=True,
+    help="Alertmanager URL to push alerts to, as Prometheus does (POST /api/v2/alerts; repeatable; more, "
+    "with credentials, under alertmanagers: in the rule file).",
+)
+@click.option(
     "--probe-every",
     type=float,
     help=f"Run a black-box probe pod every this many seconds (a simulated cluster: {SIMULATED_PROBE_EVERY_S:g}).",
@@ -538,6 +545,7 @@ def serve(
     analyze_every,
     listen,
     webhooks,
+    alertmanagers,
     probe_every,
     audit_token_file,
     api_token_file,
@@ -589,6 +597,7 @@ def serve(
         listen=listen,
         analyze_every=analyze_every,
         webhooks=webhooks,
+        alertmanagers=alertmanagers,
         audit_token=_token(audit_token_file, "PODSLO_AUDIT_TOKEN"),
         api_token=_token(api_token_file, "PODSLO_API_TOKEN"),
         probe_every=probe_every or (SIMULATED_PROBE_EVERY_S if simulate else None),
@@ -641,13 +650,32 @@ def slo(ctx, cluster, fmt, rules_path, dsn):
 
 
 @slo.command("export")
-@click.option("--format", "fmt", type=click.Choice(["openslo"]), default="openslo", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["openslo", "prometheus-rules", "sloth", "pyrra"]),
+    default="openslo",
+    show_default=True,
+    help="openslo: OpenSLO v1 documents; prometheus-rules: a Prometheus rule file (recording rules and "
+    "multi-window burn-rate alerts); sloth: a Sloth prometheus/v1 spec; pyrra: Pyrra ServiceLevelObjectives. "
+    "All but openslo's names read podslo serve's SLI counters (podslo_sli_events_total).",
+)
 @click.option("--rules", "rules_path", help=RULES_HELP)
 def slo_export(fmt, rules_path):
-    """Write the SLOs as OpenSLO v1 documents (YAML, one per SLO, with their SLIs)."""
+    """Write the SLOs for other SLO tools (YAML on standard output)."""
+    from slo_rules import prometheus
     from slo_rules.openslo import export_openslo
 
-    click.echo(export_openslo(_rules(rules_path)), nl=False)
+    rules = _rules(rules_path)
+    if fmt == "openslo":
+        click.echo(export_openslo(rules), nl=False)
+        return
+    made = {
+        "prometheus-rules": prometheus.prometheus_rules,
+        "sloth": prometheus.sloth_spec,
+        "pyrra": prometheus.pyrra_objects,
+    }[fmt](rules)
+    click.echo(prometheus.dump(made), nl=False)
 
 
 @main.command()
@@ -670,7 +698,7 @@ def check_rules(path):
     rules = _rules(path)
     click.echo(
         f"{rules.source}: ok, {len(rules.spec.codes)} codes, {len(rules.reasons)} reason matchers, "
-        f"{len(rules.stuck)} stuck matchers"
+        f"{len(rules.stuck)} stuck matchers, {len(rules.spec.slos)} SLOs ({', '.join(s.name for s in rules.spec.slos)})"
     )
 
 
@@ -771,7 +799,11 @@ def simulate(port, host, seed, nodes, pods_per_minute, speed, profile, until, re
 )
 @click.option("--probe-every", type=float, help="Also run a black-box probe pod every this many seconds.")
 @click.option("--probe-namespace", default="podslo-probes", show_default=True)
-@click.option("--spool-dir", help="Where batches wait while the store is away (default: ./data/spool/CLUSTER).")
+@click.option(
+    "--spool-dir",
+    help="Where batches wait while the store is away (default: spool/ beside an embedded store, else "
+    "$XDG_STATE_HOME/podslo/spool; a directory per cluster).",
+)
 @click.option("--spool-max-mb", default=512, show_default=True, help="Past this, stop reading (back-pressure).")
 @click.option("--qps", default=5.0, show_default=True, help="Requests a second to each apiserver, on average...")
 @click.option("--burst", default=10, show_default=True, help="...and at most this many at once.")

@@ -11,6 +11,7 @@ import threading
 import time
 from functools import partial
 
+from analyzer.alerting.alertmanager import AlertmanagerPush, alertmanagers_of
 from analyzer.alerting.delivery import Outbox
 from analyzer.alerting.outbox import drop_removed
 from analyzer.alerting.receivers import receivers_of
@@ -25,6 +26,7 @@ from slo_rules import Rules
 log = logging.getLogger(__name__)
 STOP_S = 25.0  # SIGTERM to exit, at any speed: what is not done by then is done by the next start
 DELIVER_EVERY_S = 1.0
+PUSH_EVERY_S = 1.0  # how often each Alertmanager loop looks for a change to push
 
 
 def run_serve(
@@ -37,6 +39,7 @@ def run_serve(
     listen: str = "127.0.0.1:8080",
     analyze_every: float = 5.0,
     webhooks: tuple[str, ...] = (),
+    alertmanagers: tuple[str, ...] = (),
     audit_token: str | None = None,
     api_token: str | None = None,
     say=print,
@@ -72,25 +75,33 @@ def run_serve(
     supervisor.watch("analysis of clusters", analysis.unwell)
     for receiver in receivers:
         supervisor.every(f"webhook {receiver.name}", partial(outbox.drain, receiver.name), DELIVER_EVERY_S)
+    pushes = [
+        AlertmanagerPush(store, target, analyze_every, external_url, rules.spec.board_url, lambda: analysis.offsets)
+        for target in alertmanagers_of(rules.spec.alertmanagers, list(alertmanagers))
+    ]
+    for push in pushes:
+        supervisor.every(f"alertmanager {push.target.name}", push.run, PUSH_EVERY_S)
     if rules.spec.report:
         schedule = ReportSchedule(store, rules, analysis.clusters)
         supervisor.every("report", partial(report_round, schedule, simulation), analyze_every)
-    metrics = ServeMetrics(analysis, outbox, supervisor)
+    metrics = ServeMetrics(analysis, outbox, supervisor, pushes)
     service = make_service(collectors, audit_token, more_metrics=(metrics,), health=supervisor.health)
     app = make_app(store, rules, analysis, service, api_token)
     server, http_thread, _ = serve_app_in_thread(app, sock=sock, limit_concurrency=SERVICE_CONNECTIONS)
     say(
         f"podslo serve: API {external_url}/api/v1 (docs: /api/v1/docs), /metrics, /healthz; "
-        f"analyzing every {analyze_every:g}s; {len(receivers)} webhook receiver(s)"
+        f"analyzing every {analyze_every:g}s; {len(receivers)} webhook receiver(s), {len(pushes)} Alertmanager(s)"
     )
     stop.wait()
-    _shut_down(say, collectors, end_simulation, supervisor, analysis, outbox)
+    _shut_down(say, collectors, end_simulation, supervisor, analysis, outbox, pushes)
     server.should_exit = True
     http_thread.join(2)
     return analysis
 
 
-def _shut_down(say, collectors, end_simulation, supervisor: Supervisor, analysis: AnalysisLoop, outbox: Outbox) -> None:
+def _shut_down(
+    say, collectors, end_simulation, supervisor: Supervisor, analysis: AnalysisLoop, outbox: Outbox, pushes: list
+) -> None:
     """Within STOP_S: collectors write what they hold, the loops end, one last analysis round
     and delivery run if there is time (in a thread: a round cut short is redone by the next start)."""
     deadline = time.monotonic() + STOP_S
@@ -104,6 +115,8 @@ def _shut_down(say, collectors, end_simulation, supervisor: Supervisor, analysis
     def last_round() -> None:
         analysis.run_round()
         outbox.deliver_due()
+        for push in pushes:
+            push.run()
 
     final = threading.Thread(target=last_round, name="last-round", daemon=True)
     final.start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import os
 import random
 import threading
 import time
@@ -35,6 +36,7 @@ from collector.source import INITIAL_EVENTS_END, LIST_FORMS, KubeSource, WatchEv
 from collector.spool import Spool, SpoolFull
 from collector.writer import BatchWriter
 from podslo.backoff import Backoff, FailureLog
+from podslo.config import default_spool_dir
 from podslo.store import Store
 from podslo.supervisor import Supervisor
 from podslo.timeutil import now_ms
@@ -711,7 +713,7 @@ def start_collectors(
     collectors = []
     for spec in specs:
         source = spec.source(qps, burst)
-        spool = Spool(f"{spool_dir or 'data/spool'}/{spec.name}", spool_bytes)
+        spool = Spool(os.path.join(spool_dir or default_spool_dir(store.dsn), spec.name), spool_bytes)
         collectors.append(Collector(store, source, spec.name, resources, batch_rows, flush_s, spool).start())
         supervisor.watch(f"collector {spec.name}", collectors[-1].unwell)
         if probe_every:

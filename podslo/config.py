@@ -24,6 +24,17 @@ def resolve_dsn(dsn: str | None = None) -> str:
     return dsn or os.environ.get("PODSLO_DSN") or DEFAULT_DSN
 
 
+def default_spool_dir(dsn: str) -> str:
+    """Where a collector's batches wait while the store is away: beside an embedded store
+    (`spool/` next to its directory), else under the user's state directory, never the
+    working directory of a process whose store is elsewhere."""
+    target = parse_dsn(dsn)
+    if target.engine == "chdb":
+        return os.path.join(os.path.dirname(target.path), "spool")
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "podslo", "spool")
+
+
 def parse_dsn(dsn: str) -> Dsn:
     """`chdb://relative/dir`, `chdb:///abs/dir` or `http(s)://user:pass@host:8123/db`.
 

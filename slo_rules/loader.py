@@ -10,10 +10,10 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from podslo.errors import RuleError
 
@@ -152,6 +152,8 @@ class AlertingSpec(_Strict):
     keep_firing_for: Duration = Duration("10m")  # clear this long before resolving
     resolve_below: float = Field(0.9, gt=0, le=1)  # a firing alert's burn must fall under factor x this to clear
     repeat_every: Duration = Duration("4h")  # notify again while firing
+    # the `severity` label's value per severity, for routing trees that say critical/warning
+    severity_labels: dict[Severity, str] = {}
 
 
 class SelectorSpec(_Strict):
@@ -178,6 +180,13 @@ class SloSpec(_Strict):
         if (self.selector.namespaces or self.selector.labels) and self.sli in ("node_time", "probe"):
             raise ValueError(f"the {self.sli} SLI has no pods or namespaces to select: it cannot honour a selector")
         return self
+
+
+def _from_openslo(item: object) -> object:
+    """An OpenSLO v1 SLO document in `slos:` is read as one of the rule file's SLOs."""
+    from slo_rules.openslo import is_openslo, slo_from_openslo
+
+    return slo_from_openslo(item) if is_openslo(item) else item
 
 
 class MassDeletionSpec(_Strict):
@@ -213,6 +222,27 @@ class ReceiverSpec(_Strict):
     secret_env: str | None = None  # environment variable holding the signing secret
     severities: list[Severity] = ["page", "ticket"]
     send_resolved: bool = True
+
+
+class BasicAuthSpec(_Strict):
+    username: str
+    password_env: str  # environment variable holding the password
+
+
+class AlertmanagerSpec(_Strict):
+    """An Alertmanager podslo pushes its alerts to (POST /api/v2/alerts), as Prometheus does."""
+
+    url: str = Field(pattern=r"^https?://")
+    bearer_token_env: str | None = None  # environment variable holding the token
+    basic_auth: BasicAuthSpec | None = None
+    timeout: Duration = Duration("10s")
+    resend_every: Duration = Duration("1m")  # firing alerts are sent again this often
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> AlertmanagerSpec:
+        if self.bearer_token_env and self.basic_auth:
+            raise ValueError("give bearer_token_env or basic_auth, not both")
+        return self
 
 
 class ReportSpec(_Strict):
@@ -253,10 +283,11 @@ class RuleFile(_Strict):
     reasons: list[RuleSpec]
     stuck: list[RuleSpec]
     alerting: AlertingSpec = AlertingSpec()
-    slos: list[SloSpec] = []
+    slos: list[Annotated[SloSpec, BeforeValidator(_from_openslo)]] = []  # or OpenSLO v1 SLO documents
     mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
     data_missing: DataMissingSpec | None = DataMissingSpec()
     receivers: list[ReceiverSpec] = []
+    alertmanagers: list[AlertmanagerSpec] = []
     board_url: str | None = None
     report: ReportSpec | None = None
     explanations: dict[str, Explanation] = {}

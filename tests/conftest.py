@@ -75,6 +75,28 @@ def ingest(store, rules, cluster) -> Ingest:
     return Ingest(store, rules, cluster)
 
 
+def delivery_minute(cluster: str, minute_s: int, good: float, bad: float, version: int = 1) -> list:
+    """SLI rows by hand: one minute of the delivery SLI, `good` and `bad` pods."""
+    from podslo.schema import SLI_MINUTES
+
+    return [
+        SLI_MINUTES.Row(
+            cluster=cluster,
+            sli="delivery",
+            scope="",
+            namespace="ns",
+            minute=minute_s,
+            result=result,
+            attribution="system" if result == "bad" else "",
+            reason="SandboxCreateFailed" if result == "bad" else "",
+            le=0.0,
+            events=float(events),
+            version=version,
+        )
+        for result, events in (("good", good), ("bad", bad))
+    ]
+
+
 def run_podslo(
     *args: str, cwd: Path, stdin: bytes | None = None, env: dict | None = None
 ) -> subprocess.CompletedProcess:

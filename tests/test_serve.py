@@ -9,6 +9,7 @@ import hmac
 import http.server
 import json
 import signal
+import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 
 from podslo.webserver import free_port
 from slo_rules import load_rules
+from tests.alertmanager import Alertmanager
 from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
 
 SECRET = "test-secret"
@@ -69,8 +71,24 @@ def _alerts(api: str, **params) -> list[dict]:
     return httpx.get(f"{api}/api/v1/alerts", params=params, timeout=10).json()
 
 
+def _promtool_lint(metrics: str) -> str:
+    done = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
+
+
+def _sli_events(metrics: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("podslo_sli_events_total{")
+    }
+
+
 def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_restart(tmp_path):
+    """Also: the same alerts in a real Alertmanager (`serve --alertmanager`), and /metrics that
+    promtool passes, with SLI counters that only grow."""
     sim_port, api_port, hook_port = free_port(), free_port(), free_port()
+    am = Alertmanager(tmp_path)
     sim = start_podslo(
         "simulate",
         "--profile",
@@ -86,7 +104,7 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         env={},
         cwd=tmp_path,
     )
-    env = {"PODSLO_DSN": f"chdb://{tmp_path}/store", "PODSLO_WEBHOOK_SECRET": SECRET}
+    env = {"PODSLO_DSN": f"chdb://{tmp_path}/elsewhere/store", "PODSLO_WEBHOOK_SECRET": SECRET}
     args = (
         "serve",
         "--cluster",
@@ -97,6 +115,8 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         f"127.0.0.1:{api_port}",
         "--webhook",
         f"http://127.0.0.1:{hook_port}/hook",
+        "--alertmanager",
+        am.url,
         "--analyze-every",
         "2",
         "--rules",
@@ -116,6 +136,21 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         metrics = httpx.get(f"{api}/metrics", timeout=10).text
         assert 'podslo_slo_burn_rate{cluster="prod",slo="pod-delivery",window="5m"}' in metrics
         assert 'podslo_cluster_health{cluster="prod",health="Fatal"} 1.0' in metrics
+        assert 'podslo_cluster_health{cluster="prod",health="Healthy"} 0.0' in metrics, "every state has its series"
+        assert 'podslo_slo_alert_firing{cluster="prod",severity="page",slo="pod-upgrade"} 0.0' in metrics
+        assert _promtool_lint(metrics) == "", _promtool_lint(metrics)
+        assert 'podslo_pod_startup_seconds_bucket{cluster="prod",le="5"}' in metrics
+        first = _sli_events(metrics)
+        assert first['podslo_sli_events_total{cluster="prod",result="bad",sli="delivery",slo="pod-delivery"}'] > 0
+        in_am = wait_for("the page in Alertmanager", lambda: am.active(cluster="prod", slo="pod-delivery"), 60, serve)
+        assert page["fingerprint"] in {a["fingerprint"] for a in in_am}, "Alertmanager's fingerprint is podslo's"
+        later = wait_for(
+            "the SLI counters counting on",
+            lambda: (now := _sli_events(httpx.get(f"{api}/metrics", timeout=10).text)) != first and now,
+            60,
+            serve,
+        )
+        assert all(later[k] >= v for k, v in first.items()), "counters only grow"
         serve.send_signal(signal.SIGKILL)  # mid-incident, nothing flushed
         serve.wait(30)
         serve = start_podslo(*args, env=env, cwd=tmp_path)
@@ -128,6 +163,12 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
             300,
             serve,
         )
+        wait_for(
+            "the resolved page off Alertmanager's active list",
+            lambda: page["fingerprint"] not in {a["fingerprint"] for a in am.active(cluster="prod")},
+            60,
+            serve,
+        )
         assert stop_process(serve) == 0
     finally:
         for process in (serve, sim):
@@ -135,6 +176,7 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
                 process.kill()
         if receiver:
             receiver.close()
+        am.close()
     bodies = [json.loads(body) for _, body in receiver.posts]
     assert all(_valid(sig, body) for sig, body in receiver.posts), "every post signed"
     assert all(b["version"] == "4" and len(b["alerts"]) == 1 for b in bodies)
@@ -142,6 +184,8 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
     assert len(states) == len(set(states)), f"a notification arrived twice: {states}"
     mine = [a["status"] for a in receiver.alerts() if a["fingerprint"] == page["fingerprint"]]
     assert mine == ["firing", "resolved"]
+    assert not (tmp_path / "data").exists(), "nothing is made in the working directory of a store elsewhere"
+    assert (tmp_path / "elsewhere" / "spool" / "prod").is_dir(), "the spool waits beside the store"
     labels = receiver.alerts()[0]["labels"]
     assert set(labels) >= {"alertname", "slo", "cluster", "severity"} and labels["cluster"] == "prod"
 

@@ -19,9 +19,8 @@ from analyzer.lifecycle.verdicts import analyze
 from analyzer.slo.evaluate import evaluate_slo, series
 from podslo.backoff import DELIVERY, Backoff
 from podslo.errors import RuleError
-from podslo.schema import SLI_MINUTES
 from slo_rules import load_rules
-from tests.conftest import ROOT, simulate
+from tests.conftest import ROOT, delivery_minute, simulate
 
 NOW = 1_772_500_000_000 // 60_000 * 60_000  # on a minute boundary, ms
 MIN = 60_000
@@ -29,25 +28,7 @@ MIN = 60_000
 
 def _minutes(store, cluster, rows):
     """SLI rows by hand: (minutes before NOW, good, bad) for the delivery SLI."""
-    out = []
-    for ago, good, bad in rows:
-        minute = (NOW - ago * MIN) // 1000
-        for result, n in (("good", good), ("bad", bad)):
-            out.append(
-                SLI_MINUTES.Row(
-                    cluster=cluster,
-                    sli="delivery",
-                    scope="",
-                    namespace="ns",
-                    minute=minute,
-                    result=result,
-                    attribution="system" if result == "bad" else "",
-                    reason="SandboxCreateFailed" if result == "bad" else "",
-                    le=0.0,
-                    events=float(n),
-                    version=1,
-                )
-            )
+    out = [row for ago, good, bad in rows for row in delivery_minute(cluster, (NOW - ago * MIN) // 1000, good, bad)]
     store.insert("sli_minutes", out)
 
 
@@ -104,6 +85,7 @@ def test_a_page_needs_both_windows_and_enough_events(store, rules, cluster):
         "slo": "pod-delivery",
         "cluster": cluster,
         "severity": "page",
+        "sli": "delivery",
     }
     assert "30.0x" in page.annotations["summary"] and page.annotations["board_url"] == "http://board"
 

@@ -3,10 +3,7 @@ annotations a person reads (what burns, the top reasons, the first check)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-
-import orjson
 
 from analyzer import read
 from analyzer.slo.budget import SloStatus
@@ -32,6 +29,7 @@ class Condition:
     value: float
     annotations: dict[str, str]
     extra: dict[str, str] = field(default_factory=dict)  # labels beyond the four
+    severity_label: str = ""  # the severity label's value, when the rule file names it otherwise
 
     @property
     def labels(self) -> dict[str, str]:
@@ -39,7 +37,7 @@ class Condition:
             "alertname": self.alertname,
             "slo": self.slo,
             "cluster": self.cluster,
-            "severity": self.severity,
+            "severity": self.severity_label or self.severity,
             **self.extra,
         }
 
@@ -48,8 +46,18 @@ class Condition:
         return fingerprint(self.labels)
 
 
+_FNV_OFFSET, _FNV_PRIME, _SEPARATOR = 14695981039346656037, 1099511628211, 0xFF
+
+
 def fingerprint(labels: dict[str, str]) -> str:
-    return hashlib.sha256(orjson.dumps(labels, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    """Prometheus's label-set fingerprint (model.LabelSet.Fingerprint), which Alertmanager
+    shows: FNV-1a 64 over the sorted names and values, each followed by the byte 0xff."""
+    h = _FNV_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in (*part.encode(), _SEPARATOR):
+                h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
 
 
 # -- SLO burn ------------------------------------------------------------------------------
@@ -76,6 +84,7 @@ def burn_conditions(
                 pair.severity,
                 round(burn_short, 3),
                 _burn_annotations(store, rules, slo, status, pair, board_url),
+                extra={"sli": slo.sli},
             )
     return list(out.values())
 

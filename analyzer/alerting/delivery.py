@@ -116,7 +116,7 @@ class Outbox:
         client = self.clients.get(row["receiver"]) or httpx.Client(timeout=TIMEOUT_S)
         try:
             with client.stream("POST", row["url"], content=row["body"].encode(), headers=headers) as response:
-                answer = _read_at_most(response, ANSWER_BYTES)
+                answer = read_at_most(response, ANSWER_BYTES)
                 status = response.status_code
                 retry_after = retry_after_s(response.headers.get("retry-after"))
         except httpx.HTTPError as exc:
@@ -137,7 +137,8 @@ class Outbox:
         )
 
 
-def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+def read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """A streamed answer's first `limit` bytes (the rest is never read)."""
     out = bytearray()
     for chunk in response.iter_raw():
         out += chunk[: limit - len(out)]

@@ -31,6 +31,8 @@ def conditions_now(
     conditions = [c for s in statuses for c in burn_conditions(store, rules, s, board_url, firing)]
     conditions += guard_conditions(store, rules, cluster, now, board_url)
     conditions += data_missing_conditions(store, rules, cluster, now_ms(), since_ms, board_url)
+    for condition in conditions:
+        condition.severity_label = rules.spec.alerting.severity_labels.get(condition.severity, "")
     return conditions
 
 

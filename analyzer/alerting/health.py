@@ -50,6 +50,9 @@ def cluster_rows(store: Store, clusters: list[str]) -> list[dict]:
     ]
 
 
+HEALTHS = ("Healthy", "Warning", "Fatal", "Unknown")
+
+
 def health(firing: list[dict]) -> str:
     """Ant Group's cluster health from its firing alerts: a page is Fatal, a ticket a Warning;
     Unknown while its data is missing (a silent cluster is not a healthy one)."""

@@ -78,6 +78,11 @@ SELECT cluster, 'startup', {scope}, namespace, %(decided)s AS minute, 'observed'
 FROM pod_verdicts FINAL
 WHERE cluster = {{cluster:String}} AND startup_s IS NOT NULL AND decided_at IS NOT NULL AND {labels} AND /*minutes*/
 UNION ALL
+SELECT cluster, 'startup', {scope}, namespace, %(decided)s AS minute, 'sum_ms', '', '', 0.,
+       round(assumeNotNull(startup_s) * 1000)
+FROM pod_verdicts FINAL
+WHERE cluster = {{cluster:String}} AND startup_s IS NOT NULL AND decided_at IS NOT NULL AND {labels} AND /*minutes*/
+UNION ALL
 SELECT cluster, 'upgrade', {scope}, namespace, %(upgraded)s AS minute,
        multiIf(upgrade_outcome = 'success', 'good', upgrade_attribution = 'user', 'excluded', 'bad'),
        ifNull(upgrade_attribution, ''), ifNull(upgrade_reason, ''), 0., 1.

@@ -36,10 +36,10 @@ def evaluate_slo(store: Store, rules: Rules, slo: SloSpec, cluster: str, now: in
     )
 
 
-def _conditions(slo: SloSpec) -> tuple[str, str]:
+def slo_conditions(slo: SloSpec) -> tuple[str, str]:
     """SQL for (good, counted) rows of the SLO's SLI."""
     if slo.threshold_s is not None:
-        return f"le <= {float(slo.threshold_s)!r}", "result = 'observed'"
+        return f"result = 'observed' AND le <= {float(slo.threshold_s)!r}", "result = 'observed'"
     return "result = 'good'", "result IN ('good', 'bad')"
 
 
@@ -65,7 +65,7 @@ def _slo_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
 
 def count_windows(store: Store, slo: SloSpec, cluster: str, now: int, windows: list[Window]) -> None:
     """Set each window's good and total events ending at `now` (ms), in one query."""
-    good, counted = _conditions(slo)
+    good, counted = slo_conditions(slo)
     starts = [int(now // 1000 - w.seconds) for w in windows]
     exprs = []
     for i in range(len(windows)):
@@ -83,7 +83,7 @@ def series(store: Store, rules: Rules, slo: SloSpec, cluster: str, from_s: int, 
     pairs = rules.alerting(slo).windows
     widths = {str(slo.window): slo.window.s, **{str(w): w.s for p in pairs for w in (p.long, p.short)}}
     first = (from_s - int(max(*widths.values(), step_s))) // 60 * 60
-    good, counted = _conditions(slo)
+    good, counted = slo_conditions(slo)
     rows = store.rows(
         f"SELECT toUnixTimestamp(minute), sumIf(events, {good}), sumIf(events, {counted}) {_SLO_ROWS} GROUP BY minute",
         **_slo_params(slo, cluster, first, to_s),
