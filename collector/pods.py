@@ -77,7 +77,9 @@ class Lifecycle(_S):
 
 
 class Container(_S):
+    name: str = ""
     image: str = ""
+    restartPolicy: str = ""  # Always on an init container: a native sidecar
     resources: Resources | None = None
     lifecycle: Lifecycle | None = None
 
@@ -94,6 +96,7 @@ class Volume(_S):
 
 class Spec(_S):
     nodeName: str = ""
+    schedulingGates: list[dict] | None = None
     restartPolicy: str = ""
     containers: list[Container] | None = None
     initContainers: list[Container] | None = None
@@ -177,7 +180,7 @@ def pod_row(cluster: str, obj: dict, event_type: str, observed: int | None) -> l
     row = _row(
         cluster, pod, event_type, observed, last_write=_last_write(msgspec.json.encode(managed)) if managed else None
     )
-    row.append(encode_object(obj))
+    row += (encode_object(obj), None)  # stream_at: the router's clock sets it
     return row
 
 
@@ -205,7 +208,7 @@ def pod_line_row(cluster: str, line: bytes, observed: int | None) -> list | None
         short=len(line) <= MAX_TEXT,
         last_write=_last_write(managed) if managed else None,
     )
-    row.append(_without_managed_fields(line, len(frame), len(line) - 1, pod.metadata))
+    row += (_without_managed_fields(line, len(frame), len(line) - 1, pod.metadata), None)  # stream_at: the router's
     return row
 
 
@@ -311,7 +314,7 @@ def _fast_row(
         raise ObjectError("Pod.metadata.creationTimestamp: missing")
     created = _ms(meta.creationTimestamp)
     text = _as_is if short else _text
-    containers, running, started, latest = _container_states(status, text)
+    containers, running, started, latest, init_started = _container_states(status, text, _sidecars(spec))
     if created > latest:
         latest = created
     true_since: dict[str, int | None] = {}
@@ -369,6 +372,9 @@ def _fast_row(
         containers,
         running,
         [text(c.image) for c in spec.containers or ()],
+        init_started,
+        true_since.get("Initialized") if init_started is not None else None,
+        _gated(spec, status),
     ]
 
 
@@ -416,6 +422,18 @@ def _claims(pod_name: str, spec: Spec) -> list[str]:
     return claims
 
 
+def _gated(spec: Spec, status: Status) -> int:
+    """1 while scheduling gates hold the pod (its spec says so, or the scheduler's condition)."""
+    if spec.schedulingGates:
+        return 1
+    return int(
+        any(
+            c.type == "PodScheduled" and c.reason == "SchedulingGated" and c.status == "False"
+            for c in status.conditions or ()
+        )
+    )
+
+
 def _has_prestop(spec: Spec) -> int:
     for container in spec.containers or ():
         if container.lifecycle is not None and container.lifecycle.preStop:
@@ -423,16 +441,28 @@ def _has_prestop(spec: Spec) -> int:
     return 0
 
 
-def _container_states(status: Status, text):
-    """(container states, containers running, first container start, newest time seen).
+SIDECAR = 2  # `init` of a native sidecar's state (an init container with restartPolicy Always)
+
+
+def _sidecars(spec: Spec) -> frozenset[str]:
+    return frozenset(c.name for c in spec.initContainers or () if c.restartPolicy == "Always")
+
+
+def _container_states(status: Status, text, sidecars: frozenset[str] = frozenset()):
+    """(container states, containers running, first container start, newest time seen,
+    first start of an init container).
 
     A state is (name, init, last, state, reason, message, exit code, started, finished); a
-    running one gives only its start."""
+    running one gives only its start. `init` is 1 for an init container, SIDECAR for a native
+    sidecar (which runs beside the containers, so its start counts as theirs), else 0."""
     states: list[tuple] = []
     starts: list[int] = []
+    init_starts: list[int] = []
     latest = running_now = 0
     for init, statuses in ((1, status.initContainerStatuses), (0, status.containerStatuses)):
         for cs in statuses or ():
+            kind = SIDECAR if init and cs.name in sidecars else init
+            begins = init_starts if kind == 1 else starts
             for last, state in ((0, cs.state), (1, cs.lastState)):
                 if state is None:
                     continue
@@ -440,12 +470,12 @@ def _container_states(status: Status, text):
                 if running is not None:
                     running_now += not last
                     if running.startedAt:
-                        starts.append(_ms(running.startedAt))
+                        begins.append(_ms(running.startedAt))
                 if waiting is not None:
                     states.append(
                         (
                             text(cs.name),
-                            init,
+                            kind,
                             last,
                             "waiting",
                             text(waiting.reason),
@@ -458,14 +488,14 @@ def _container_states(status: Status, text):
                 if terminated is not None:
                     begun = _ms(terminated.startedAt) if terminated.startedAt else None
                     if begun:
-                        starts.append(begun)
+                        begins.append(begun)
                     finished = _ms(terminated.finishedAt) if terminated.finishedAt else None
                     if finished and finished > latest:
                         latest = finished
                     states.append(
                         (
                             text(cs.name),
-                            init,
+                            kind,
                             last,
                             "terminated",
                             text(terminated.reason),
@@ -476,9 +506,12 @@ def _container_states(status: Status, text):
                         )
                     )
     starts = [moment for moment in starts if moment]  # 1970-01-01T00:00:00Z: a zeroed time, no start
+    init_starts = [moment for moment in init_starts if moment]
+    first_init = min(init_starts) if init_starts else None
+    latest = max(latest, *init_starts) if init_starts else latest
     if not starts:
-        return states, running_now, None, latest
-    return states, running_now, min(starts), max(latest, max(starts))
+        return states, running_now, None, latest, first_init
+    return states, running_now, min(starts), max(latest, max(starts)), first_init
 
 
 def _grace(seconds: int | None) -> int | None:

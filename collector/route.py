@@ -14,8 +14,12 @@ import msgspec
 
 from collector.normalize import ObjectError, audit_row, event_row, node_row
 from collector.pods import pod_line_row, pod_row
+from podslo.schema import TABLES
 
 WATCH_TYPES = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"}
+_SEEN = {table: TABLES[table].columns.index("seen_at") for table in ("raw_pods", "raw_nodes", "raw_events")}
+_OBSERVED = TABLES["raw_pods"].columns.index("observed_at")
+CLOCK_JUMP_MS = 7 * 86400 * 1000  # a time further ahead of the stream's clock is an outlier, not the present
 CHANGES = frozenset({"ADDED", "MODIFIED", "DELETED"})
 Problem = Callable[[int, str], None]
 
@@ -39,11 +43,24 @@ class Tally:
 
 
 class Router:
+    """Routes values to raw rows. It keeps the stream's clock, the newest cluster time seen so
+    far: a pod row without a receive time carries it (`stream_at`), for the moments its own
+    timestamps do not show (a scheduling gate removed, a force delete: DESIGN.md, Time)."""
+
     def __init__(self, cluster: str, add: Callable[[str, list], None], tally: Tally, problem: Problem):
         self.cluster = cluster
-        self.add = add
+        self.sink = add
         self.tally = tally
         self.problem = problem
+        self.clock = 0
+
+    def add(self, table: str, row: list) -> None:
+        if table == "raw_pods" and row[_OBSERVED] is None:
+            row[-1] = self.clock or None  # stream_at: the newest cluster time seen before this row
+        seen = row[_SEEN[table]] if table in _SEEN else None
+        if isinstance(seen, int) and self.clock < seen and (not self.clock or seen - self.clock < CLOCK_JUMP_MS):
+            self.clock = seen
+        self.sink(table, row)
 
     def route(self, line: int, data, observed: int | None) -> None:
         if isinstance(data, list):  # a bare JSON array of values (of objects: no deeper)

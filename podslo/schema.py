@@ -105,7 +105,11 @@ RAW_PODS = Table(
     containers Array(Tuple(name String, init UInt8, last UInt8, state LowCardinality(String), reason String, message String, exit_code Nullable(Int64), started_at {NTS}, finished_at {NTS}))
     running_containers UInt16
     images Array(String)
+    init_started_at {NTS}
+    initialized_at {NTS}
+    gated UInt8
     object String CODEC(ZSTD(1))
+    stream_at {NTS}
     {INSERTED}
 """,
     order_by="(cluster, uid, resource_version, event_type)",

@@ -165,6 +165,8 @@ class PodStory:
         prestop: bool = False,
         labels: dict | None = None,
         containers: int = 1,
+        managed_fields: bool = True,
+        gates: tuple[str, ...] = (),
     ):
         self.rec, self.t0 = rec, t0
         self.name, self.namespace = name, namespace
@@ -225,9 +227,15 @@ class PodStory:
             "status": {"phase": "Pending", "qosClass": "Burstable"},
         }
         self.conditions: dict[str, dict] = {}
+        if gates:
+            self.obj["spec"]["schedulingGates"] = [{"name": gate} for gate in gates]
+            self._condition(
+                0, "PodScheduled", "False", "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates"
+            )
         self.deleted_at: float | None = None
         self.is_job = owner_kind == "Job" or restart_policy != "Always"
         self.delivered_s: float | None = None  # when the platform delivered it (truth, never served)
+        self.managed_fields = managed_fields
         self._emit(0, "ADDED", manager="kube-controller-manager")
 
     # -- helpers -------------------------------------------------------------------------
@@ -239,6 +247,8 @@ class PodStory:
         managedFields entry, such as a DELETE)."""
         if manager:
             record_write(self.obj, manager, self.at(seconds))
+        if not self.managed_fields:  # as `kubectl get -o json` prints it: managedFields hidden
+            self.obj["metadata"].pop("managedFields", None)
         self.obj["metadata"]["resourceVersion"] = self.rec.next_rv()
         if self.conditions:
             self.obj["status"]["conditions"] = list(self.conditions.values())
@@ -455,6 +465,59 @@ class PodStory:
         if self.deleted_at is None:
             self.deleted_at = seconds
 
+    def add_init(self, name: str, sidecar: bool = False) -> None:
+        """An init container (a native sidecar when `sidecar`: restartPolicy Always); until its
+        status says otherwise it waits and the pod is not Initialized."""
+        self.obj["spec"].setdefault("initContainers", []).append(
+            {"name": name, "image": self.image, **({"restartPolicy": "Always"} if sidecar else {})}
+        )
+        self.obj["status"].setdefault("initContainerStatuses", []).append(
+            {
+                "name": name,
+                "image": self.image,
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": {"waiting": {"reason": "PodInitializing"}},
+                "lastState": {},
+            }
+        )
+        regular = [c["name"] for c in self.obj["spec"]["initContainers"] if c.get("restartPolicy") != "Always"]
+        if regular:
+            self._condition(
+                0,
+                "Initialized",
+                "False",
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(regular)}]",
+            )
+
+    def init_state(
+        self,
+        seconds: float,
+        name: str,
+        state: dict,
+        restarts: int = 0,
+        last: dict | None = None,
+        initialized: bool = False,
+    ) -> None:
+        """An init container's state changes (`initialized`: with it every init container is done)."""
+        for cs in self.obj["status"]["initContainerStatuses"]:
+            if cs["name"] == name:
+                cs.update(
+                    state=state,
+                    lastState=last or {},
+                    restartCount=restarts,
+                    started="running" in state,
+                    ready="running" in state or "terminated" in state,
+                )
+        if not self.obj["status"].get("containerStatuses"):
+            self._containers(seconds, {"waiting": {"reason": "PodInitializing"}})
+        if initialized:
+            self._condition(seconds, "Initialized", "True")
+        self._emit(seconds)
+
     def add_claim(self, volume: str, claim: str) -> None:
         self.obj["spec"].setdefault("volumes", []).append(
             {"name": volume, "persistentVolumeClaim": {"claimName": claim}}
@@ -492,6 +555,18 @@ class PodStory:
         self._condition(seconds, "Ready", "False", "PodCompleted")
         if emit:
             self._emit(seconds)
+
+    def ungate(self, seconds: float, manager: str | None = None) -> None:
+        """The last scheduling gate comes off (Kueue admits the workload, say)."""
+        self.obj["spec"].pop("schedulingGates", None)
+        self._emit(seconds, manager=manager)
+
+    def force_delete(self, seconds: float, requested_s: float) -> None:
+        """`kubectl delete --force --grace-period=0` (or PodGC): gone at once; the apiserver moves
+        deletionTimestamp back to when the deletion was asked and writes no time of its own."""
+        self.obj["metadata"]["deletionTimestamp"] = ts(self.at(requested_s))
+        self.obj["metadata"]["deletionGracePeriodSeconds"] = 0
+        self._emit(seconds, "DELETED", manager=None)
 
     def gone(self, seconds: float) -> None:
         """Deleted for good: the object as last written (a DELETE records no write)."""

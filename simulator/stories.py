@@ -63,6 +63,7 @@ class Scene:
         self.cpu, self.memory = cpu, memory
         self.nodes = {f"node-{i}": ("True", t0 - timedelta(days=30)) for i in range(1, nodes + 1)}
         self.volumes: dict[str, list[str]] = {}
+        self.logs: dict[str, list[str]] = {}  # node -> its kubelet's log lines, in order
         for name in self.nodes:
             self._node(name, t0 - timedelta(hours=1))
 
@@ -92,6 +93,10 @@ class Scene:
         """The node's kubelet reports these volumes in use (status.volumesInUse)."""
         self.volumes[name] = volumes
         self._node(name, moment)
+
+    def kubelet_log(self, moment: datetime, severity: str, where: str, text: str, node: str = "node-1") -> None:
+        """A klog line of a node's kubelet (what `podslo collect-logs` reads)."""
+        self.logs.setdefault(node, []).append(f"{severity}{moment:%m%d %H:%M:%S}.000000    2417 {where}] {text}\n")
 
     def heartbeat(self, moment: datetime) -> None:
         """Every node reports at `moment` (this is what moves a replay's 'now')."""
@@ -173,10 +178,12 @@ class Stages:
     ready: float | None
 
 
-def _to_running(s: Scene, pod: PodStory, node: str, ready: bool = True, pull: float | None = None) -> Stages:
-    """Schedule, sandbox, pull, start (and become Ready when `ready`)."""
+def _to_running(
+    s: Scene, pod: PodStory, node: str, ready: bool = True, pull: float | None = None, after: float = 0.0
+) -> Stages:
+    """Schedule, sandbox, pull, start (and become Ready when `ready`), from `after` seconds on."""
     t = s.timing
-    scheduled = t.schedule_s()
+    scheduled = after + t.schedule_s()
     pod.schedule(scheduled, node)
     pod.creating(scheduled)
     sandbox = scheduled + t.sandbox_s()
@@ -330,12 +337,15 @@ def image_auth_failed(s: Scene, name: str, t0: datetime):
 
 
 def container_config_error(s: Scene, name: str, t0: datetime):
+    """The workload's own ConfigMap is missing (its name is the workload's, so no two
+    workloads' failures read the same: the fleet context keeps it the user's)."""
     pod = PodStory(s.rec, t0, name, namespace=s.namespace)
     pod.schedule(1, s.node("node-1"))
     pod.creating(1)
     pod.pull(2, 0, style="present")
-    pod.event(2, "Failed", 'Error: configmap "web-config" not found', "Warning", count=9, until=80)
-    pod.waiting(2, "CreateContainerConfigError", 'configmap "web-config" not found')
+    config = f"{name.rsplit('-', 2)[0]}-config"
+    pod.event(2, "Failed", f'Error: configmap "{config}" not found', "Warning", count=9, until=80)
+    pod.waiting(2, "CreateContainerConfigError", f'configmap "{config}" not found')
     return pod, Truth("failed", "user", "ContainerConfigError")
 
 
@@ -628,6 +638,263 @@ def unknown_failure(s: Scene, name: str, t0: datetime):
     return pod, _unless_pulling_at_deadline(s, stages, Truth("failed", "system", "Unknown"))
 
 
+# -- Kubernetes 1.27-1.34 ---------------------------------------------------------------------------------
+def image_policy_rejected(s: Scene, name: str, t0: datetime):
+    """The node's signature policy refuses the image (CRI-O; the kubelet's SignatureValidationFailed
+    since 1.28): the user's image, not the registry."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/shop/web:1.4.2-unsigned")
+    pod.schedule(1, s.node("node-1"))
+    pod.creating(1)
+    error = "SignatureValidationFailed: Source image rejected: A signature was required, but no signature exists"
+    pod.event(2, "Pulling", f'Pulling image "{pod.image}"')
+    pod.event(3, "Failed", f'Failed to pull image "{pod.image}": {error}', "Warning")
+    pod.event(3, "Failed", "Error: SignatureValidationFailed", "Warning")
+    pod.waiting(
+        3, "SignatureValidationFailed", f"image pull failed for {pod.image} because the signature validation failed"
+    )
+    pod.event(4, "BackOff", f'Back-off pulling image "{pod.image}"', count=6, until=60)
+    pod.waiting(4, "ImagePullBackOff", f'Back-off pulling image "{pod.image}"')
+    return pod, Truth("failed", "user", "ImagePolicyRejected")
+
+
+def kubelet_not_synced(s: Scene, name: str, t0: datetime):
+    """CreateContainerConfigError about the kubelet's own ConfigMap cache (it lost the apiserver
+    for a while), not a ConfigMap the pod lacks: the platform's."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.schedule(1, s.node("node-1"))
+    pod.creating(1)
+    pod.pull(2, 0, style="present")
+    error = "failed to sync configmap cache: timed out waiting for the condition"
+    pod.event(3, "Failed", f"Error: {error}", "Warning", count=9, until=80)
+    pod.waiting(3, "CreateContainerConfigError", error)
+    return pod, Truth("failed", "system", "KubeletNotSynced")
+
+
+def _running_init(s: Scene, pod: PodStory, name: str, at: float) -> None:
+    pod.event(
+        at,
+        "Pulled",
+        f'Container image "{pod.image}" already present on machine',
+        field_path=f"spec.initContainers{{{name}}}",
+    )
+    pod.event(at, "Created", f"Created container: {name}", field_path=f"spec.initContainers{{{name}}}")
+    pod.event(at, "Started", f"Started container {name}", field_path=f"spec.initContainers{{{name}}}")
+    pod.init_state(at, name, {"running": {"startedAt": ts(pod.at(at))}})
+
+
+def init_container_slow(s: Scene, name: str, t0: datetime):
+    """The pod's own init container (a schema migration) runs 90 s: late, but the user's work."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.add_init("migrate")
+    pod.schedule(1, s.node("node-1"))
+    pod.sandbox_ready(2)
+    _running_init(s, pod, "migrate", 2)
+    done = {
+        "terminated": {"exitCode": 0, "reason": "Completed", "startedAt": ts(pod.at(2)), "finishedAt": ts(pod.at(92))}
+    }
+    pod.init_state(92, "migrate", done, initialized=True)
+    pod.pull(93, 0, style="present")
+    pod.start(93, ready_at=96)
+    return pod, Truth("timeout", "user", "InitContainerSlow")
+
+
+def init_container_crash(s: Scene, name: str, t0: datetime):
+    """The pod's own init container exits 1 again and again (Init:CrashLoopBackOff): the user's."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.add_init("migrate")
+    pod.schedule(1, s.node("node-1"))
+    pod.sandbox_ready(2)
+    at = 2.0
+    for attempt in range(4):
+        _running_init(s, pod, "migrate", at)
+        failed = {
+            "terminated": {
+                "exitCode": 1,
+                "reason": "Error",
+                "startedAt": ts(pod.at(at)),
+                "finishedAt": ts(pod.at(at + 2)),
+            }
+        }
+        pod.init_state(at + 2, "migrate", failed, restarts=attempt)
+        wait = 10 * 2**attempt
+        pod.init_state(
+            at + 3,
+            "migrate",
+            {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": (
+                        f"back-off {wait}s restarting failed container=migrate pod={pod.name}_{pod.namespace}({pod.uid})"
+                    ),
+                }
+            },
+            restarts=attempt + 1,
+            last=failed,
+        )
+        pod.event(
+            at + 3,
+            "BackOff",
+            f"Back-off restarting failed container migrate in pod {pod.name}_{pod.namespace}({pod.uid})",
+            "Warning",
+            field_path="spec.initContainers{migrate}",
+        )
+        at += 3 + wait
+    return pod, Truth("failed", "user", "AppCrash")
+
+
+def native_sidecar(s: Scene, name: str, t0: datetime):
+    """A native sidecar (an init container with restartPolicy Always) starts first and runs beside
+    the app; the pod is Ready on time, as the kubelet counts it."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.add_init("proxy", sidecar=True)
+    pod.schedule(1, s.node("node-1"))
+    pod.sandbox_ready(2)
+    _running_init(s, pod, "proxy", 2)
+    pod.init_state(3, "proxy", {"running": {"startedAt": ts(pod.at(2))}}, initialized=True)
+    pod.pull(3, 0, style="present")
+    pod.start(4, ready_at=8)
+    return pod, Truth("success")
+
+
+def scheduling_gated(s: Scene, name: str, t0: datetime):
+    """Held 10 minutes by a scheduling gate (Kueue's admission), then delivered within seconds of
+    the gate coming off: on time. Recorded with kubectl (no managedFields), so only the stream's
+    clock says when the gate came off."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, managed_fields=False, gates=("kueue.x-k8s.io/admission",))
+    s.heartbeat(pod.at(300))
+    s.heartbeat(pod.at(599))
+    pod.ungate(600)
+    _to_running(s, pod, s.node("node-1"), after=600)
+    return pod, Truth("success")
+
+
+def scheduling_gated_deleted(s: Scene, name: str, t0: datetime):
+    """Deleted while its gate still held it: never due, not the platform's."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, gates=("example.com/quota-check",))
+    s.heartbeat(pod.at(120))
+    pod.delete(200, grace=30)
+    pod.gone(200)
+    return pod, Truth("cancelled")
+
+
+def _unresolved_registry(pod: PodStory, at: float, host: str) -> None:
+    _image_failure(
+        pod,
+        at,
+        f'failed to pull and unpack image "{pod.image}": failed to resolve reference "{pod.image}": failed to do '
+        f'request: Head "https://{host}/v2/shop/web/manifests/1.4.2": dial tcp: lookup {host} on 10.96.0.10:53: '
+        "no such host",
+    )
+
+
+def fleet_registry_typo(s: Scene, name: str, t0: datetime):
+    """A registry host that does not resolve, in one workload only: a typo, the user's."""
+    host = "registy.example.com"
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{host}/shop/web:1.4.2")
+    pod.schedule(1, s.node("node-1"))
+    pod.creating(1)
+    _unresolved_registry(pod, 2, host)
+    return pod, Truth("failed", "user", "ImageNotFound")
+
+
+def fleet_registry_dns_outage(s: Scene, name: str, t0: datetime):
+    """The same registry host stops resolving for pods of four unrelated namespaces within
+    minutes: the cluster's DNS, the platform's."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, image=f"{REGISTRY}/shop/web:1.4.2")
+    pod.schedule(1, s.node("node-1"))
+    pod.creating(1)
+    _unresolved_registry(pod, 2, REGISTRY)
+    for i, namespace in enumerate(("payments", "search", "batch-etl")):
+        other = PodStory(s.rec, t0, f"{namespace}-api-6c9d7f5b4-q{i}x2z", namespace=namespace)
+        other.schedule(30 + i, s.node("node-2"))
+        other.creating(30 + i)
+        _unresolved_registry(other, 31 + i, REGISTRY)
+    return pod, Truth("failed", "system", "ImagePullError")
+
+
+def _config_not_found(pod: PodStory, at: float) -> None:
+    pod.pull(at, 0, style="present")
+    pod.event(at, "Failed", 'Error: configmap "kube-root-ca.crt" not found', "Warning", count=9, until=at + 80)
+    pod.waiting(at, "CreateContainerConfigError", 'configmap "kube-root-ca.crt" not found')
+
+
+def fleet_config_not_found_everywhere(s: Scene, name: str, t0: datetime):
+    """'configmap "kube-root-ca.crt" not found' (the ConfigMap every namespace holds) for pods of
+    five namespaces within two minutes: the kubelets' view of it, the platform's (one workload
+    missing its own ConfigMap is the user's: container_config_error)."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    pod.schedule(1, s.node("node-1"))
+    pod.creating(1)
+    _config_not_found(pod, 2)
+    for i, namespace in enumerate(("payments", "search", "batch-etl", "identity")):
+        other = PodStory(s.rec, t0, f"{namespace}-api-6c9d7f5b4-c{i}x2z", namespace=namespace)
+        other.schedule(20 + 20 * i, s.node("node-2"))
+        other.creating(20 + 20 * i)
+        _config_not_found(other, 21 + 20 * i)
+    return pod, Truth("failed", "system", "KubeletNotSynced")
+
+
+def _with_claim(pod: PodStory, claim: str) -> None:
+    """A pod asking for a DRA device through a ResourceClaim template."""
+    pod.obj["spec"]["resourceClaims"] = [{"name": "gpu", "resourceClaimTemplateName": claim}]
+    pod.obj["spec"]["containers"][0]["resources"]["claims"] = [{"name": "gpu"}]
+    pod.obj["status"]["resourceClaimStatuses"] = [{"name": "gpu", "resourceClaimName": f"{pod.name}-gpu-x7k2p"}]
+
+
+def _dra_failure(s: Scene, name: str, t0: datetime, at: float, message: str, until: float) -> PodStory:
+    """A pod with a ResourceClaim, bound, whose kubelet cannot prepare its device."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    _with_claim(pod, "single-gpu")
+    pod.schedule(2, s.node("node-1"))
+    pod.creating(2)
+    pod.event(
+        at,
+        "FailedPrepareDynamicResources",
+        message,
+        "Warning",
+        count=int(until - at) // 10,
+        until=until,
+        field_path=None,
+    )
+    return pod
+
+
+def dra_driver_not_registered(s: Scene, name: str, t0: datetime):
+    message = (
+        "Failed to prepare dynamic resources: prepare dynamic resources: DRA driver gpu.example.com is not registered"
+    )
+    return _dra_failure(s, name, t0, 3, message, 90), Truth("failed", "system", "DRADriverNotRegistered")
+
+
+def dra_prepare_failed(s: Scene, name: str, t0: datetime):
+    message = (
+        "Failed to prepare dynamic resources: prepare dynamic resources: NodePrepareResources: rpc error: "
+        "code = DeadlineExceeded desc = context deadline exceeded"
+    )
+    return _dra_failure(s, name, t0, 45, message, 140), Truth("failed", "system", "DRAPrepareFailed")
+
+
+def stuck_dra_unprepare(s: Scene, name: str, t0: datetime):
+    """Deleted; its containers stopped, but the kubelet keeps it until the DRA driver unprepares its
+    claim, which keeps failing: only the kubelet's log says so."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace)
+    _with_claim(pod, "single-gpu")
+    stages = _to_running(s, pod, s.node("node-1"))
+    pod.delete(stages.ready + 90, grace=30)
+    pod.event(stages.ready + 90, "Killing", "Stopping container app")
+    pod.stopped(stages.ready + 92)
+    for i in range(3):
+        s.kubelet_log(
+            pod.at(stages.ready + 100 + 60 * i),
+            "E",
+            "pod_workers.go:1301",
+            '"Error syncing pod, skipping" err="unprepare dynamic resources: NodeUnprepareResources failed for claim '
+            f'{pod.namespace}/{pod.name}-gpu-x7k2p: rpc error: code = Unavailable desc = connection error" '
+            f'pod="{pod.namespace}/{pod.name}" podUID="{pod.uid}"',
+        )
+    return pod, _deleted(_on_time(s, stages.ready, stages), "DRAUnprepareFailed")
+
+
 # -- deletions that get stuck ----------------------------------------------------------------------------
 def _running_then_deleted(s: Scene, name: str, t0: datetime, node: str = "node-1", **kwargs):
     """A healthy pod, deleted 90 s after it became Ready; returns it and its delivery truth."""
@@ -687,6 +954,21 @@ def prestop_past_grace(s: Scene, name: str, t0: datetime):
     pod.killed(gone, exit_code=137, phase="Failed")
     pod.gone(gone)
     return pod, _deleted(delivery, None, gone)
+
+
+def stuck_force_deleted_after_node_lost(s: Scene, name: str, t0: datetime):
+    """Its node lost, the pod is held Terminating for an hour until a force delete (the
+    out-of-service taint, PodGC). Recorded with kubectl: no managedFields, and the force delete
+    moves deletionTimestamp back to the request: it went when the stream last showed time."""
+    pod = PodStory(s.rec, t0, name, namespace=s.namespace, managed_fields=False)
+    stages = _to_running(s, pod, s.node("node-2"))
+    s.node_status(pod.at(stages.ready + 60), "node-2", "Unknown")
+    asked = stages.ready + 120
+    pod.delete(asked, grace=30)
+    for minute in range(1, 61):
+        s.heartbeat(pod.at(asked + 60 * minute))
+    pod.force_delete(asked + 3601, requested_s=asked)
+    return pod, _deleted(_on_time(s, stages.ready, stages), "NodeLost", gone_s=asked + 3600)
 
 
 def stuck_node_lost(s: Scene, name: str, t0: datetime):
@@ -823,8 +1105,27 @@ STORIES: dict[str, Story] = {
         stuck_unknown,
         upgrade_in_place,
         upgrade_image_not_found,
+        image_policy_rejected,
+        kubelet_not_synced,
+        dra_driver_not_registered,
+        dra_prepare_failed,
+        stuck_dra_unprepare,
+        init_container_slow,
+        init_container_crash,
+        native_sidecar,
+        scheduling_gated,
+        scheduling_gated_deleted,
+        stuck_force_deleted_after_node_lost,
+        fleet_registry_typo,
+        fleet_registry_dns_outage,
+        fleet_config_not_found_everywhere,
     )
 }
 # How long after t0 the recording must run for the story to reach its verdict.
-HORIZON_S = {"pending": 20, "stuck_finalizer_released": 4000, "stuck_node_lost_then_back": 2400}
+HORIZON_S = {
+    "pending": 20,
+    "stuck_finalizer_released": 4000,
+    "stuck_node_lost_then_back": 2400,
+    "stuck_force_deleted_after_node_lost": 4000,
+}
 DEFAULT_HORIZON_S = 2400

@@ -25,6 +25,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _regex(value: str | None) -> str | None:
+    """A regular expression that compiles, or ValueError naming it."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {value!r}: {exc}") from None
+    return value
+
+
 class MatcherSpec(_Strict):
     source: Source | list[Source]
     reason: str | None = None
@@ -34,12 +44,7 @@ class MatcherSpec(_Strict):
     @field_validator("reason", "message")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression {value!r}: {exc}") from None
-        return value
+        return _regex(value)
 
 
 class RuleSpec(_Strict):
@@ -182,6 +187,24 @@ class SloSpec(_Strict):
         return self
 
 
+class FleetSpec(_Strict):
+    """Fleet context: a failure whose message reads the same whether the user or the platform is
+    at fault is the platform's (`platform`) when pods of at least `min_namespaces` namespaces
+    show it within `window` of each other, and the user's (`user`) when it stays in fewer."""
+
+    name: str
+    message: str
+    user: str
+    platform: str
+    window: Duration = Duration("10m")
+    min_namespaces: int = Field(3, ge=2)
+
+    @field_validator("message")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        return _regex(value)
+
+
 def _from_openslo(item: object) -> object:
     """An OpenSLO v1 SLO document in `slos:` is read as one of the rule file's SLOs."""
     from slo_rules.openslo import is_openslo, slo_from_openslo
@@ -286,6 +309,7 @@ class RuleFile(_Strict):
     slos: list[Annotated[SloSpec, BeforeValidator(_from_openslo)]] = []  # or OpenSLO v1 SLO documents
     mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
     data_missing: DataMissingSpec | None = DataMissingSpec()
+    fleet: list[FleetSpec] = []
     receivers: list[ReceiverSpec] = []
     alertmanagers: list[AlertmanagerSpec] = []
     board_url: str | None = None
@@ -317,6 +341,11 @@ class RuleFile(_Strict):
                 raise ValueError(f"stuck[{i}].code {rule.code!r} is not declared under stuck_codes")
         if "Unknown" not in self.codes or "Unknown" not in self.stuck_codes:
             raise ValueError("codes and stuck_codes must both declare Unknown (the fallback)")
+        for i, fleet in enumerate(self.fleet):
+            for side, owner in (("user", "user"), ("platform", "system")):
+                code = getattr(fleet, side)
+                if code not in self.codes or self.codes[code].attribution != owner:
+                    raise ValueError(f"fleet[{i}].{side} {code!r} must be a declared code of attribution {owner}")
         return self
 
 
@@ -346,12 +375,19 @@ class Rule:
     matcher: Matcher
 
 
+@dataclass(frozen=True, slots=True)
+class FleetRule:
+    spec: FleetSpec
+    message: re.Pattern
+
+
 @dataclass(frozen=True)
 class Rules:
     spec: RuleFile
     reasons: tuple[Rule, ...]  # flattened, in priority order
     stuck: tuple[Rule, ...]
     source: str
+    fleet: tuple[FleetRule, ...] = ()
 
     @property
     def slow_reasons(self) -> tuple[Rule, ...]:
@@ -404,7 +440,8 @@ def _compile(spec: RuleFile, source: str) -> Rules:
                 )
         return tuple(out)
 
-    return Rules(spec, flatten(spec.reasons, True), flatten(spec.stuck, False), source)
+    fleet = tuple(FleetRule(f, re.compile(f.message)) for f in spec.fleet)
+    return Rules(spec, flatten(spec.reasons, True), flatten(spec.stuck, False), source, fleet)
 
 
 def load_rules(path: str | Path | None = None) -> Rules:

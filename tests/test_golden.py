@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.lifecycle.verdicts import analyze
+from collector.logs import collect_logs
 from tests.golden import generate
 
 CASES = sorted(p for p in Path(generate.HERE).iterdir() if (p / "input.jsonl").exists())
@@ -34,8 +36,17 @@ def test_cases_cover_the_whole_vocabulary(rules):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 def test_golden(case, ingest):
-    tally = ingest((case / "input.jsonl").read_bytes())
+    logs = sorted(case.glob("kubelet-*.log"))
+    tally = ingest((case / "input.jsonl").read_bytes(), analyze_after=not logs)
     assert tally.malformed == 0 and not ingest.problems
+    for log in logs:  # what `podslo collect-logs --component kubelet --node NODE` stores
+        node = log.stem.removeprefix("kubelet-")
+        counts = collect_logs(
+            ingest.store, ingest.cluster, "kubelet", iter(log.read_text().splitlines(True)), node, 2026
+        )
+        assert counts["bad"] == 0 and counts["taken"] > 0
+    if logs:
+        analyze(ingest.store, ingest.cluster, ingest.rules)
     expected = json.loads((case / "expected.json").read_text())
     got = ingest.pods()
     for want in expected["pods"]:

@@ -459,6 +459,69 @@ CASES = [
         True,
         "ReadinessProbeFailed",
     ),
+    # --- Kubernetes 1.27-1.34 -------------------------------------------------------------------
+    # image policy (kubelet since 1.28, CRI-O): the user's image, not the registry
+    (
+        "waiting",
+        "SignatureValidationFailed",
+        f"image pull failed for {IMG} because the signature validation failed: Source image rejected: "
+        "A signature was required, but no signature exists",
+        True,
+        "ImagePolicyRejected",
+    ),
+    (
+        "event",
+        "Failed",
+        f'Failed to pull image "{IMG}": SignatureValidationFailed: Source image rejected: Running image '
+        f"docker://{IMG} is rejected by policy.",
+        True,
+        "ImagePolicyRejected",
+    ),
+    # the kubelet's own caches and informers, not the pod spec: the platform's
+    (
+        "waiting",
+        "CreateContainerConfigError",
+        "failed to sync configmap cache: timed out waiting for the condition",
+        True,
+        "KubeletNotSynced",
+    ),
+    (
+        "event",
+        "Failed",
+        'Error: object "shop"/"web-config" not registered',
+        True,
+        "KubeletNotSynced",
+    ),
+    (
+        "event",
+        "Failed",
+        "Error: services have not yet been read at least once, cannot construct envvars",
+        True,
+        "KubeletNotSynced",
+    ),
+    (
+        "waiting",
+        "CreateContainerConfigError",
+        'secret "db-password" not found',
+        True,
+        "ContainerConfigError",
+    ),
+    # dynamic resource allocation
+    (
+        "event",
+        "FailedPrepareDynamicResources",
+        "Failed to prepare dynamic resources: prepare dynamic resources: DRA driver gpu.example.com is not registered",
+        True,
+        "DRADriverNotRegistered",
+    ),
+    (
+        "event",
+        "FailedPrepareDynamicResources",
+        "Failed to prepare dynamic resources: prepare dynamic resources: NodePrepareResources: rpc error: "
+        "code = DeadlineExceeded desc = context deadline exceeded",
+        True,
+        "DRAPrepareFailed",
+    ),
 ]
 
 
@@ -498,6 +561,13 @@ STUCK = [
         "FailedDetachVolume",
         'DetachVolume.Detach failed for volume "pvc-6a1c" : rpc error: code = Internal desc = Could not detach volume "vol-0a" from node "i-0b"',
         "VolumeDetach",
+    ),
+    (
+        "log",
+        "kubelet",
+        "Unprepare dynamic resources failed: NodeUnprepareResources failed for claim shop/gpu-claim: "
+        "rpc error: code = Unavailable desc = connection error",
+        "DRAUnprepareFailed",
     ),
 ]
 

@@ -11,6 +11,8 @@ from slo_rules import DEFAULT_FILE, load_rules
 
 # Contract 3 of docs/DESIGN.md: the default vocabulary.
 USER = {
+    "ImagePolicyRejected",
+    "InitContainerSlow",
     "InvalidImage",
     "ImageNotFound",
     "ImageAuthFailed",
@@ -23,6 +25,9 @@ USER = {
     "QuotaExceeded",
 }
 SYSTEM = {
+    "KubeletNotSynced",
+    "DRADriverNotRegistered",
+    "DRAPrepareFailed",
     "ImagePullSlow",
     "ImagePullError",
     "InsufficientCapacity",
@@ -38,7 +43,15 @@ SYSTEM = {
     "KubeletNoProgress",
     "Unknown",
 }
-STUCK = {"Finalizer", "NodeLost", "KubeletNotConfirming", "VolumeDetach", "PreStopHang", "Unknown"}
+STUCK = {
+    "Finalizer",
+    "NodeLost",
+    "KubeletNotConfirming",
+    "VolumeDetach",
+    "DRAUnprepareFailed",
+    "PreStopHang",
+    "Unknown",
+}
 
 
 def test_default_vocabulary_is_the_contract(rules):

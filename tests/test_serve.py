@@ -142,8 +142,12 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         assert 'podslo_pod_startup_seconds_bucket{cluster="prod",le="5"}' in metrics
         first = _sli_events(metrics)
         assert first['podslo_sli_events_total{cluster="prod",result="bad",sli="delivery",slo="pod-delivery"}'] > 0
-        in_am = wait_for("the page in Alertmanager", lambda: am.active(cluster="prod", slo="pod-delivery"), 60, serve)
-        assert page["fingerprint"] in {a["fingerprint"] for a in in_am}, "Alertmanager's fingerprint is podslo's"
+        wait_for(
+            "the page in Alertmanager, under podslo's fingerprint",
+            lambda: page["fingerprint"] in {a["fingerprint"] for a in am.active(cluster="prod", slo="pod-delivery")},
+            60,
+            serve,
+        )
         later = wait_for(
             "the SLI counters counting on",
             lambda: (now := _sli_events(httpx.get(f"{api}/metrics", timeout=10).text)) != first and now,

@@ -59,8 +59,12 @@ class Slice:
 
 _ORDER = "(rv, seen_at)"
 # When a deleted pod went: its last write by the cluster's record (the newest of its own
-# timestamps and managedFields' times), never after the DELETED event was received.
-_LAST_WRITE = "greatest(seen_at, ifNull(last_write_at, seen_at))"
+# timestamps and managedFields' times, or in a recording the newest time the stream had shown
+# before its DELETED: a force delete writes no time of its own), never after the DELETED
+# event was received.
+_LAST_WRITE = "greatest(seen_at, ifNull(last_write_at, seen_at), ifNull(stream_at, seen_at))"
+# When a row was written, as well as the cluster's record tells (its receive time when known).
+_WRITTEN = "if(observed_at IS NULL, greatest(seen_at, ifNull(stream_at, seen_at)), observed_at)"
 _GONE_AT = f"if(observed_at IS NULL, {_LAST_WRITE}, least({_LAST_WRITE}, observed_at))"
 
 
@@ -96,6 +100,10 @@ _POD_FIELDS = {
     f"k.state = 'terminated', containers), {_ORDER})",
     "gone": "max(event_type = 'DELETED') = 1",
     "gone_at": "if(max(event_type = 'DELETED') = 1, " + _ms(f"minIf({_GONE_AT}, event_type = 'DELETED')") + ", NULL)",
+    "init_started": _ms("min(init_started_at)"),
+    "initialized": _ms("min(initialized_at)"),
+    "gated": "max(gated) = 1",
+    "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
 POD_SQL = f"SELECT {', '.join(_POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
 
@@ -249,6 +257,10 @@ class PodFacts:
     stopped: bool  # in its latest state every container had terminated
     gone: bool
     gone_at: int | None
+    init_started: int | None  # its first init container's start (None: no init container; sidecars aside)
+    initialized: int | None  # when its init containers had all completed
+    gated: bool  # scheduling gates held it at some time (gates are only ever removed)
+    ungated: int | None  # when its last gate came off (None: never gated, or gated still)
     signals: list[Signal] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     pull_s: float | None = None  # seconds waited for images (None: no pull seen)
@@ -300,7 +312,8 @@ def _complete(pod: PodFacts) -> None:
     """What the events add to the status: times the status lacks, and the pull durations."""
     pod.events.sort(key=lambda e: e.first)
     pod.scheduled = pod.scheduled or event_time(pod, "Scheduled")
-    pod.started = pod.started or event_time(pod, "Started")
+    if pod.init_started is None:  # else a Started event may be an init container's
+        pod.started = pod.started or event_time(pod, "Started")
     pod.pull_s = image_pull_seconds(pod)
 
 

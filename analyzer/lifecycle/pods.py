@@ -48,7 +48,7 @@ def pod_kind(pod: PodFacts) -> str:
 
 def phases(pod: PodFacts, kind: str) -> dict:
     """Phase durations in seconds (None where the pod never got there)."""
-    created, scheduled, started, pull_s = pod.created, pod.scheduled, pod.started, pod.pull_s
+    created, scheduled, started, pull_s = due_from(pod), pod.scheduled, pod.started, pod.pull_s
     pulls = [e.first for e in pod.events if e.reason in ("Pulling", "Pulled")]
     sandbox = pod.sandbox_ready or (min(pulls) if pulls else None)
     ready = pod.ready if kind == "service" else None
@@ -79,6 +79,12 @@ def workload(owner_kind: str, owner_name: str, pod_name: str) -> tuple[str, str]
         match = _TEMPLATE_HASH.match(owner_name)
         return ("Deployment", match["deployment"]) if match else ("ReplicaSet", owner_name)
     return (owner_kind, owner_name) if owner_kind else ("Pod", pod_name)
+
+
+def due_from(pod: PodFacts) -> int:
+    """When the pod's deadline starts running: its creation, or for a pod held by scheduling
+    gates (Kueue, custom admission) the moment its last gate came off."""
+    return max(pod.created, pod.ungated) if pod.ungated is not None else pod.created
 
 
 def delivered_at(pod: PodFacts, kind: str) -> int | None:
@@ -126,7 +132,7 @@ def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, no
             Signal(
                 "derived",
                 "SlowImagePull",
-                f"image pull took {pull_s:.3f}s of a {(delivered - pod.created) / 1000:.3f}s delivery",
+                f"image pull took {pull_s:.3f}s of a {(delivered - due_from(pod)) / 1000:.3f}s delivery",
                 delivered,
             )
         )
@@ -135,9 +141,9 @@ def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, no
     scheduled = pod.scheduled
     if scheduled is None and now >= deadline_at:
         derived.append(Signal("derived", "NotScheduled", "not scheduled by the deadline", deadline_at))
-    elif scheduled and delivered and delivered - (scheduled - pod.created) <= deadline_at:
+    elif scheduled and delivered and delivered - (scheduled - due_from(pod)) <= deadline_at:
         derived.append(
-            Signal("derived", "SlowScheduling", f"scheduling took {(scheduled - pod.created) / 1000:.3f}s", scheduled)
+            Signal("derived", "SlowScheduling", f"scheduling took {(scheduled - due_from(pod)) / 1000:.3f}s", scheduled)
         )
     elif scheduled and scheduled > deadline_at:
         derived.append(
@@ -148,11 +154,27 @@ def delivery_signals(pod: PodFacts, kind: str, nodes: dict, deadline_at: int, no
                 scheduled,
             )
         )
+    init = _slow_init(pod, delivered, deadline_at, now)
+    if init:
+        derived.append(init)
     if scheduled and scheduled <= deadline_at and not delivered and not _kubelet_acted(pod, scheduled):
         derived.append(
             Signal("derived", "NoKubeletProgress", f"bound to {pod.node or '?'}; no kubelet activity since", scheduled)
         )
     return derived
+
+
+def _slow_init(pod: PodFacts, delivered: int | None, deadline_at: int, now: int) -> Signal | None:
+    """The pod's own init containers (the user's work) made it late: it would have been on
+    time without them, or they were still running at the deadline."""
+    begun, done = pod.init_started, pod.initialized
+    if begun is None or begun > deadline_at:
+        return None
+    if done is not None and delivered is not None and delivered - (done - begun) <= deadline_at:
+        return Signal("derived", "SlowInit", f"init containers ran {(done - begun) / 1000:.3f}s", done)
+    if (done is None or done > deadline_at) and delivered is None and now >= deadline_at:
+        return Signal("derived", "SlowInit", "init containers still running at the deadline", deadline_at)
+    return None
 
 
 def _pulling_at(pod: PodFacts, moment: int) -> bool:

@@ -19,6 +19,7 @@ from analyzer.lifecycle.facts import (
     load_pods,
     ready_daemonset_pods,
 )
+from analyzer.lifecycle.fleet import FleetIndex, load_fleet
 from analyzer.lifecycle.nodes import node_verdicts
 from podslo.schema import POD_VERDICTS
 from podslo.store import Store
@@ -66,6 +67,7 @@ def analyze(
     high = inserted_until(store, cluster)
     low, interrupted = (None, False) if full else _watermark(store, cluster)
     nodes = load_nodes(store, cluster)
+    fleet = load_fleet(store, cluster, rules)
     version = now_ms()
     # Marked begun until it ends: a round cut short between writing verdicts and rebuilding
     # their SLI minutes cannot tell the next one which minutes it moved, so that one rebuilds all.
@@ -77,7 +79,7 @@ def analyze(
     for bucket in range(buckets):
         part = Slice(cluster, low, buckets, bucket)
         by_uid = load_pods(store, part, rules)
-        rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version) for pod in by_uid.values()]
+        rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
         if low is not None:
             minutes |= sli_minutes.counted_minutes(store, part) | sli_minutes.minutes_of(rows)
         store.insert("pod_verdicts", rows)
@@ -129,7 +131,6 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
     """The verdict fields of one pod (outcome, attribution, reason, evidence, rule)."""
     kind = pods.pod_kind(pod)
     deadline_s = rules.deadline_s(pod.namespace, pod.labels, kind)
-    deadline_at = pod.created + int(deadline_s * 1000)
     delivered = pods.delivered_at(pod, kind)
     verdict = {
         "kind": kind,
@@ -139,6 +140,11 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
         "decision": None,
         "decided_at": delivered,
     }
+    if pod.gated and pod.ungated is None and delivered is None:  # held by its gates: not due yet
+        cancelled = pod.deletion_requested is not None
+        verdict.update(outcome="cancelled" if cancelled else "pending", decided_at=pod.deletion_requested)
+        return verdict
+    deadline_at = pods.due_from(pod) + int(deadline_s * 1000)
     if delivered is not None and delivered <= deadline_at:
         return verdict
     signals = pods.all_signals(pod) + pods.delivery_signals(pod, kind, nodes, deadline_at, now)
@@ -246,10 +252,12 @@ def _written_at(snapshots: list, i: int) -> int:
     return next((later[0] for later in snapshots[i + 1 :] if later[0] > seen), seen)
 
 
-def pod_verdict_row(cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now: int, version: int) -> tuple:
+def pod_verdict_row(
+    cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now: int, version: int, fleet: FleetIndex | None = None
+) -> tuple:
     verdict = decide(pod, nodes, rules, now)
     phase = pods.phases(pod, verdict["kind"])
-    found = verdict["decision"]
+    found = verdict["decision"] if fleet is None else fleet.judge(verdict["decision"], pod.namespace)
     outcome = verdict["outcome"]
     if outcome in ("success", "pending", "cancelled"):
         attribution = reason = None
@@ -275,7 +283,7 @@ def pod_verdict_row(cluster: str, pod: PodFacts, nodes: dict, rules: Rules, now:
         evidence=evidence,
         rule=rule_id,
         node=pod.node,
-        delivery_s=None if delivered is None else round(max(delivered - pod.created, 0) / 1000, 3),
+        delivery_s=None if delivered is None else round(max(delivered - pods.due_from(pod), 0) / 1000, 3),
         **phase,
         deletion_requested_at=gone.get("requested_at"),
         deletion_gone_at=gone.get("gone_at"),

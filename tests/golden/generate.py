@@ -1,6 +1,8 @@
 """Write the golden cases: one folder per story, `input.jsonl` (contract 1, as kubectl
---watch --output-watch-events -o json would print it, one value per line) and
-`expected.json` (the verdict the story declares, never the analyzer's output).
+--watch --output-watch-events -o json would print it, one value per line),
+`kubelet-NODE.log` where a story's kubelet logs something (klog lines, as `podslo
+collect-logs` reads them) and `expected.json` (the verdict the story declares, never the
+analyzer's output).
 
     python -m tests.golden.generate          # rewrite the files
     python -m tests.golden.generate --check  # exit 1 if a file differs from its story
@@ -26,7 +28,7 @@ NODE_TRUTH = {
 }
 
 
-def render(name: str) -> tuple[str, dict]:
+def render(name: str) -> tuple[str, dict, dict[str, str]]:
     scene = Scene(T0)
     pod_name = name.replace("_", "-") + "-7d9f8c6b5-x2kq9"
     pod, truth = STORIES[name](scene, pod_name, T0)
@@ -37,16 +39,18 @@ def render(name: str) -> tuple[str, dict]:
         expected["deletion"] = {"stuck": bool(truth.stuck), "reason": truth.stuck}
         if truth.gone_s is not None:
             expected["deletion"]["gone_at"] = iso(int(pod.at(truth.gone_s).timestamp()) * 1000)  # whole seconds, as the cluster says
-    return lines, {"pods": [expected], "nodes": NODE_TRUTH.get(name, {})}
+    logs = {f"kubelet-{node}.log": "".join(lines) for node, lines in scene.logs.items()}
+    return lines, {"pods": [expected], "nodes": NODE_TRUTH.get(name, {})}, logs
 
 
 def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
     for name in STORIES:
-        lines, expected = render(name)
+        lines, expected, logs = render(name)
         folder = HERE / name
         files = {folder / "input.jsonl": lines, folder / "expected.json": json.dumps(expected, indent=2) + "\n"}
+        files.update({folder / log: text for log, text in logs.items()})
         for path, text in files.items():
             if check:
                 if not path.exists() or path.read_text() != text:
