@@ -92,6 +92,12 @@ class Volume(_S):
     name: str = ""
     persistentVolumeClaim: ClaimSource | None = None
     ephemeral: dict | None = None
+    # the kinds a stateless pod may have (SIG-Scalability's pod startup SLI)
+    secret: dict | None = None
+    configMap: dict | None = None
+    downwardAPI: dict | None = None
+    projected: dict | None = None
+    emptyDir: dict | None = None
 
 
 class Spec(_S):
@@ -142,6 +148,7 @@ class Condition(_S):
 
 class Status(_S):
     phase: str = ""
+    nominatedNodeName: str = ""
     reason: str = ""
     message: str = ""
     conditions: list[Condition] | None = None
@@ -375,6 +382,9 @@ def _fast_row(
         init_started,
         true_since.get("Initialized") if init_started is not None else None,
         _gated(spec, status),
+        _run_at(spec, status),
+        _stateless(spec),
+        int(bool(status.nominatedNodeName)),
     ]
 
 
@@ -420,6 +430,32 @@ def _claims(pod_name: str, spec: Spec) -> list[str]:
         elif volume.ephemeral is not None:
             claims.append(_text(f"{pod_name}-{volume.name}"))
     return claims
+
+
+def _run_at(spec: Spec, status: Status) -> int | None:
+    """When a Running pod's containers had all started (the latest start; clusterloader2's
+    "run"), None until they all have."""
+    if status.phase != "Running" or not spec.containers:
+        return None
+    starts = {}
+    for cs in status.containerStatuses or ():
+        state = cs.state
+        begun = state and (
+            (state.running and state.running.startedAt) or (state.terminated and state.terminated.startedAt)
+        )
+        if begun:
+            starts[cs.name] = _ms(begun)
+    if len(starts) < len(spec.containers) or not all(starts.values()):
+        return None
+    return max(starts.values())
+
+
+_STATELESS_KINDS = ("secret", "configMap", "downwardAPI", "projected", "emptyDir")
+
+
+def _stateless(spec: Spec) -> int:
+    """1 when every volume is a secret, configMap, downwardAPI, projected or emptyDir one."""
+    return int(all(any(getattr(v, kind) is not None for kind in _STATELESS_KINDS) for v in spec.volumes or ()))
 
 
 def _gated(spec: Spec, status: Status) -> int:

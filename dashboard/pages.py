@@ -180,7 +180,32 @@ def delivery(ctx: Context) -> None:
         empty("Every pod decided in this range was delivered.")
     st.subheader("Where the time went (delivered pods)")
     st.altair_chart(charts.phase_bars(d["phases"]), use_container_width=True)
+    _startup_latency(ctx)
     _hurt_most(ctx, d)
+
+
+def _startup_latency(ctx: Context) -> None:
+    """SIG-Scalability's pod startup latency per cluster-day, with clusterloader2's phases."""
+    st.subheader("Pod startup latency (SIG-Scalability: stateless pods, pulls and init left out)")
+    rows = [
+        {
+            "cluster": day["cluster"],
+            "day": day["day"],
+            "pods": day["pods"],
+            **{
+                f"{name.replace('_', ' ')} p50 / p99": f"{duration(q['p50_s'])} / {duration(q['p99_s'])}"
+                for name, q in day["phases"].items()
+            },
+            "stateful pods": day["stateful"]["pods"],
+            "stateful p99": duration(day["stateful"]["p99_s"]),
+        }
+        for cluster in ctx.names()
+        for day in ctx.api.get("/startup-latency", cluster=cluster, days=7)
+    ]
+    if rows:
+        st.dataframe(rows, hide_index=True, use_container_width=True)
+    else:
+        empty("No stateless pod started in the last 7 days.")
 
 
 def _hurt_most(ctx: Context, d: dict) -> None:

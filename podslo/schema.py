@@ -108,6 +108,9 @@ RAW_PODS = Table(
     init_started_at {NTS}
     initialized_at {NTS}
     gated UInt8
+    run_at {NTS}
+    stateless UInt8
+    nominated UInt8
     object String CODEC(ZSTD(1))
     stream_at {NTS}
     {INSERTED}
@@ -275,6 +278,10 @@ POD_VERDICTS = Table(
     upgrade_attribution Nullable(String)
     workload_kind LowCardinality(String)
     workload String
+    startup_stateful_s Nullable(Float64)
+    create_to_schedule_s Nullable(Float64)
+    schedule_to_run_s Nullable(Float64)
+    run_to_watch_s Nullable(Float64)
 """,
     order_by="(cluster, uid)",
     engine="ReplacingMergeTree(version)",

@@ -89,7 +89,8 @@ class SignalSpec(_Strict):
 
 _DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(s|m|h|d|w)$")
 _DURATION_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-SLIS = ("delivery", "deletion", "startup", "upgrade", "node_time", "probe")
+SLIS = ("delivery", "deletion", "startup", "startup_stateful", "upgrade", "node_time", "probe")
+LATENCY_SLIS = ("startup", "startup_stateful")
 # Upper bounds (seconds) of the startup-latency buckets kept per minute; a latency SLO's
 # threshold is one of them.
 STARTUP_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, float("inf"))
@@ -178,8 +179,8 @@ class SloSpec(_Strict):
 
     @model_validator(mode="after")
     def _threshold(self) -> SloSpec:
-        if (self.sli == "startup") != (self.threshold_s is not None):
-            raise ValueError("threshold_s is given for the startup SLI, and only for it")
+        if (self.sli in LATENCY_SLIS) != (self.threshold_s is not None):
+            raise ValueError("threshold_s is given for the startup SLIs, and only for them")
         if self.threshold_s is not None and self.threshold_s not in STARTUP_BUCKETS:
             raise ValueError(f"threshold_s must be one of {list(STARTUP_BUCKETS[:-1])}")
         if (self.selector.namespaces or self.selector.labels) and self.sli in ("node_time", "probe"):

@@ -80,13 +80,25 @@ class TerminatingModel(BaseModel):
     example: str
 
 
-class StartupLatencyModel(BaseModel):
+class PercentilesModel(BaseModel):
+    p50_s: float | None
+    p90_s: float | None
+    p99_s: float | None
+
+
+class StatefulStartupModel(PercentilesModel):
+    pods: int
+
+
+class StartupLatencyModel(PercentilesModel):
+    """SIG-Scalability's pod startup latency of one cluster-day (stateless pods that needed no
+    preemption), clusterloader2's phases of the same pods, and the stateful variant apart."""
+
     cluster: str
     day: str
     pods: int
-    p50_s: float
-    p90_s: float
-    p99_s: float
+    phases: dict[str, PercentilesModel]  # create_to_schedule, schedule_to_run, run_to_watch, pod_startup
+    stateful: StatefulStartupModel
 
 
 class SeriesPoint(BaseModel):

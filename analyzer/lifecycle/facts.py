@@ -103,6 +103,10 @@ _POD_FIELDS = {
     "init_started": _ms("min(init_started_at)"),
     "initialized": _ms("min(initialized_at)"),
     "gated": "max(gated) = 1",
+    "run": _ms(f"argMinIf(run_at, {_ORDER}, run_at IS NOT NULL)"),
+    "watch": _ms(f"argMinIf(observed_at, {_ORDER}, run_at IS NOT NULL)"),
+    "stateless": "min(stateless) = 1",
+    "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
 POD_SQL = f"SELECT {', '.join(_POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
@@ -260,6 +264,10 @@ class PodFacts:
     init_started: int | None  # its first init container's start (None: no init container; sidecars aside)
     initialized: int | None  # when its init containers had all completed
     gated: bool  # scheduling gates held it at some time (gates are only ever removed)
+    run: int | None  # when, Running, its containers had all started (clusterloader2's "run")
+    watch: int | None  # when that was received through the watch (None: not known, a recording)
+    stateless: bool  # only secret, configMap, downwardAPI, projected and emptyDir volumes
+    preempting: bool  # it needed preemption to be scheduled (nominatedNodeName)
     ungated: int | None  # when its last gate came off (None: never gated, or gated still)
     signals: list[Signal] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)

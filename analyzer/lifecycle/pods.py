@@ -81,6 +81,35 @@ def workload(owner_kind: str, owner_name: str, pod_name: str) -> tuple[str, str]
     return (owner_kind, owner_name) if owner_kind else ("Pod", pod_name)
 
 
+def startup(pod: PodFacts) -> dict:
+    """SIG-Scalability's pod startup latency, exactly: from creation (for a gated pod, from its
+    last gate off) to when all its containers were started and that was observed via watch
+    (the receive time live; a recording's own run time where it has none), without image pulls
+    and init containers; only for a stateless pod (secret, configMap, downwardAPI, projected,
+    emptyDir volumes) that needed no preemption. A stateful pod's figure is kept apart, from its
+    binding on (volume provisioning, which the scheduler waits for before binding, left out).
+    With clusterloader2's phases (seconds)."""
+    run, scheduled = pod.run, pod.scheduled
+    watch = pod.watch if pod.watch is not None else run
+    init_s = (pod.initialized - pod.init_started) / 1000 if pod.init_started and pod.initialized else 0.0
+    excluded = (pod.pull_s or 0.0) + max(init_s, 0.0)
+
+    def span(later: int | None, earlier: int | None) -> float | None:
+        return None if later is None or earlier is None else round(max(later - earlier, 0) / 1000, 3)
+
+    def without_excluded(seconds: float | None) -> float | None:
+        return None if seconds is None else round(max(seconds - excluded, 0.0), 3)
+
+    counted = not pod.preempting
+    return {
+        "startup_s": without_excluded(span(watch, due_from(pod))) if counted and pod.stateless else None,
+        "startup_stateful_s": without_excluded(span(watch, scheduled)) if counted and not pod.stateless else None,
+        "create_to_schedule_s": span(scheduled, due_from(pod)),
+        "schedule_to_run_s": span(run, scheduled),
+        "run_to_watch_s": span(watch, run),
+    }
+
+
 def due_from(pod: PodFacts) -> int:
     """When the pod's deadline starts running: its creation, or for a pod held by scheduling
     gates (Kueue, custom admission) the moment its last gate came off."""

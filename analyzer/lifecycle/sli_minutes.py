@@ -21,7 +21,7 @@ from slo_rules.loader import STARTUP_BUCKETS
 
 COUNTED = ("success", "failed", "timeout")
 MINUTE_S = 60
-POD_SLIS = ("delivery", "deletion", "startup", "upgrade")
+POD_SLIS = ("delivery", "deletion", "startup", "startup_stateful", "upgrade")
 NODE_REBUILD_S = 2 * 3600  # node conditions change near now: an incremental pass rebuilds this much
 PROBE_REBUILD_S = 3600  # a probe is written when it ends, within its timeout
 NODE_HISTORY_S = 90 * 86400  # a full rebuild goes this far back at most
@@ -82,6 +82,12 @@ SELECT cluster, 'startup', {scope}, namespace, %(decided)s AS minute, 'sum_ms', 
        round(assumeNotNull(startup_s) * 1000)
 FROM pod_verdicts FINAL
 WHERE cluster = {{cluster:String}} AND startup_s IS NOT NULL AND decided_at IS NOT NULL AND {labels} AND /*minutes*/
+UNION ALL
+SELECT cluster, 'startup_stateful', {scope}, namespace, %(decided)s AS minute, 'observed', '', '',
+       arrayFirst(b -> b >= assumeNotNull(startup_stateful_s), {buckets}), 1.
+FROM pod_verdicts FINAL
+WHERE cluster = {{cluster:String}} AND startup_stateful_s IS NOT NULL AND decided_at IS NOT NULL AND {labels}
+  AND /*minutes*/
 UNION ALL
 SELECT cluster, 'upgrade', {scope}, namespace, %(upgraded)s AS minute,
        multiIf(upgrade_outcome = 'success', 'good', upgrade_attribution = 'user', 'excluded', 'bad'),

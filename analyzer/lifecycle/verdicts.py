@@ -268,7 +268,6 @@ def pod_verdict_row(
         evidence, rule_id = (found.evidence, found.rule.id if found and found.rule else "fallback")
     gone = deletion(pod, nodes, rules, now) or {}
     delivered = verdict["delivered"]
-    startup_s = None if pod.started is None else round(max(pod.started - pod.created, 0) / 1000 - (pod.pull_s or 0), 3)
     return POD_VERDICTS.Row(
         cluster=cluster,
         uid=pod.uid,
@@ -294,10 +293,10 @@ def pod_verdict_row(
         version=version,
         decided_at=verdict["decided_at"],
         deletion_decided_at=gone.get("decided_at"),
-        startup_s=None if startup_s is None else max(startup_s, 0.0),
         labels=pod.labels,
         **dict(zip(("workload_kind", "workload"), pods.workload(pod.owner_kind, pod.owner_name, pod.name))),
         **{**_NO_UPGRADE, **upgrade(pod, rules, verdict["deadline_s"], now)},
+        **pods.startup(pod),
     )
 
 
@@ -333,7 +332,9 @@ def not_created_row(cluster: str, event: tuple, rules: Rules, version: int) -> t
         version=version,
         decided_at=int(first),
         deletion_decided_at=None,
-        startup_s=None,
+        **dict.fromkeys(
+            ("startup_s", "startup_stateful_s", "create_to_schedule_s", "schedule_to_run_s", "run_to_watch_s")
+        ),
         labels={},
         **_NO_UPGRADE,
         **dict(zip(("workload_kind", "workload"), pods.workload(owner_kind, owner, ""))),

@@ -236,7 +236,12 @@ def _cluster_html(c: dict, cids: dict[str, str]) -> list[str]:
         _p(
             f"Service online rate (probes) {pct(_sli(c, 'probe'))}. Pod startup latency (SIG-Scalability, "
             f"{c['startup']['pods']:,} pods): p50 {formats.duration(c['startup']['p50_s'])}, p90 {formats.duration(c['startup']['p90_s'])}, "
-            f"p99 {formats.duration(c['startup']['p99_s'])}."
+            f"p99 {formats.duration(c['startup']['p99_s'])}. Its phases (clusterloader2, p50 / p99): "
+            + "; ".join(
+                f"{name.replace('_', ' ')} {formats.duration(q['p50_s'])} / {formats.duration(q['p99_s'])}"
+                for name, q in c["startup"]["phases"].items()
+            )
+            + "."
         ),
         _h(3, "New failure patterns"),
         _table(
