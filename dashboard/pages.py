@@ -407,12 +407,32 @@ def nodes(ctx: Context) -> None:
     frame = pd.DataFrame(rows).sort_values(["faulty", "availability", "name"], ascending=[False, True, True])
     frame["availability (%)"] = frame["availability"] * 100
     frame["reasons"] = frame["reasons"].map(", ".join)
+    frame["kubelet startup check"] = frame["kubelet_startup"].map(_kubelet_check)
     st.dataframe(
-        frame[["cluster", "name", "availability (%)", "downtime_s", "faulty", "needs_manual_repair", "reasons"]],
+        frame[
+            [
+                "cluster",
+                "name",
+                "availability (%)",
+                "downtime_s",
+                "faulty",
+                "needs_manual_repair",
+                "reasons",
+                "kubelet startup check",
+            ]
+        ],
         hide_index=True,
         use_container_width=True,
         column_config={"availability (%)": st.column_config.NumberColumn(format="%.3f")},
     )
+
+
+def _kubelet_check(check) -> str:
+    """The kubelet's startup figures of the node's pods against podslo's ('' without kubelet logs)."""
+    if not isinstance(check, dict):
+        return ""
+    verdict = "agree" if not check["disagreeing"] else f"{check['disagreeing']} differ"
+    return f"{check['pods']} pods: {verdict} (median {check['median_diff_s']:+.1f} s)"
 
 
 def terminating(ctx: Context) -> None:

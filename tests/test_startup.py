@@ -96,3 +96,35 @@ def test_startup_latency_per_cluster_day_has_clusterloader2_phases(decided):
     assert day["pods"] == 1 and day["p99_s"] == 4.0
     assert day["phases"]["create_to_schedule"]["p50_s"] == 1.0 and day["phases"]["pod_startup"]["p99_s"] == 4.0
     assert day["stateful"] == {"pods": 1, "p50_s": 2.0, "p90_s": 2.0, "p99_s": 2.0}
+
+
+def _observed(pod: str, slo_s: float, node_log_at_s: float) -> str:
+    at = T0 + timedelta(seconds=node_log_at_s)
+    return (
+        f'I{at:%m%d %H:%M:%S}.000000    2417 pod_startup_latency_tracker.go:104] "Observed pod startup duration" '
+        f'pod="default/{pod}" podStartSLOduration={slo_s} podStartE2EDuration="{slo_s + 4}s" '
+        'podCreationTimestamp="2026-03-02 10:00:00 +0000 UTC"\n'
+    )
+
+
+def test_the_kubelets_own_figures_are_cross_checked_per_node(decided, tmp_path):
+    from analyzer import read
+    from app.terminal import node_table
+    from collector.logs import collect_logs
+
+    # web: 18 s to running less 4 s of pull = 14 s, as its kubelet says; db-0's kubelet says 43 s, podslo 33 s
+    collect_logs(
+        decided.store,
+        decided.cluster,
+        "kubelet",
+        iter([_observed("web-init-6b9c7d5f4-abcde", 14.0, 19)]),
+        "node-1",
+        2026,
+    )
+    collect_logs(decided.store, decided.cluster, "kubelet", iter([_observed("db-0", 43.0, 38)]), "node-2", 2026)
+    checked = read.kubelet_startup_check(decided.store, decided.cluster)
+    assert checked[(decided.cluster, "node-1")] == {"pods": 1, "disagreeing": 0, "median_diff_s": 0.0}
+    assert checked[(decided.cluster, "node-2")] == {"pods": 1, "disagreeing": 1, "median_diff_s": -10.0}
+    nodes = {n["name"]: n for n in read.nodes(decided.store, decided.cluster)}
+    assert nodes["node-2"]["kubelet_startup"]["disagreeing"] == 1 and nodes["node-3"]["kubelet_startup"] is None
+    assert "1 pods, 1 differ (median -10.0s)" in node_table(list(nodes.values()))

@@ -160,6 +160,15 @@ class PodPage(BaseModel):
     next_cursor: str | None  # pass as `cursor` for the next page; null at the end
 
 
+class KubeletStartupModel(BaseModel):
+    """The kubelet's startup figures of the node's pods against podslo's: a node whose
+    figures disagree (clock skew, watch lag) has `disagreeing` > 0."""
+
+    pods: int
+    disagreeing: int
+    median_diff_s: float
+
+
 class NodeModel(BaseModel):
     """Contract 2: one node's availability over the window."""
 
@@ -172,6 +181,7 @@ class NodeModel(BaseModel):
     needs_manual_repair: bool
     evidence: str | None
     window: dict[str, str | None]
+    kubelet_startup: KubeletStartupModel | None = None
 
 
 class WorkloadModel(BaseModel):

@@ -10,10 +10,11 @@ from analyzer.read.rollups import (
     top_reasons,
     workloads,
 )
-from analyzer.read.verdicts import nodes, pod, pod_page, pods
+from analyzer.read.verdicts import kubelet_startup_check, nodes, pod, pod_page, pods
 
 __all__ = [
     "delivery",
+    "kubelet_startup_check",
     "nodes",
     "platform_reasons",
     "pod",

@@ -114,7 +114,46 @@ def _pod(r: dict) -> dict:
     return out
 
 
+# The kubelet's own figure of each pod's startup ("Observed pod startup duration", from the
+# kubelet logs `podslo collect-logs` stores) against podslo's for the same pod: creation to
+# running as observed via watch, image pulls left out, which is what podStartSLOduration counts.
+KUBELET_TOLERANCE_S = 2.0  # a difference beyond this is clock skew or watch lag, not rounding
+_KUBELET_CHECK_SQL = """
+SELECT v.cluster, l.node, count() AS pods, countIf(abs(ours - theirs) > {tolerance:Float64}) AS disagreeing,
+       quantileExact(0.5)(ours - theirs) AS median_diff_s
+FROM (
+  SELECT cluster, node, pod_namespace, pod_name,
+         toFloat64OrNull(regexpExtract(argMax(message, at), 'podStartSLOduration=([-0-9.eE+]+)', 1)) AS theirs
+  FROM raw_logs
+  WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND component = 'kubelet'
+    AND position(message, '"Observed pod startup duration"') > 0
+  GROUP BY cluster, node, pod_namespace, pod_name
+) AS l
+INNER JOIN (
+  SELECT cluster, namespace, name,
+         create_to_schedule_s + schedule_to_run_s + run_to_watch_s - ifNull(image_pull_s, 0) AS ours
+  FROM pod_verdicts FINAL
+  WHERE (cluster = {cluster:String} OR {cluster:String} = '')
+    AND create_to_schedule_s IS NOT NULL AND schedule_to_run_s IS NOT NULL AND run_to_watch_s IS NOT NULL
+) AS v ON l.cluster = v.cluster AND l.pod_namespace = v.namespace AND l.pod_name = v.name
+WHERE theirs IS NOT NULL
+GROUP BY v.cluster, l.node"""
+
+
+def kubelet_startup_check(store: Store, cluster: str | None = None) -> dict[tuple[str, str], dict]:
+    """Per (cluster, node): pods whose startup both the kubelet and podslo measured, how many
+    differ by more than KUBELET_TOLERANCE_S, and the median difference (podslo's minus the kubelet's)."""
+    rows = store.rows(_KUBELET_CHECK_SQL, cluster=cluster or "", tolerance=KUBELET_TOLERANCE_S)
+    return {
+        (c, node): {"pods": int(pods), "disagreeing": int(bad), "median_diff_s": round(float(diff), 3)}
+        for c, node, pods, bad, diff in rows
+    }
+
+
 def nodes(store: Store, cluster: str | None = None) -> list[dict]:
+    """Contract 2's node verdicts, each with the kubelet cross-check of its pods' startup
+    (None where no kubelet log was collected)."""
+    checked = kubelet_startup_check(store, cluster)
     return [
         {
             "cluster": r["cluster"],
@@ -126,6 +165,7 @@ def nodes(store: Store, cluster: str | None = None) -> list[dict]:
             "needs_manual_repair": bool(r["needs_manual_repair"]),
             "evidence": r["evidence"] or None,
             "window": {"start": iso(r["ws"]), "end": iso(r["we"])},
+            "kubelet_startup": checked.get((r["cluster"], r["name"])),
         }
         for r in store.dicts(_NODE_SQL, cluster=cluster or "")
     ]
