@@ -174,6 +174,11 @@ class SloSpec(_Strict):
     window: Duration = Duration("28d")
     description: str = ""
     threshold_s: float | None = None  # latency SLIs: what counts as good
+    # events: good events / events. good_minutes (latency SLIs): good minutes / minutes with
+    # events, a minute good when the `percentile` of the last 5 minutes' events is at or under
+    # threshold_s (SIG-Scalability's "p99 over the last 5 minutes <= 5 s", as a share of minutes)
+    form: Literal["events", "good_minutes"] = "events"
+    percentile: float = Field(0.99, gt=0, lt=1)
     selector: SelectorSpec = SelectorSpec()
     alerting: AlertingSpec | None = None  # None: the file's alerting
 
@@ -181,6 +186,8 @@ class SloSpec(_Strict):
     def _threshold(self) -> SloSpec:
         if (self.sli in LATENCY_SLIS) != (self.threshold_s is not None):
             raise ValueError("threshold_s is given for the startup SLIs, and only for them")
+        if self.form == "good_minutes" and self.threshold_s is None:
+            raise ValueError("the good_minutes form is for the startup SLIs (it needs threshold_s)")
         if self.threshold_s is not None and self.threshold_s not in STARTUP_BUCKETS:
             raise ValueError(f"threshold_s must be one of {list(STARTUP_BUCKETS[:-1])}")
         if (self.selector.namespaces or self.selector.labels) and self.sli in ("node_time", "probe"):

@@ -76,6 +76,16 @@ def _annotations(slo: SloSpec) -> dict[str, str]:
     return out
 
 
+def _budgeting(slo: SloSpec) -> dict:
+    """Occurrences (good events / events), or for the good-minutes form Timeslices: a minute
+    is good when the 5 minutes ending with it keep `percentile` of their events good."""
+    objective = {"displayName": slo.name, "target": slo.objective}
+    if slo.form == "good_minutes":
+        objective.update(timeSliceTarget=slo.percentile, timeSliceWindow="5m")
+        return {"budgetingMethod": "Timeslices", "objectives": [objective]}
+    return {"budgetingMethod": "Occurrences", "objectives": [objective]}
+
+
 def documents(rules: Rules) -> list[dict]:
     targets = _targets(rules)
     resolved = any(r.send_resolved for r in rules.spec.receivers) or not rules.spec.receivers
@@ -151,9 +161,8 @@ def documents(rules: Rules) -> list[dict]:
                     "description": slo.description[:1050],
                     "service": SERVICE,
                     "indicatorRef": f"{slo.name}-sli",
-                    "budgetingMethod": "Occurrences",
                     "timeWindow": [{"duration": shorthand(slo.window.s), "isRolling": True}],
-                    "objectives": [{"displayName": slo.name, "target": slo.objective}],
+                    **_budgeting(slo),
                     "alertPolicies": [{"alertPolicyRef": p} for p in policies],
                 },
             }
@@ -184,16 +193,23 @@ def slo_from_openslo(doc: dict) -> dict:
             f"OpenSLO SLO {meta.get('name')!r}: say which podslo SLI it counts "
             f"(annotation {SLI_ANNOTATION} or label {SLI_LABEL})"
         )
-    if spec.get("budgetingMethod", "Occurrences") != "Occurrences":
-        raise ValueError("OpenSLO SLO: podslo counts events; budgetingMethod must be Occurrences")
+    method = spec.get("budgetingMethod", "Occurrences")
+    if method not in ("Occurrences", "Timeslices"):
+        raise ValueError(f"OpenSLO SLO: budgetingMethod {method!r} is neither Occurrences nor Timeslices")
     objectives = spec.get("objectives") or []
     if len(objectives) != 1 or "target" not in objectives[0]:
         raise ValueError("OpenSLO SLO: exactly one objective with a target")
+    timeslices = {}
+    if method == "Timeslices":  # podslo's good-minutes form: 5-minute slices judged every minute
+        if str(objectives[0].get("timeSliceWindow", "5m")) != "5m":
+            raise ValueError("OpenSLO SLO: podslo's time slices are 5 minutes (timeSliceWindow: 5m)")
+        timeslices = {"form": "good_minutes", "percentile": objectives[0].get("timeSliceTarget", 0.99)}
     out = {
         "name": meta.get("name"),
         "sli": sli,
         "objective": objectives[0]["target"],
         "description": spec.get("description", ""),
+        **timeslices,
     }
     windows = spec.get("timeWindow") or []
     if windows:

@@ -331,3 +331,26 @@ def test_slo_export_formats_from_the_command_line(fmt, tmp_path):
     assert said.returncode == 0, said.stderr
     docs = [d for d in yaml.safe_load_all(said.stdout) if d]
     assert docs and b"podslo_sli_events_total" in said.stdout
+
+
+def test_a_good_minutes_slo_is_openslo_timeslices_both_ways(rules, tmp_path):
+    default = yaml.safe_load(Path(rules.source).read_text())
+    default["slos"].append(
+        {"name": "startup-p99", "sli": "startup", "objective": 0.99, "threshold_s": 5, "form": "good_minutes"}
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(default, sort_keys=False))
+    minutes = load_rules(path)
+    doc = next(d for d in documents(minutes) if d["kind"] == "SLO" and d["metadata"]["name"] == "startup-p99")
+    assert not list(_openslo_validator().iter_errors(doc))
+    assert doc["spec"]["budgetingMethod"] == "Timeslices"
+    assert doc["spec"]["objectives"][0] == {
+        "displayName": "startup-p99",
+        "target": 0.99,
+        "timeSliceTarget": 0.99,
+        "timeSliceWindow": "5m",
+    }
+    default["slos"] = [doc]
+    path.write_text(yaml.safe_dump(default, sort_keys=False))
+    (again,) = load_rules(path).spec.slos
+    assert (again.form, again.percentile, again.threshold_s) == ("good_minutes", 0.99, 5.0)

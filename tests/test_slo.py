@@ -448,3 +448,38 @@ def test_every_reason_code_is_explained_in_plain_language(rules, tmp_path):
 
 def _raise(*args, **kwargs):
     raise ConnectionError("the store went away")
+
+
+def test_a_good_minutes_slo_counts_minutes_whose_5_minute_p99_kept_the_threshold(store, rules, cluster):
+    from podslo.schema import SLI_MINUTES
+    from slo_rules.loader import SloSpec
+
+    rows = []
+    for ago in range(1, 21):  # 20 minutes of 100 pod startups, 10 of them slow in one minute
+        minute = (NOW - ago * MIN) // 1000
+        slow = 10 if ago == 15 else 0
+        for le, events in ((2.0, 100 - slow), (10.0, slow)):
+            rows.append(
+                SLI_MINUTES.Row(
+                    cluster=cluster,
+                    sli="startup",
+                    scope="",
+                    namespace="ns",
+                    minute=minute,
+                    result="observed",
+                    attribution="",
+                    reason="",
+                    le=le,
+                    events=float(events),
+                    version=1,
+                )
+            )
+    store.insert("sli_minutes", rows)
+    spec = {"name": "startup-p99", "sli": "startup", "objective": 0.9, "threshold_s": 5, "window": "1h"}
+    events = evaluate_slo(store, rules, SloSpec(**spec), cluster, NOW)
+    minutes = evaluate_slo(store, rules, SloSpec(**spec, form="good_minutes"), cluster, NOW)
+    assert events.current == pytest.approx(1990 / 2000)
+    # the slow minute (15 ago) spoils the 5-minute p99 of itself and the 4 minutes after it
+    assert minutes.current == pytest.approx(15 / 20)
+    with pytest.raises(ValueError, match="good_minutes form is for the startup SLIs"):
+        SloSpec(name="d", sli="delivery", objective=0.9, form="good_minutes")

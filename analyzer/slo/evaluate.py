@@ -63,16 +63,40 @@ def _slo_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
     }
 
 
-def count_windows(store: Store, slo: SloSpec, cluster: str, now: int, windows: list[Window]) -> None:
-    """Set each window's good and total events ending at `now` (ms), in one query."""
+LOOKBACK_S = 240  # a good-minutes SLO judges each minute by the 5 minutes ending with it
+
+
+def _minutes(slo: SloSpec) -> str:
+    """SQL for the SLO's (m, g, c) per minute in [since, until): its SLI's good and counted
+    events, or for the good-minutes form whether the minute was good (the `percentile` of the
+    events of the 5 minutes ending with it at or under the threshold) and counted (any event)."""
     good, counted = slo_conditions(slo)
+    per_minute = f"SELECT toUnixTimestamp(minute) AS m, sumIf(events, {good}) AS g, sumIf(events, {counted}) AS c"
+    if slo.form == "events":
+        return f"{per_minute} {_SLO_ROWS} GROUP BY m"
+    return (
+        f"SELECT m, toFloat64(c5 > 0 AND g5 >= {float(slo.percentile)!r} * c5) AS g, toFloat64(c5 > 0) AS c FROM ("
+        f"SELECT m, sum(g) OVER w AS g5, sum(c) OVER w AS c5 FROM ({per_minute} {_SLO_ROWS} GROUP BY m) "
+        f"WINDOW w AS (ORDER BY m RANGE BETWEEN {LOOKBACK_S} PRECEDING AND CURRENT ROW)) WHERE m >= {{first:Int64}}"
+    )
+
+
+def _minute_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
+    lookback = LOOKBACK_S if slo.form == "good_minutes" else 0
+    return {**_slo_params(slo, cluster, since_s - lookback, until_s), "first": since_s}
+
+
+def count_windows(store: Store, slo: SloSpec, cluster: str, now: int, windows: list[Window]) -> None:
+    """Set each window's good and total events (or minutes) ending at `now` (ms), in one query."""
     starts = [int(now // 1000 - w.seconds) for w in windows]
     exprs = []
     for i in range(len(windows)):
-        exprs.append(f"sumIf(events, {good} AND minute >= toDateTime({{from{i}:Int64}}))")
-        exprs.append(f"sumIf(events, {counted} AND minute >= toDateTime({{from{i}:Int64}}))")
-    params = {**_slo_params(slo, cluster, min(starts), now // 1000), **{f"from{i}": t for i, t in enumerate(starts)}}
-    row = store.rows(f"SELECT {', '.join(exprs)} {_SLO_ROWS}", **params)[0]
+        exprs += [f"sumIf(g, m >= {{from{i}:Int64}})", f"sumIf(c, m >= {{from{i}:Int64}})"]
+    params = {
+        **_minute_params(slo, cluster, min(starts), now // 1000),
+        **{f"from{i}": t for i, t in enumerate(starts)},
+    }
+    row = store.rows(f"SELECT {', '.join(exprs)} FROM ({_minutes(slo)})", **params)[0]
     for i, w in enumerate(windows):
         w.good, w.total = float(row[2 * i] or 0), float(row[2 * i + 1] or 0)
 
@@ -83,9 +107,5 @@ def series(store: Store, rules: Rules, slo: SloSpec, cluster: str, from_s: int, 
     pairs = rules.alerting(slo).windows
     widths = {str(slo.window): slo.window.s, **{str(w): w.s for p in pairs for w in (p.long, p.short)}}
     first = (from_s - int(max(*widths.values(), step_s))) // 60 * 60
-    good, counted = slo_conditions(slo)
-    rows = store.rows(
-        f"SELECT toUnixTimestamp(minute), sumIf(events, {good}), sumIf(events, {counted}) {_SLO_ROWS} GROUP BY minute",
-        **_slo_params(slo, cluster, first, to_s),
-    )
+    rows = store.rows(f"SELECT m, g, c FROM ({_minutes(slo)})", **_minute_params(slo, cluster, first, to_s))
     return series_points(rows, first, from_s, to_s, step_s, slo.window.s, widths, slo.objective)
