@@ -216,6 +216,9 @@ def _connect(target):
         boot = clickhouse_connect.get_client(interface="chdb", path=path)
         boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
         return clickhouse_connect.get_client(interface="chdb", path=path, database=target.database)
-    boot = clickhouse_connect.get_client(dsn=target.url, database="default")
+    # No session: the analysis, delivery, report and API threads share this client, and
+    # ClickHouse refuses concurrent queries on one session (SESSION_IS_LOCKED); podslo keeps
+    # nothing in a session (no temporary tables, no SET), so every query stands alone.
+    boot = clickhouse_connect.get_client(dsn=target.url, database="default", autogenerate_session_id=False)
     boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
-    return clickhouse_connect.get_client(dsn=target.url, database=target.database)
+    return clickhouse_connect.get_client(dsn=target.url, database=target.database, autogenerate_session_id=False)

@@ -46,3 +46,45 @@ def test_parameters_are_server_side(store, cluster):
     """A hostile cluster name is data, not SQL."""
     hostile = cluster + "' OR 1=1 --"
     assert store.row_counts(hostile) == {"raw_pods": 0, "raw_events": 0, "raw_nodes": 0, "raw_audit": 0}
+
+
+def test_threads_sharing_the_server_client_never_lock_a_session(tmp_path):
+    """Every thread of serve (analysis, delivery, report, the API) shares the server client, and
+    ClickHouse refuses a query on a session already running one (SESSION_IS_LOCKED). No
+    ClickHouse server can be installed here: tests/fake_clickhouse.py is a loopback endpoint
+    whose queries chDB answers and which locks sessions as the server does."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import clickhouse_connect
+    import httpx
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from podslo.config import parse_dsn
+    from podslo.store import _connect
+    from podslo.webserver import free_port
+    from tests.conftest import ROOT, wait_for
+
+    port = free_port()
+    endpoint = subprocess.Popen([sys.executable, "-m", "tests.fake_clickhouse", str(port), "0.3"], cwd=ROOT)
+    dsn = f"http://default:@127.0.0.1:{port}/podslo"
+
+    def eight_at_once(client) -> list[str]:
+        def one(_):
+            try:
+                return str(client.query("SELECT 1").result_rows[0][0])
+            except ClickHouseError as exc:  # the server's SESSION_IS_LOCKED, or the driver's own refusal
+                locked = "SESSION_IS_LOCKED" in str(exc) or "concurrent queries within the same session" in str(exc)
+                return "locked" if locked else str(exc)
+
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, range(8)))
+
+    try:
+        wait_for("the endpoint", lambda: httpx.post(f"http://127.0.0.1:{port}/", content=b"SELECT 1").is_success, 30)
+        assert eight_at_once(_connect(parse_dsn(dsn))) == ["1"] * 8
+        contrast = eight_at_once(clickhouse_connect.get_client(dsn=dsn))  # the driver's default: one session
+        assert "locked" in contrast, "a shared session must be refused, or this proves nothing"
+    finally:
+        endpoint.kill()
