@@ -313,6 +313,7 @@ ANALYSIS_WATERMARKS = Table(
     inserted_until {TS}
     version UInt64
     begun UInt8
+    inserted_per_minute Map(UInt32, UInt64)
 """,
     order_by="cluster",
     engine="ReplacingMergeTree(version)",

@@ -121,3 +121,29 @@ def test_a_rule_change_re_decides_stored_pods_without_re_ingesting(ingest, store
     assert (verdict["reason"], verdict["attribution"]) == ("LoadBalancerNotReady", "system")
     assert "failing health checks" in verdict["evidence"]
     assert store.row_counts(cluster) == stored
+
+
+def test_a_row_visible_after_the_watermark_passed_it_is_still_analysed(ingest, store, rules):
+    """On a replicated or distributed table a row can become visible after rows inserted later
+    than it: the incremental round must not skip it because its insert time is behind the mark."""
+    from datetime import UTC, datetime
+
+    from collector.pods import pod_row
+    from podslo.schema import RAW_PODS
+
+    scene = Scene(T0)
+    early = PodStory(scene.rec, T0, "early-6c9d7f5b4-aaaaa")
+    early.schedule(1, "node-1")
+    scene.heartbeat(T0 + timedelta(seconds=600))
+    ingest(b"".join(json.dumps(v).encode() + b"\n" for v in scene.rec.stream()))
+    analyze(store, ingest.cluster, rules)  # the watermark moves past now
+    assert set(ingest.pods()) == {"early-6c9d7f5b4-aaaaa"}
+
+    late_scene = Scene(T0)
+    late = PodStory(late_scene.rec, T0, "late-6c9d7f5b4-bbbbb")
+    late.schedule(1, "node-2")
+    inserted = datetime.fromtimestamp(datetime.now(UTC).timestamp() - 1200, UTC)  # 20 minutes behind the mark
+    row = pod_row(ingest.cluster, late.obj, "ADDED", None)
+    store.client.insert("raw_pods", [[*row, inserted]], column_names=[*RAW_PODS.columns, "inserted_at"])
+    result = analyze(store, ingest.cluster, rules)
+    assert result.incremental and "late-6c9d7f5b4-bbbbb" in ingest.pods(), "the late row's pod was analysed"

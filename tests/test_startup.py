@@ -128,3 +128,11 @@ def test_the_kubelets_own_figures_are_cross_checked_per_node(decided, tmp_path):
     nodes = {n["name"]: n for n in read.nodes(decided.store, decided.cluster)}
     assert nodes["node-2"]["kubelet_startup"]["disagreeing"] == 1 and nodes["node-3"]["kubelet_startup"] is None
     assert "1 pods, 1 differ (median -10.0s)" in node_table(list(nodes.values()))
+
+
+def test_a_receive_time_far_from_the_run_is_not_the_watch(decided):
+    facts = load_pods(decided.store, Slice(decided.cluster, None), decided.rules)
+    web = next(p for p in facts.values() if p.name.startswith("web-init"))
+    for watch in (web.run - 2000, web.run + 3_600_000):  # before it ran; an hour later (a relist, another clock)
+        figures = pods.startup(dataclasses.replace(web, watch=watch))
+        assert figures["startup_s"] == 4.0 and figures["run_to_watch_s"] == 0.0

@@ -22,13 +22,14 @@ from slo_rules import Rules
 
 # Pods whose verdict may change: rows or events since the watermark {low}, or a
 # verdict that time can still change (pending; deletion asked and not yet gone).
-_CHANGED_UIDS = """
-    SELECT uid FROM raw_pods WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
+_NEW = "(inserted_at > {low:DateTime64(3)} OR toUnixTimestamp(toStartOfMinute(inserted_at)) IN {late:Array(UInt32)})"
+_CHANGED_UIDS = f"""
+    SELECT uid FROM raw_pods WHERE cluster = {{cluster:String}} AND {_NEW}
     UNION DISTINCT SELECT object_uid FROM raw_events
-      WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)} AND object_kind = 'Pod'
-    UNION DISTINCT SELECT pod_uid FROM raw_logs WHERE cluster = {cluster:String} AND inserted_at > {low:DateTime64(3)}
+      WHERE cluster = {{cluster:String}} AND {_NEW} AND object_kind = 'Pod'
+    UNION DISTINCT SELECT pod_uid FROM raw_logs WHERE cluster = {{cluster:String}} AND {_NEW}
     UNION DISTINCT SELECT uid FROM pod_verdicts FINAL
-      WHERE cluster = {cluster:String}
+      WHERE cluster = {{cluster:String}}
         AND (outcome = 'pending' OR upgrade_outcome = 'pending'
              OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
 
@@ -41,6 +42,7 @@ class Slice:
     low_ms: int | None
     buckets: int = 1
     bucket: int = 0
+    late: tuple[int, ...] = ()  # minutes (epoch s) before `low_ms` whose rows became visible since
 
     def where(self, column: str = "uid") -> str:
         parts = [f"cityHash64({column}) % {{buckets:UInt32}} = {{bucket:UInt32}}"]
@@ -52,6 +54,7 @@ class Slice:
         return {
             "cluster": self.cluster,
             "low": (self.low_ms or 0) / 1000,
+            "late": list(self.late),
             "buckets": self.buckets,
             "bucket": self.bucket,
         }
@@ -365,6 +368,33 @@ def cluster_now(store: Store, cluster: str) -> tuple[int | None, int]:
     rows = store.rows(NOW_SQL, cluster=cluster)
     now, outliers = rows[0] if rows else (0, 0)
     return (int(now) if now else None), int(outliers or 0)
+
+
+# Rows a pod's verdict reads, counted per minute of their insert time. A row can become visible
+# after rows inserted later than it (a replicated or distributed table): a minute whose count
+# grew since the last round holds such late rows, and its pods are decided again.
+LATE_HORIZON_S = 3600  # how far back minutes are counted (and late rows still caught)
+INSERTED_PER_MINUTE_SQL = """
+SELECT toUnixTimestamp(toStartOfMinute(inserted_at)) AS minute, count() FROM (
+  SELECT inserted_at FROM raw_pods WHERE cluster = {cluster:String} AND inserted_at >= {since:DateTime64(3)}
+  UNION ALL SELECT inserted_at FROM raw_events
+    WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND inserted_at >= {since:DateTime64(3)}
+  UNION ALL SELECT inserted_at FROM raw_logs
+    WHERE cluster = {cluster:String} AND pod_uid != '' AND inserted_at >= {since:DateTime64(3)})
+GROUP BY minute"""
+
+
+def inserted_per_minute(store: Store, cluster: str, until_ms: int) -> dict[int, int]:
+    """Rows per minute of insert time over the LATE_HORIZON_S before `until_ms`."""
+    since = (until_ms / 1000) - LATE_HORIZON_S
+    return {int(m): int(n) for m, n in store.rows(INSERTED_PER_MINUTE_SQL, cluster=cluster, since=since)}
+
+
+def late_minutes(before: dict[int, int], now: dict[int, int], low_ms: int | None) -> tuple[int, ...]:
+    """Minutes at or before the watermark whose rows grew in number since they were counted."""
+    if low_ms is None:
+        return ()
+    return tuple(sorted(m for m, n in now.items() if m * 1000 <= low_ms and n > before.get(m, 0)))
 
 
 def inserted_until(store: Store, cluster: str) -> int | None:

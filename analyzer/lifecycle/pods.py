@@ -84,13 +84,13 @@ def workload(owner_kind: str, owner_name: str, pod_name: str) -> tuple[str, str]
 def startup(pod: PodFacts) -> dict:
     """SIG-Scalability's pod startup latency, exactly: from creation (for a gated pod, from its
     last gate off) to when all its containers were started and that was observed via watch
-    (the receive time live; a recording's own run time where it has none), without image pulls
+    (the receive time live, when it follows the run within a minute; else the run time), without image pulls
     and init containers; only for a stateless pod (secret, configMap, downwardAPI, projected,
     emptyDir volumes) that needed no preemption. A stateful pod's figure is kept apart, from its
     binding on (volume provisioning, which the scheduler waits for before binding, left out).
     With clusterloader2's phases (seconds)."""
     run, scheduled = pod.run, pod.scheduled
-    watch = pod.watch if pod.watch is not None else run
+    watch = pod.watch if _watched_in_time(pod.watch, run) else run
     init_s = (pod.initialized - pod.init_started) / 1000 if pod.init_started and pod.initialized else 0.0
     excluded = (pod.pull_s or 0.0) + max(init_s, 0.0)
 
@@ -108,6 +108,16 @@ def startup(pod: PodFacts) -> dict:
         "schedule_to_run_s": span(run, scheduled),
         "run_to_watch_s": span(watch, run),
     }
+
+
+WATCH_LAG_MAX_MS = 60_000  # a receive time later than this after the run is not the watch observing it
+
+
+def _watched_in_time(watch: int | None, run: int | None) -> bool:
+    """A receive time that observed the run: not before it, nor so long after it that it came
+    from a relist after a gap, or from a clock apart from the cluster's (a simulated cluster
+    faster than the wall clock)."""
+    return watch is not None and run is not None and 0 <= watch - run <= WATCH_LAG_MAX_MS
 
 
 def due_from(pod: PodFacts) -> int:

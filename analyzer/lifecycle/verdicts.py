@@ -13,7 +13,9 @@ from analyzer.lifecycle.facts import (
     Slice,
     cluster_now,
     count_pods,
+    inserted_per_minute,
     inserted_until,
+    late_minutes,
     load_nodes,
     load_not_created,
     load_pods,
@@ -65,19 +67,23 @@ def analyze(
     if now is None:
         return Analysis(cluster, 0, 0, 0)
     high = inserted_until(store, cluster)
-    low, interrupted = (None, False) if full else _watermark(store, cluster)
+    low, interrupted, counted = (None, False, {}) if full else _watermark(store, cluster)
+    counts = inserted_per_minute(store, cluster, high)
+    late = late_minutes(counted, counts, low)
+    if late:
+        log.info("cluster %s: rows of %d minute(s) before the watermark became visible late", cluster, len(late))
     nodes = load_nodes(store, cluster)
     fleet = load_fleet(store, cluster, rules)
     version = now_ms()
     # Marked begun until it ends: a round cut short between writing verdicts and rebuilding
     # their SLI minutes cannot tell the next one which minutes it moved, so that one rebuilds all.
-    store.insert("analysis_watermarks", [[cluster, low or 0, version, 1]])
-    probe = Slice(cluster, low)
+    store.insert("analysis_watermarks", [[cluster, low or 0, version, 1, counted]])
+    probe = Slice(cluster, low, late=late)
     buckets = max(1, -(-count_pods(store, probe) // pods_per_slice))
     decided = 0
     minutes: set[int] = set()  # the SLI minutes the verdicts decided now count in, or counted in before
     for bucket in range(buckets):
-        part = Slice(cluster, low, buckets, bucket)
+        part = Slice(cluster, low, buckets, bucket, late)
         by_uid = load_pods(store, part, rules)
         rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
         if low is not None:
@@ -94,7 +100,7 @@ def analyze(
     )
     store.insert("node_verdicts", node_rows)
     _rebuild_slis(store, cluster, rules, nodes, now, version, None if low is None or interrupted else minutes)
-    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0]])
+    store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0, counts]])
     return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None, outliers)
 
 
@@ -116,15 +122,16 @@ def _rebuild_slis(
     )
 
 
-def _watermark(store: Store, cluster: str) -> tuple[int | None, bool]:
-    """Where the last round left off (None: never analyzed), and whether it was cut short."""
+def _watermark(store: Store, cluster: str) -> tuple[int | None, bool, dict[int, int]]:
+    """Where the last round left off (None: never analyzed), whether it was cut short, and the
+    rows per minute of insert time it had counted."""
     row = store.rows(
-        "SELECT toUnixTimestamp64Milli(argMax(inserted_until, version)), argMax(begun, version) "
-        "FROM analysis_watermarks WHERE cluster = {cluster:String}",
+        "SELECT toUnixTimestamp64Milli(argMax(inserted_until, version)), argMax(begun, version), "
+        "argMax(inserted_per_minute, version) FROM analysis_watermarks WHERE cluster = {cluster:String}",
         cluster=cluster,
     )
-    value, begun = row[0] if row else (None, 0)
-    return (int(value) if value else None), bool(begun)
+    value, begun, counted = row[0] if row else (None, 0, {})
+    return (int(value) if value else None), bool(begun), {int(k): int(v) for k, v in (counted or {}).items()}
 
 
 def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -> dict:
