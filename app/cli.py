@@ -31,11 +31,12 @@ class Cli(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-def _store(dsn, migrate: bool = True):
-    """The store; commands that only read pass migrate=False (they never change its schema)."""
+def _store(dsn, migrate: bool = True, rules=None):
+    """The store; commands that only read pass migrate=False (they never change its schema).
+    With rules, the store keeps their retention."""
     from podslo.store import Store
 
-    return Store(dsn, migrate=migrate)
+    return Store(dsn, migrate=migrate, retention=rules.spec.retention.days() if rules else None)
 
 
 def _rules(path):
@@ -589,7 +590,7 @@ def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     run_serve(
-        _store(dsn),
+        _store(dsn, rules=rules),
         rules,
         specs,
         stop,
@@ -680,11 +681,30 @@ def slo_export(fmt, rules_path):
 
 @main.command()
 @click.option("--dsn", help=DSN_HELP)
-def migrate(dsn):
-    """Bring the schema to its declaration (also done at every start) and show it."""
+@click.option("--rules", "rules_path", help=RULES_HELP + " Its `retention:` is applied.")
+@click.option(
+    "--print",
+    "print_only",
+    is_flag=True,
+    help="Print the DDL this DSN's store is created with (statements ending in ';'), without connecting.",
+)
+def migrate(dsn, rules_path, print_only):
+    """Bring the schema to its declaration (also done at every start) and the retention to the
+    rule file's, and show it; `--print` shows the DDL instead (for a DSN with `?cluster=NAME`,
+    the ClickHouse cluster layout)."""
+    from podslo.config import parse_dsn, resolve_dsn
+    from podslo.ddl import Layout, create_statements
     from podslo.schema import TABLES
 
-    store = _store(dsn)
+    rules = _rules(rules_path)
+    if print_only:
+        target = parse_dsn(resolve_dsn(dsn))
+        layout = Layout(target.database, target.cluster, rules.spec.retention.days())
+        click.echo("".join(f"{statement};\n" for statement in create_statements(layout)), nl=False)
+        return
+    store = _store(dsn, rules=rules)
+    for change in store.changes:
+        click.echo(f"changed    {change}")
     for table in TABLES.values():
         click.echo(f"table      {table.name} ({len(table.lines)} columns)")
     for version, name in store.migrations():

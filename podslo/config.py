@@ -2,7 +2,7 @@
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, urlencode, urlparse
 
 from podslo.errors import ConfigError
 
@@ -15,8 +15,9 @@ SIMULATED_PROBE_EVERY_S = 10.0  # serve probes a simulated cluster often: its mi
 class Dsn:
     engine: str  # "chdb" or "http"
     path: str | None  # chdb data directory (absolute)
-    url: str | None  # server DSN as given
+    url: str | None  # server DSN to connect with (without podslo's own `cluster` parameter)
     database: str
+    cluster: str | None = None  # a ClickHouse cluster the tables are laid out on (`?cluster=NAME`)
 
 
 def resolve_dsn(dsn: str | None = None) -> str:
@@ -49,5 +50,10 @@ def parse_dsn(dsn: str) -> Dsn:
     parsed = urlparse(dsn)
     if parsed.scheme in ("http", "https", "clickhouse", "clickhouses"):
         database = parsed.path.strip("/") or DEFAULT_DATABASE
-        return Dsn("http", None, dsn, database)
+        query = parse_qsl(parsed.query, keep_blank_values=True)
+        cluster = next((v for k, v in query if k == "cluster"), None)
+        if cluster is not None and not cluster:
+            raise ConfigError(f"DSN {dsn!r}: ?cluster= needs the name of a ClickHouse cluster")
+        url = parsed._replace(query=urlencode([(k, v) for k, v in query if k != "cluster"])).geturl()
+        return Dsn("http", None, url, database, cluster)
     raise ConfigError(f"DSN {dsn!r}: expected chdb://DIR (embedded) or http(s)://user:pass@host:8123/db (server)")

@@ -233,6 +233,7 @@ PROBE_RESULTS = Table(
     delete_s Nullable(Float64)
     total_s Nullable(Float64)
     node String
+    {INSERTED}
 """,
     order_by="(cluster, started_at, probe)",
 )

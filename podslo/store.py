@@ -21,25 +21,32 @@ import clickhouse_connect  # noqa: E402
 from clickhouse_connect.driver.binding import quote_identifier  # noqa: E402
 
 from podslo.config import parse_dsn, resolve_dsn
+from podslo.ddl import (
+    MIGRATIONS_TABLE,
+    RETENTION_DAYS,
+    Layout,
+    add_column_statements,
+    retention_statements,
+    table_statements,
+    ttl,
+)
 from podslo.errors import StoreError
 from podslo.schema import MIGRATIONS, RAW_TABLES, TABLES
 
 log = logging.getLogger(__name__)
 
-_MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
-) ENGINE = MergeTree ORDER BY version"""
-
 
 class Store:
     """A connected, migrated podslo database."""
 
-    def __init__(self, dsn: str | None = None, migrate: bool = True):
+    def __init__(self, dsn: str | None = None, migrate: bool = True, retention: dict[str, int] | None = None):
         self.dsn = resolve_dsn(dsn)
         target = parse_dsn(self.dsn)
         self.database = target.database
+        self.layout = Layout(target.database, target.cluster, {**RETENTION_DAYS, **(retention or {})})
         self._contexts: dict[tuple, Any] = {}
         self._insert_lock = threading.Lock()
+        self.changes: list[str] = []  # what the last migrate did
         if target.engine == "chdb" and target.path not in _OPENED and _held_elsewhere(target.path):
             raise StoreError(
                 f"the embedded store {self.dsn} is open in another process (one process owns it): "
@@ -53,15 +60,20 @@ class Store:
         if target.engine == "chdb":
             _OPENED.add(target.path)
         if migrate:
-            self.migrate()
+            self.migrate(retention is not None)
         else:
             self._check_schema()
 
     # -- schema -----------------------------------------------------------------
-    def migrate(self) -> list[str]:
+    def migrate(self, retention: bool = False, layout: Layout | None = None) -> list[str]:
         """Create the declared tables that are missing, add the declared columns a table
-        lacks, apply the numbered migrations not yet recorded; return what was done."""
-        self.client.command(_MIGRATIONS_DDL)
+        lacks, apply the numbered migrations not yet recorded and (`retention`) the layout's
+        retention where a table's TTL differs; return what was done."""
+        if layout is not None:
+            self.layout = layout
+        layout = self.layout
+        for statement in table_statements(layout, MIGRATIONS_TABLE):
+            self.client.command(statement)
         present: dict[str, set[str]] = {}
         for table, column in self.client.query(
             "SELECT table, name FROM system.columns WHERE database = currentDatabase()"
@@ -70,22 +82,44 @@ class Store:
         done = []
         for table in TABLES.values():
             if table.name not in present:
-                self.client.command(table.ddl())
+                for statement in table_statements(layout, table):
+                    self.client.command(statement)
                 done.append(f"created table {table.name}")
                 continue
             for name, _ in table.lines:
                 if name not in present[table.name]:
-                    self.client.command(table.add_column(name))
+                    for statement in add_column_statements(layout, table, name):
+                        self.client.command(statement)
                     done.append(f"added column {table.name}.{name}")
         recorded = {row[0] for row in self.client.query("SELECT version FROM schema_migrations").result_rows}
         for version, name, statements in MIGRATIONS:
             if version not in recorded:
-                for statement in statements:
+                for statement in statements if not layout.cluster else ():  # a cluster is made as declared
                     self.client.command(statement)
                 self.client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
                 done.append(f"applied migration {version}: {name}")
+        if retention:
+            done += self._apply_retention(layout)
         for change in done:
             log.info("schema: %s", change)
+        self.changes = done
+        return done
+
+    def _apply_retention(self, layout: Layout) -> list[str]:
+        """MODIFY TTL on each aging table whose TTL is not the layout's (ClickHouse then drops
+        the whole parts past it)."""
+        current = dict(
+            self.client.query(
+                "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
+            ).result_rows
+        )
+        done = []
+        for statement in retention_statements(layout):
+            table = statement.split(".", 1)[1].split()[0].strip("`")
+            wanted = ttl(layout, TABLES[table.removesuffix("_local")])
+            if wanted and f"TTL {wanted}" not in (current.get(table) or ""):
+                self.client.command(statement)
+                done.append(f"retention of {table}: {wanted}")
         return done
 
     def _check_schema(self) -> None:

@@ -276,6 +276,21 @@ class AlertmanagerSpec(_Strict):
         return self
 
 
+class RetentionSpec(_Strict):
+    """How long rows are kept (by the wall clock: insert or analysis time); whole parts past it
+    are dropped. README (Storage) says why these defaults."""
+
+    raw_objects: Duration = Duration("14d")
+    events: Duration = Duration("14d")
+    log_lines: Duration = Duration("7d")
+    verdicts: Duration = Duration("90d")
+    sli_minutes: Duration = Duration("400d")
+    outboxes: Duration = Duration("14d")
+
+    def days(self) -> dict[str, int]:
+        return {kind: max(1, round(getattr(self, kind).s / 86400)) for kind in type(self).model_fields}
+
+
 class ReportSpec(_Strict):
     """When `serve` mails the weekly report: after each ISO week, on `weekday` at `hour` in
     `timezone`, once per week (remembered in the store across restarts)."""
@@ -318,6 +333,7 @@ class RuleFile(_Strict):
     mass_deletion: MassDeletionSpec | None = MassDeletionSpec()
     data_missing: DataMissingSpec | None = DataMissingSpec()
     fleet: list[FleetSpec] = []
+    retention: RetentionSpec = RetentionSpec()
     receivers: list[ReceiverSpec] = []
     alertmanagers: list[AlertmanagerSpec] = []
     board_url: str | None = None

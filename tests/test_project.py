@@ -158,3 +158,28 @@ def test_each_component_has_its_own_extra():
     collector = " ".join(project["dependencies"] + extras["collector"])
     for library in ("streamlit", "altair", "vl-convert", "pillow", "fastapi", "drain3"):
         assert library not in collector, library
+
+
+def test_the_cluster_deploy_example_is_one_cluster():
+    """deploy/clickhouse-cluster cannot run here (no Docker engine): its pieces are checked
+    against each other: two shards of two replicas, each node's macros its own, every host a
+    service, and podslo's DSN naming the cluster the servers declare."""
+    import xml.etree.ElementTree as ET
+
+    import yaml
+
+    here = ROOT / "deploy" / "clickhouse-cluster"
+    compose = yaml.safe_load((here / "docker-compose.yml").read_text())
+    cluster = ET.parse(here / "cluster.xml").getroot().find("remote_servers")
+    (fleet,) = list(cluster)
+    shards = [[r.findtext("host") for r in shard.findall("replica")] for shard in fleet.findall("shard")]
+    assert [len(s) for s in shards] == [2, 2]
+    macros = {}
+    for path in here.glob("macros-*.xml"):
+        root = ET.parse(path).getroot().find("macros")
+        macros[root.findtext("replica")] = root.findtext("shard")
+    assert macros == {host: str(i + 1) for i, shard in enumerate(shards) for host in shard}
+    services = compose["services"]
+    assert {h for s in shards for h in s} <= set(services) and "keeper" in services
+    dsn = compose["x-podslo"]["environment"]["PODSLO_DSN"]
+    assert dsn.endswith(f"?cluster={fleet.tag}") and services["serve"]["command"][:2] == ["serve", "--no-collect"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from podslo.schema import MIGRATIONS, TABLES, Table
+from slo_rules import DEFAULT_FILE as DEFAULT_RULES
 
 
 def test_migrations_recorded_once(store):
@@ -88,3 +91,66 @@ def test_threads_sharing_the_server_client_never_lock_a_session(tmp_path):
         assert "locked" in contrast, "a shared session must be refused, or this proves nothing"
     finally:
         endpoint.kill()
+
+
+_PARSE = """
+import sys, chdb
+statements = [s for s in sys.stdin.read().split(";\\n") if s.strip()]
+for s in statements:
+    q = s.replace("\\\\", "\\\\\\\\").replace("'", "\\\\'")
+    chdb.query(f"SELECT formatQuery('{q}')", "CSV")
+print(len(statements))
+"""
+
+
+@pytest.mark.parametrize(
+    "dsn,cluster",
+    [("chdb://./data/podslo", False), ("http://ch:8123/podslo", False), ("http://ch:8123/podslo?cluster=fleet", True)],
+)
+def test_migrate_print_gives_ddl_clickhouse_parses(dsn, cluster, tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import run_podslo
+
+    said = run_podslo("migrate", "--print", "--dsn", dsn, cwd=tmp_path)
+    assert said.returncode == 0, said.stderr
+    assert not (tmp_path / "data").exists(), "printing connects to nothing"
+    text = said.stdout.decode()
+    statements = [s for s in text.split(";\n") if s.strip()]
+    parsed = subprocess.run([sys.executable, "-c", _PARSE], input=text, capture_output=True, text=True, timeout=120)
+    assert parsed.returncode == 0 and int(parsed.stdout) == len(statements), parsed.stderr[-500:]
+    creates = [s for s in statements if s.startswith("CREATE")]
+    raw = next(s for s in creates if re.search(r"\.raw_pods(_local)? ", s) and "ENGINE = Distributed" not in s)
+    assert "PARTITION BY toYYYYMM(inserted_at)" in raw and "TTL toDateTime(inserted_at) + toIntervalDay(14)" in raw
+    if cluster:
+        assert all(" ON CLUSTER fleet" in s for s in creates)
+        for table in ("raw_pods", "raw_events", "pod_verdicts", "sli_minutes"):
+            assert any(
+                f".{table}_local " in s and "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/" in s
+                for s in creates
+            ), table
+            assert any(
+                f".{table} " in s and f"Distributed(fleet, podslo, {table}_local, cityHash64(cluster))" in s
+                for s in creates
+            ), table
+        alerts = next(s for s in creates if ".alerts " in s)
+        assert "ReplicatedReplacingMergeTree('/clickhouse/tables/podslo/alerts', '{replica}', version)" in alerts
+    else:
+        assert not any("Replicated" in s or "ON CLUSTER" in s for s in creates)
+
+
+def test_migrate_applies_a_changed_retention(tmp_path):
+    from tests.conftest import run_podslo
+
+    dsn = f"chdb://{tmp_path}/store"
+    assert run_podslo("migrate", "--dsn", dsn, cwd=tmp_path).returncode == 0
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DEFAULT_RULES.read_text() + "\nretention: {raw_objects: 30d, log_lines: 3d}\n")
+    said = run_podslo("migrate", "--dsn", dsn, "--rules", str(rules), cwd=tmp_path).stdout.decode()
+    assert "retention of raw_pods: toDateTime(inserted_at) + toIntervalDay(30)" in said
+    assert "retention of raw_logs: toDateTime(inserted_at) + toIntervalDay(3)" in said
+    assert "retention of pod_verdicts" not in said, "only what changed"
+    again = run_podslo("migrate", "--dsn", dsn, "--rules", str(rules), cwd=tmp_path).stdout.decode()
+    assert "retention of" not in again
