@@ -75,10 +75,13 @@ def ingest(store, rules, cluster) -> Ingest:
     return Ingest(store, rules, cluster)
 
 
-def delivery_minute(cluster: str, minute_s: int, good: float, bad: float, version: int = 1) -> list:
-    """SLI rows by hand: one minute of the delivery SLI, `good` and `bad` pods."""
+def delivery_minute(cluster: str, minute_s: int, good: float, bad: float, version: int | None = None) -> list:
+    """SLI rows by hand: one minute of the delivery SLI, `good` and `bad` pods, written now (a
+    row's version is its write time, which retention ages it by)."""
     from podslo.schema import SLI_MINUTES
+    from podslo.timeutil import now_ms
 
+    version = now_ms() if version is None else version
     return [
         SLI_MINUTES.Row(
             cluster=cluster,

@@ -161,12 +161,15 @@ def test_sli_counters_only_grow_and_count_a_verdict_decided_again_where_it_went(
             if name == cluster and c.family == "slo" and c.labels[0] == "pod-delivery"
         }
 
-    store.insert("sli_minutes", delivery_minute(cluster, minute - 7200, 50, 0, 1))  # old history: the starting totals
-    store.insert("sli_minutes", delivery_minute(cluster, minute, 10, 0, 1))
+    written = now_ms()  # a row's version is its write time (retention ages rows by it)
+    store.insert(
+        "sli_minutes", delivery_minute(cluster, minute - 7200, 50, 0, written)
+    )  # old history: the starting totals
+    store.insert("sli_minutes", delivery_minute(cluster, minute, 10, 0, written))
     counters.update(store, cluster, NOW, force=True)
     assert delivery() == {"good": 60, "bad": 0}
-    store.insert("sli_minutes", delivery_minute(cluster, minute, 9, 1, 2))  # one verdict decided again: good -> bad
-    store.insert("sli_minutes", delivery_minute(cluster, minute + 60, 5, 2, 2))  # a new minute
+    store.insert("sli_minutes", delivery_minute(cluster, minute, 9, 1, written + 1))  # decided again: good -> bad
+    store.insert("sli_minutes", delivery_minute(cluster, minute + 60, 5, 2, written + 1))  # a new minute
     counters.update(store, cluster, NOW + 60_000, force=True)
     assert delivery() == {"good": 65, "bad": 3}, "the good one stays counted; its bad decision counts once more"
     counters.update(store, cluster, NOW + 60_000, force=True)
@@ -185,7 +188,7 @@ def test_prometheus_rules_pass_promtool_and_page_in_the_same_minute_as_podslo(st
     start_s = NOW // 1000 // 60 * 60 - 4 * 3600
     minutes = [(100.0, 0.0)] * 120 + [(85.0, 15.0)] * 60 + [(100.0, 0.0)] * 30  # an outage: 15 % bad, 15x burn
     for i, (good, bad) in enumerate(minutes):
-        store.insert("sli_minutes", delivery_minute(cluster, start_s + 60 * i, good, bad, 1))
+        store.insert("sli_minutes", delivery_minute(cluster, start_s + 60 * i, good, bad))
 
     def podslo_fires(m: int) -> set[str]:
         status = evaluate_slo(store, rules, slo, cluster, (start_s + 60 * m) * 1000)

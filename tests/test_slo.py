@@ -452,6 +452,7 @@ def _raise(*args, **kwargs):
 
 def test_a_good_minutes_slo_counts_minutes_whose_5_minute_p99_kept_the_threshold(store, rules, cluster):
     from podslo.schema import SLI_MINUTES
+    from podslo.timeutil import now_ms
     from slo_rules.loader import SloSpec
 
     rows = []
@@ -471,7 +472,7 @@ def test_a_good_minutes_slo_counts_minutes_whose_5_minute_p99_kept_the_threshold
                     reason="",
                     le=le,
                     events=float(events),
-                    version=1,
+                    version=now_ms(),
                 )
             )
     store.insert("sli_minutes", rows)
