@@ -336,19 +336,15 @@ def report(
 def board(api_url, port, address, api_token_file):
     """The board (Streamlit): SLOs, delivery, pod traces, workloads, nodes, Terminating pods and
     alerts, read from podslo's API."""
-    import subprocess
+    import os
 
     from app.board import board_command, board_env
 
     click.echo(f"podslo board on http://{address}:{port} reading {api_url}/api/v1", err=True)
-    try:
-        sys.exit(
-            subprocess.call(
-                board_command(port, address), env=board_env(api_url, _token(api_token_file, "PODSLO_API_TOKEN"))
-            )
-        )
-    except KeyboardInterrupt:
-        sys.exit(0)
+    command = board_command(port, address)
+    # Streamlit takes this process's place, so a signal to it (SIGTERM, Ctrl-C) reaches the
+    # board itself and nothing is left behind.
+    os.execve(command[0], command, board_env(api_url, _token(api_token_file, "PODSLO_API_TOKEN")))
 
 
 def _known_cluster(store, cluster: str | None) -> None:

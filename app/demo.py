@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -63,6 +64,8 @@ def run_demo(
     if not wait_http(f"{api}/healthz", serving.is_alive):
         raise SystemExit("podslo demo: serve did not come up (see the lines above)")
     board = None
+    # SIGTERM ends the demo as Ctrl-C does, so the board it started is stopped with it
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if minutes is None:
             board = _start_board(api, host, board_port, say)
@@ -82,6 +85,7 @@ def run_demo(
             serving.join()
             say(summary(store, rules, cluster, simulation))
     finally:
+        signal.signal(signal.SIGTERM, previous)
         stop.set()
         if board:
             board[0].terminate()

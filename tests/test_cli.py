@@ -139,7 +139,7 @@ def test_a_bounded_demo_tells_the_incident(tmp_path):
 
 def test_the_demo_serves_the_board_and_the_api_until_interrupted(tmp_path):
     """`make demo`: the board's and the API's URLs printed, both answer, the summary follows,
-    and Ctrl-C ends it cleanly."""
+    and SIGTERM (as Ctrl-C) ends it cleanly, the board with it."""
     demo = start_podslo(
         "demo",
         "--speed",
@@ -158,11 +158,33 @@ def test_the_demo_serves_the_board_and_the_api_until_interrupted(tmp_path):
         assert "Streamlit" in httpx.get(board).text
         assert len(httpx.get(f"{api}/slos").json()) >= 6
         wait_for("the summary", lambda: "why the platform failed pods" in said(), 120, demo)
-        assert stop_process(demo, signal.SIGINT) == 0
+        assert stop_process(demo, signal.SIGTERM) == 0
     finally:
         if demo.poll() is None:
             demo.kill()
     assert "Traceback" not in said()
+    wait_for("the board gone with the demo", lambda: not _answers(board), 30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def test_sigterm_to_the_board_leaves_no_streamlit_behind(tmp_path):
+    port = free_port()
+    board = start_podslo("board", "--api", "http://127.0.0.1:9", "--port", str(port), env={}, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}/_stcore/health"
+    try:
+        wait_for("the board up", lambda: _answers(url), 120, board)
+        stop_process(board, signal.SIGTERM)
+    finally:
+        if board.poll() is None:
+            board.kill()
+    wait_for("the board gone", lambda: not _answers(url), 30)
 
 
 def test_ingest_benchmark_stores_every_event(tmp_path):
