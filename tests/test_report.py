@@ -298,3 +298,15 @@ def test_the_week_before_has_its_own_label_in_every_timezone(zone):
 
     week = week_before(_at(18, 12), ZoneInfo(zone))  # Wednesday 18 March: the last whole week is W11
     assert week.label == "2026-W11" and week.previous().label == "2026-W10"
+
+
+def test_the_text_report_shows_cluster_text_escaped(store, rules, week):
+    from analyzer.report.render import render_text
+
+    report = build_report(store, rules, ["report-eu"], week)
+    hostile = "\x1b]8;;http://evil.example\x07click\x1b]8;;\x07 \x1b[2J"
+    report["clusters"][0]["new_unknowns"] = [{"pattern": hostile}]
+    report["clusters"][0]["terminating"] = [{"pods": 1, "reason": "\u202eFinalizer"}]
+    text = render_text(report)
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "\\x1b]8;;http://evil.example\\x07click" in text and "\\u202eFinalizer" in text

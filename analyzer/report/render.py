@@ -18,6 +18,7 @@ from analyzer import read
 from analyzer.report.figures import Period
 from analyzer.slo.evaluate import series
 from podslo import formats
+from podslo.names import printable
 from podslo.store import Store
 from slo_rules import Rules
 
@@ -294,7 +295,8 @@ def render_text(report: dict) -> str:
             f"{formats.duration(c['startup']['p90_s'])} / {formats.duration(c['startup']['p99_s'])}",
             "New failure patterns: " + ("; ".join(u["pattern"] for u in c["new_unknowns"]) or "none"),
         ]
-    return "\n".join(lines) + "\n"
+    # cluster text is data: terminal control characters are shown as escapes, never obeyed
+    return printable("\n".join(lines)) + "\n"
 
 
 # -- the message ----------------------------------------------------------------------------
