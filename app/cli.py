@@ -445,6 +445,46 @@ def unknowns(cluster, fmt, dsn):
 
 
 @main.command()
+@click.option("--cluster", callback=_cluster, help="Only this cluster.")
+@click.option("--state", type=click.Choice(["firing", "resolved"]), help="Only alerts in this state.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 500), help="At most this many.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--dsn", help=DSN_HELP)
+def alerts(cluster, state, limit, fmt, dsn):
+    """Alerts, firing ones first, then the newest: what fires, since when, and why."""
+    from analyzer.alerting.state import alert_dicts
+    from app.terminal import table
+
+    found = alert_dicts(_store(dsn, migrate=False), cluster, state, limit)
+    found.sort(key=lambda a: a["status"] != "firing")  # stable: newest first within each state
+    _show(
+        found,
+        fmt,
+        lambda items: (
+            table(
+                ["CLUSTER", "STATUS", "SEVERITY", "ALERT", "SLO", "SINCE", "ENDED", "SUMMARY"],
+                [
+                    [
+                        a["cluster"],
+                        a["status"],
+                        a["severity"],
+                        a["alertname"],
+                        a["slo"],
+                        a["starts_at"],
+                        a["ends_at"] or "-",
+                        a["annotations"].get("summary", ""),
+                    ]
+                    for a in items
+                ],
+                {7: 100},
+            )
+            if items
+            else "no alert" + (f" {state}" if state else "") + (f" in cluster {cluster}" if cluster else "")
+        ),
+    )
+
+
+@main.command()
 @click.argument("pod")
 @click.option("--cluster", callback=_cluster, help="Cluster of the pod (needed when names repeat across clusters).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)

@@ -196,3 +196,27 @@ def test_ingest_benchmark_stores_every_event(tmp_path):
     assert figures["bytes_per_event"] > 3000  # served as an apiserver serves pods, managedFields and all
     assert 0 < figures["cpu_s"] <= figures["process_cpu_s"] and figures["events_per_s"] > 0
     assert len(figures["rounds_events_per_s"]) == 2 and figures["events_per_s"] in figures["rounds_events_per_s"]
+
+
+def test_alerts_lists_firing_first(store, rules, cluster):
+    from click.testing import CliRunner
+
+    from analyzer.alerting.conditions import SLO_ALERT, Condition
+    from analyzer.alerting.state import advance
+    from app.cli import main
+
+    now = 1_772_409_600_000
+
+    def burning(slo: str, severity: str) -> Condition:
+        return Condition(SLO_ALERT, slo, cluster, severity, 20.0, {"summary": f"{slo} burns", "description": ""})
+
+    advance(store, rules, cluster, now, [burning("pod-deletion", "ticket")])
+    advance(store, rules, cluster, now + 60_000, [burning("pod-deletion", "ticket"), burning("pod-delivery", "page")])
+    advance(store, rules, cluster, now + 20 * 60_000, [burning("pod-delivery", "page")])  # the ticket resolves
+    runner = CliRunner()
+    got = runner.invoke(main, ["alerts", "--dsn", store.dsn, "--cluster", cluster, "--format", "json"])
+    assert got.exit_code == 0, got.output
+    rows = [json.loads(line) for line in got.output.splitlines()]
+    assert [(a["slo"], a["status"]) for a in rows] == [("pod-delivery", "firing"), ("pod-deletion", "resolved")]
+    table = runner.invoke(main, ["alerts", "--dsn", store.dsn, "--cluster", cluster, "--state", "firing"]).output
+    assert "pod-delivery burns" in table and "pod-deletion" not in table
