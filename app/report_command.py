@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from analyzer.lifecycle.facts import cluster_now
-from analyzer.report.figures import Period, between, build_report, iso_week, week_before
+from analyzer.report.figures import Period, between, build_report, coverage, iso_week, week_before, week_of
 from analyzer.report.render import chart_images, message, render_html, render_text
 from app.mail import PASSWORD_ENV, MailError, Smtp, send_with_retries
 from podslo.errors import ConfigError
@@ -25,7 +25,8 @@ def choose_period(store: Store, clusters: list[str], week: str | None, start: st
     if start and end:
         return between(start, end)
     newest = max((cluster_now(store, c)[0] or 0 for c in clusters), default=0)
-    return week_before(newest // 1000, UTC)
+    whole = week_before(newest // 1000, UTC)  # the last whole week with data, or else the one under way
+    return whole if coverage(store, clusters, whole)["pods"] else week_of(newest // 1000, UTC)
 
 
 def run_report(

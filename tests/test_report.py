@@ -310,3 +310,17 @@ def test_the_text_report_shows_cluster_text_escaped(store, rules, week):
     text = render_text(report)
     assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
     assert "\\x1b]8;;http://evil.example\\x07click" in text and "\\u202eFinalizer" in text
+
+
+def test_a_week_without_data_is_never_an_all_clear(store, rules, week):
+    from analyzer.report.render import render_html, render_text
+
+    before = iso_week("2025-W01")
+    report = build_report(store, rules, ["report-eu"], before)
+    assert report["coverage"]["empty"] and report["coverage"]["newest_week"]
+    text, page = render_text(report), render_html(report, {})
+    for shown in (text, page):
+        assert "No data in this period" in shown and f"--week {report['coverage']['newest_week']}" in shown
+        assert "Nothing needs doing" not in shown and "every SLO kept its budget" not in shown
+    covered = build_report(store, rules, ["report-eu"], week)["coverage"]
+    assert not covered["empty"] and covered["pods"] > 0

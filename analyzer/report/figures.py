@@ -76,6 +76,11 @@ def _instant(text: str, option: str) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
+def week_of(now_s: int, tz) -> Period:
+    """The ISO week (in time zone `tz`) holding `now_s`."""
+    return week_before(now_s + 7 * 86400, tz)
+
+
 def week_before(now_s: int, tz) -> Period:
     """The last whole ISO week (in time zone `tz`) before `now_s`."""
     local = datetime.fromtimestamp(now_s, tz)
@@ -271,12 +276,43 @@ def actions(rules: Rules, clusters: list[dict]) -> list[dict]:
     return out
 
 
+_SPAN = """SELECT toUnixTimestamp64Milli(min(decided_at)), toUnixTimestamp64Milli(max(decided_at)),
+       countIf(decided_at >= toDateTime64({start:Int64}, 3) AND decided_at < toDateTime64({end:Int64}, 3))
+FROM pod_verdicts FINAL WHERE has({clusters:Array(String)}, cluster) AND decided_at IS NOT NULL"""
+
+
+def coverage(store: Store, clusters: list[str], period: Period) -> dict:
+    """What the data covers of the period: the pods decided in it, the span of all decided data,
+    and whether the period is empty or only partly covered (it ends after the newest data, or
+    starts before the oldest)."""
+    first, last, pods = store.rows(_SPAN, clusters=clusters, start=period.start, end=period.end)[0]
+    if not pods:
+        return {
+            "pods": 0,
+            "empty": True,
+            "partial": False,
+            "newest_data": iso(last) if last else None,
+            "newest_week": _week_label(int(last) // 1000) if last else None,
+        }
+    partial = bool(first and first > period.start * 1000) or bool(last and last < period.end * 1000 - 3_600_000)
+    return {
+        "pods": int(pods),
+        "empty": False,
+        "partial": partial,
+        "from": iso(max(first, period.start * 1000)),
+        "to": iso(min(last, period.end * 1000)),
+        "newest_data": iso(last),
+        "newest_week": _week_label(int(last) // 1000),
+    }
+
+
 def build_report(store: Store, rules: Rules, clusters: list[str], period: Period) -> dict:
     """The report's figures (its JSON form); html/text rendering lives in analyzer.report.render."""
     health = healths(store, clusters)
     sections = [cluster_report(store, rules, c, period, health[c]) for c in clusters]
     last = period.previous()
     return {
+        "coverage": coverage(store, clusters, period),
         "period": {"label": period.label, "from": iso(period.start * 1000), "to": iso(period.end * 1000)},
         "previous": {"label": last.label, "from": iso(last.start * 1000), "to": iso(last.end * 1000)},
         "clusters": sections,

@@ -132,7 +132,9 @@ def render_html(report: dict, cids: dict[str, str]) -> str:
             f"{html.escape(report['previous']['label'])}"
         ),
     ]
-    parts += [_h(2, "This week's actions"), _actions_html(report["actions"])]
+    if note := coverage_note(report):
+        parts.append(_p(f"<strong>{html.escape(note)}</strong>"))
+    parts += [_h(2, "This week's actions"), _actions_html(report["actions"], report["coverage"]["empty"])]
     if len(report["clusters"]) > 1:
         fleet = report["fleet"]
         parts += [_h(2, "Fleet"), _table(SLO_HEAD, _esc_rows(slo_rows(fleet))), _p(_delivery_line(fleet["delivery"]))]
@@ -146,7 +148,20 @@ def render_html(report: dict, cids: dict[str, str]) -> str:
     )
 
 
-def _actions_html(items: list[dict]) -> str:
+def coverage_note(report: dict) -> str:
+    """What the period's data does not cover, said before any figure ('' when it covers it)."""
+    c = report["coverage"]
+    if c["empty"]:
+        newest = f"the newest data is from {c['newest_data']} (week {c['newest_week']}: podslo report --week {c['newest_week']})"
+        return f"No data in this period: nothing below is an all-clear; {newest if c['newest_data'] else 'the store holds none'}."
+    if c["partial"]:
+        return f"Partial period: the data covers {c['from']} to {c['to']} of it ({c['pods']:,} pods decided)."
+    return ""
+
+
+def _actions_html(items: list[dict], empty: bool = False) -> str:
+    if empty:
+        return _p("No actions can be drawn from a period without data.")
     if not items:
         return _p("Nothing needs doing: every SLO kept its budget and no node needs hands.")
     rows = [
@@ -265,12 +280,16 @@ def render_text(report: dict) -> str:
         f"podslo weekly report, {report['period']['label']}",
         f"{report['period']['from']} to {report['period']['to']}, beside {report['previous']['label']}",
         "",
+        *([coverage_note(report), ""] if coverage_note(report) else []),
         "This week's actions:",
     ]
-    lines += [
-        f"  - [{a['cluster']}] {a['what']}. Whose move: {WHOSE.get(a['move'], a['move'])}. First check: {a['check']}"
-        for a in report["actions"]
-    ] or ["  nothing: every SLO kept its budget and no node needs hands"]
+    if report["coverage"]["empty"]:
+        lines.append("  none can be drawn from a period without data")
+    else:
+        lines += [
+            f"  - [{a['cluster']}] {a['what']}. Whose move: {WHOSE.get(a['move'], a['move'])}. First check: {a['check']}"
+            for a in report["actions"]
+        ] or ["  nothing: every SLO kept its budget and no node needs hands"]
     for c in report["clusters"]:
         d = c["delivery"]
         lines += ["", f"== Cluster {c['cluster']} (health now: {c['health']}) ==", "SLOs:"]
