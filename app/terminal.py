@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from podslo import formats
+
 
 def _fmt(value) -> str:
     if value is None:
@@ -73,21 +75,13 @@ def node_table(items: list[dict]) -> str:
             "yes" if n["faulty"] else "no",
             "yes" if n["needs_manual_repair"] else "no",
             ",".join(n["reasons"]) or "-",
-            _kubelet_check(n.get("kubelet_startup")),
+            formats.kubelet_check(n.get("kubelet_startup")),
             n["evidence"],
         ]
         for n in items
     ]
     headers = ["NODE", "AVAILABILITY", "DOWNTIME_S", "FAULTY", "REPAIR", "REASONS", "KUBELET STARTUP", "EVIDENCE"]
     return table(headers, rows, {7: 80})
-
-
-def _kubelet_check(check: dict | None) -> str:
-    """The kubelet cross-check of a node's pod startups: '-' without kubelet logs."""
-    if not check:
-        return "-"
-    agree = "agrees" if not check["disagreeing"] else f"{check['disagreeing']} differ"
-    return f"{check['pods']} pods, {agree} (median {check['median_diff_s']:+.1f}s)"
 
 
 def reason_table(items: list[dict]) -> str:

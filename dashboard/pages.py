@@ -9,7 +9,7 @@ import streamlit as st
 
 import charts
 from dashboard.client import Api, epoch
-from podslo.formats import duration, pct
+from podslo.formats import duration, kubelet_check, pct
 
 RANGES = {"last hour": 3600, "last 6 hours": 6 * 3600, "last day": 86400, "last week": 7 * 86400}
 POINTS = 60  # a chart's steps over the chosen range
@@ -407,7 +407,7 @@ def nodes(ctx: Context) -> None:
     frame = pd.DataFrame(rows).sort_values(["faulty", "availability", "name"], ascending=[False, True, True])
     frame["availability (%)"] = frame["availability"] * 100
     frame["reasons"] = frame["reasons"].map(", ".join)
-    frame["kubelet startup check"] = frame["kubelet_startup"].map(_kubelet_check)
+    frame["kubelet startup check"] = frame["kubelet_startup"].map(lambda check: kubelet_check(check, missing=""))
     st.dataframe(
         frame[
             [
@@ -425,14 +425,6 @@ def nodes(ctx: Context) -> None:
         use_container_width=True,
         column_config={"availability (%)": st.column_config.NumberColumn(format="%.3f")},
     )
-
-
-def _kubelet_check(check) -> str:
-    """The kubelet's startup figures of the node's pods against podslo's ('' without kubelet logs)."""
-    if not isinstance(check, dict):
-        return ""
-    verdict = "agree" if not check["disagreeing"] else f"{check['disagreeing']} differ"
-    return f"{check['pods']} pods: {verdict} (median {check['median_diff_s']:+.1f} s)"
 
 
 def terminating(ctx: Context) -> None:

@@ -134,14 +134,15 @@ def create_statements(layout: Layout) -> list[str]:
     return out
 
 
-def retention_statements(layout: Layout) -> list[str]:
-    """ALTER ... MODIFY TTL for every aging table: a changed retention applied to existing tables."""
+def retention_statements(layout: Layout) -> list[tuple[str, str, str]]:
+    """(stored table, its TTL, ALTER ... MODIFY TTL) for every aging table: a changed retention
+    applied to existing tables."""
     out = []
     for table in TABLES.values():
         aging = ttl(layout, table)
         if aging:
             stored = f"{table.name}_local" if layout.cluster and table.name in SHARDED else table.name
-            out.append(f"ALTER TABLE {layout.name(stored)}{layout.on()} MODIFY TTL {aging}")
+            out.append((stored, aging, f"ALTER TABLE {layout.name(stored)}{layout.on()} MODIFY TTL {aging}"))
     return out
 
 

@@ -16,3 +16,11 @@ def duration(seconds: float | None, digits: int = 1) -> str:
     if seconds < 120:
         return f"{seconds:.{digits}f} s"
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def kubelet_check(check: dict | None, missing: str = "-") -> str:
+    """A node's kubelet cross-check of its pods' startup figures (`missing` without kubelet logs)."""
+    if not isinstance(check, dict):
+        return missing
+    agree = "agrees" if not check["disagreeing"] else f"{check['disagreeing']} differ"
+    return f"{check['pods']} pods, {agree} (median {check['median_diff_s']:+.1f}s)"

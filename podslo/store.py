@@ -28,7 +28,6 @@ from podslo.ddl import (
     add_column_statements,
     retention_statements,
     table_statements,
-    ttl,
 )
 from podslo.errors import StoreError
 from podslo.schema import MIGRATIONS, RAW_TABLES, TABLES
@@ -114,10 +113,8 @@ class Store:
             ).result_rows
         )
         done = []
-        for statement in retention_statements(layout):
-            table = statement.split(".", 1)[1].split()[0].strip("`")
-            wanted = ttl(layout, TABLES[table.removesuffix("_local")])
-            if wanted and f"TTL {wanted}" not in (current.get(table) or ""):
+        for table, wanted, statement in retention_statements(layout):
+            if f"TTL {wanted}" not in (current.get(table) or ""):
                 self.client.command(statement)
                 done.append(f"retention of {table}: {wanted}")
         return done

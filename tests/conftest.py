@@ -75,29 +75,33 @@ def ingest(store, rules, cluster) -> Ingest:
     return Ingest(store, rules, cluster)
 
 
-def delivery_minute(cluster: str, minute_s: int, good: float, bad: float, version: int | None = None) -> list:
-    """SLI rows by hand: one minute of the delivery SLI, `good` and `bad` pods, written now (a
-    row's version is its write time, which retention ages it by)."""
+def sli_minute(cluster: str, minute_s: int, sli: str, counts: dict, version: int | None = None) -> list:
+    """SLI rows by hand: one minute of `sli`, events per (result, le), written now (a row's
+    version is its write time, which retention ages it by)."""
     from podslo.schema import SLI_MINUTES
     from podslo.timeutil import now_ms
 
-    version = now_ms() if version is None else version
     return [
         SLI_MINUTES.Row(
             cluster=cluster,
-            sli="delivery",
+            sli=sli,
             scope="",
             namespace="ns",
             minute=minute_s,
             result=result,
             attribution="system" if result == "bad" else "",
             reason="SandboxCreateFailed" if result == "bad" else "",
-            le=0.0,
+            le=le,
             events=float(events),
-            version=version,
+            version=now_ms() if version is None else version,
         )
-        for result, events in (("good", good), ("bad", bad))
+        for (result, le), events in counts.items()
     ]
+
+
+def delivery_minute(cluster: str, minute_s: int, good: float, bad: float, version: int | None = None) -> list:
+    """One minute of the delivery SLI: `good` and `bad` pods."""
+    return sli_minute(cluster, minute_s, "delivery", {("good", 0.0): good, ("bad", 0.0): bad}, version)
 
 
 def run_podslo(

@@ -20,7 +20,7 @@ from analyzer.slo.evaluate import evaluate_slo, series
 from podslo.backoff import DELIVERY, Backoff
 from podslo.errors import RuleError
 from slo_rules import load_rules
-from tests.conftest import ROOT, delivery_minute, simulate
+from tests.conftest import ROOT, delivery_minute, simulate, sli_minute
 
 NOW = 1_772_500_000_000 // 60_000 * 60_000  # on a minute boundary, ms
 MIN = 60_000
@@ -451,30 +451,13 @@ def _raise(*args, **kwargs):
 
 
 def test_a_good_minutes_slo_counts_minutes_whose_5_minute_p99_kept_the_threshold(store, rules, cluster):
-    from podslo.schema import SLI_MINUTES
-    from podslo.timeutil import now_ms
     from slo_rules.loader import SloSpec
 
     rows = []
     for ago in range(1, 21):  # 20 minutes of 100 pod startups, 10 of them slow in one minute
-        minute = (NOW - ago * MIN) // 1000
         slow = 10 if ago == 15 else 0
-        for le, events in ((2.0, 100 - slow), (10.0, slow)):
-            rows.append(
-                SLI_MINUTES.Row(
-                    cluster=cluster,
-                    sli="startup",
-                    scope="",
-                    namespace="ns",
-                    minute=minute,
-                    result="observed",
-                    attribution="",
-                    reason="",
-                    le=le,
-                    events=float(events),
-                    version=now_ms(),
-                )
-            )
+        counts = {("observed", 2.0): 100 - slow, ("observed", 10.0): slow}
+        rows += sli_minute(cluster, (NOW - ago * MIN) // 1000, "startup", counts)
     store.insert("sli_minutes", rows)
     spec = {"name": "startup-p99", "sli": "startup", "objective": 0.9, "threshold_s": 5, "window": "1h"}
     events = evaluate_slo(store, rules, SloSpec(**spec), cluster, NOW)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from analyzer.lifecycle.sli_minutes import namespace_match
-from analyzer.slo.evaluate import slo_conditions
+from analyzer.slo.evaluate import slo_conditions, slo_scope
 from podslo.store import Store
 from slo_rules import Rules
 from slo_rules.loader import STARTUP_BUCKETS
@@ -55,7 +55,7 @@ class SliCounters:
             self.params.update(
                 {
                     f"sli{i}": slo.sli,
-                    f"scope{i}": slo.name if slo.selector.labels and slo.sli != "node_time" else "",
+                    f"scope{i}": slo_scope(slo),
                     f"ns{i}": namespace_match(slo.selector.namespaces),
                 }
             )

@@ -51,6 +51,11 @@ _SLO_ROWS = (
 )
 
 
+def slo_scope(slo: SloSpec) -> str:
+    """The `scope` of an SLO's SLI rows: its own name when it selects pods by label."""
+    return slo.name if slo.selector.labels and slo.sli != "node_time" else ""
+
+
 def _slo_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
     """The bound values of _SLO_ROWS: the SLO's SLI rows of a cluster in [since, until)."""
     return {
@@ -58,7 +63,7 @@ def _slo_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
         "sli": slo.sli,
         "since": since_s,
         "until": until_s,
-        "scope": slo.name if slo.selector.labels and slo.sli != "node_time" else "",
+        "scope": slo_scope(slo),
         "namespaces": namespace_match(slo.selector.namespaces),
     }
 
