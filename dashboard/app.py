@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from PIL import Image
 
 from dashboard import pages
 from dashboard.client import Api, ApiError
@@ -65,14 +66,15 @@ def page(show, title: str, icon: str) -> st.Page:
         try:
             show(context())
         except ApiError as exc:
-            st.error(str(exc))
+            st.error(pages.plain(exc))
 
     run.__name__ = show.__name__
     return st.Page(run, title=title, icon=icon, url_path=show.__name__, default=show is pages.overview)
 
 
 def main() -> None:
-    st.set_page_config(page_title="podslo", page_icon=":material/monitoring:", layout="wide")
+    # An icon drawn here: a named icon or emoji is fetched from Google's font CDN by the browser.
+    st.set_page_config(page_title="podslo", page_icon=Image.new("RGB", (32, 32), (31, 111, 235)), layout="wide")
     st.navigation([page(*p) for p in PAGES]).run()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 from urllib.parse import quote
 
 import pandas as pd
@@ -26,19 +28,40 @@ def burn(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
 
 
-def pod_link(pod: dict) -> str:
+_ESCAPES = str.maketrans({c: "\\" + c for c in string.punctuation} | {"\n": " ", "\r": " "})
+
+
+# Where GFM starts a literal autolink (a transform on the parsed text, so escapes do not stop
+# it): an invisible zero-width space after it leaves no link to make.
+_AUTOLINK = re.compile(r"(://|www\.|@)", re.IGNORECASE)
+
+
+def plain(text: object) -> str:
+    """Text from a cluster (or anyone) for a Markdown element, shown as the characters it is:
+    every ASCII punctuation character escaped, so no link, image, emphasis, HTML, KaTeX or
+    Streamlit directive can come out of it (CommonMark lets any of them be escaped), and URLs
+    broken with a zero-width space so none is made a link."""
+    return _AUTOLINK.sub("\\1\u200b", str(text)).translate(_ESCAPES)
+
+
+class Markdown(str):
+    """Markdown the board made itself (a link to a trace page): a table cell left as it is."""
+
+
+def pod_link(pod: dict) -> Markdown:
     """A markdown link to the pod's trace page (every pod name on the board is one)."""
     target = f"trace?cluster={quote(pod['cluster'])}&uid={quote(pod['uid'])}"
-    return f"[{pod['namespace']}/{pod['name']}]({target})"
+    return Markdown(f"[{plain(pod['namespace'] + '/' + pod['name'])}]({target})")
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """A small table as markdown, so its links are links and its text is in the page."""
+    """A small table as markdown, so its links are links and its text is in the page; every
+    cell but the board's own links is plain text."""
     if not rows:
         return ""
     head = list(rows[0])
-    cell = lambda v: "-" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cell = lambda v: "-" if v is None else v if isinstance(v, Markdown) else plain(v)
+    lines = ["| " + " | ".join(map(plain, head)) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cell(r[k]) for k in head) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -78,7 +101,7 @@ def overview(ctx: Context) -> None:
     firing = ctx.api.get("/alerts", cluster=ctx.cluster, state="firing")
     for cluster in ctx.names():
         row = next(c for c in ctx.clusters if c["name"] == cluster)
-        st.subheader(f"{cluster}: :{HEALTH_COLORS[row['health']]}[{row['health']}]")
+        st.subheader(f"{plain(cluster)}: :{HEALTH_COLORS[row['health']]}[{row['health']}]")
         st.caption(
             f"newest data {when(row['last_data_at'])} · {row['pods_seen']:,} pods seen · "
             f"{sum(a['cluster'] == cluster for a in firing)} alert(s) firing"
@@ -96,7 +119,7 @@ def overview(ctx: Context) -> None:
         points = ctx.series("pod-delivery", cluster, since=ctx.now - 7 * 86400, step=3600)
         objective = next((s["objective"] for s in slos if s["slo"] == "pod-delivery" and s["cluster"] == cluster), None)
         if objective is None or not any(p["step_counted"] for p in points):
-            empty(f"{cluster}: no pod's delivery was decided this week.")
+            empty(f"{plain(cluster)}: no pod's delivery was decided this week.")
             continue
         st.altair_chart(
             charts.sli_over_time(points, objective).properties(title=f"{cluster}, hourly"), use_container_width=True
@@ -108,7 +131,7 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
     trend = [round(100 * p["step_sli"], 2) for p in points if p["step_sli"] is not None]
     with column.container(border=True):
         st.metric(
-            f"{slo['slo']} · {slo['cluster']}",
+            plain(f"{slo['slo']} · {slo['cluster']}"),
             pct(slo["current"]),
             delta=f"{100 * slo['budget_left']:.1f} % of the error budget left",
             delta_arrow="off",
@@ -277,10 +300,12 @@ def trace(ctx: Context) -> None:
         return
     found = ctx.api.get(f"/pods/{quote(ref, safe='')}/trace", cluster=params.get("cluster") or ctx.cluster)
     v = found["verdict"]
-    st.subheader(f"{v['namespace']}/{v['name']}")
+    st.subheader(plain(f"{v['namespace']}/{v['name']}"))
     st.caption(
-        f"cluster {v['cluster']} · uid {v['uid']} · {v['kind']} · created {when(v['created_at'])} · "
-        f"node {v['node'] or '-'} · deadline {duration(v['deadline_s'])}"
+        plain(
+            f"cluster {v['cluster']} · uid {v['uid']} · {v['kind']} · created {when(v['created_at'])} · "
+            f"node {v['node'] or '-'} · deadline {duration(v['deadline_s'])}"
+        )
     )
     cols = st.columns(4)
     cols[0].metric("outcome", v["outcome"])
@@ -288,7 +313,7 @@ def trace(ctx: Context) -> None:
     cols[2].metric("reason", v["reason"] or "-")
     cols[3].metric("delivery time", duration(v["delivery_s"]))
     if v["rule"]:
-        st.markdown(f"Decided by rule `{v['rule']}`: {v['evidence']}")
+        st.markdown(f"Decided by rule {plain(v['rule'])}: {plain(v['evidence'])}")
     _explain(found.get("explanation"))
     gantt = charts.phase_gantt(v)
     if gantt is not None:
@@ -298,7 +323,7 @@ def trace(ctx: Context) -> None:
         gone = when(d["gone_at"]) if d["gone_at"] else "not yet"
         st.markdown(
             f"**Deletion**: asked {when(d['requested_at'])}, gone {gone}"
-            + (f", **stuck**: {d['reason']} ({d['evidence']})" if d["stuck"] else "")
+            + (f", **stuck**: {plain(d['reason'])} ({plain(d['evidence'])})" if d["stuck"] else "")
         )
         _explain(found.get("deletion_explanation"))
     st.subheader("Timeline")
@@ -316,7 +341,10 @@ def trace(ctx: Context) -> None:
 def _explain(text: dict | None) -> None:
     if text:
         whose = "the workload's owner" if text["move"] == "user" else "the platform team"
-        st.warning(f"**What it means:** {text['means']}  \n**Whose move:** {whose}  \n**First check:** {text['check']}")
+        st.warning(
+            f"**What it means:** {plain(text['means'])}  \n**Whose move:** {whose}  \n"
+            f"**First check:** {plain(text['check'])}"
+        )
 
 
 def workloads(ctx: Context) -> None:

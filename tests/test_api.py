@@ -179,3 +179,15 @@ def test_answers_are_kept_for_a_round_and_shared(ingest, store, rules, cluster, 
     generation[0] = 2
     assert client.get("/api/v1/slos", params={"cluster": cluster}).status_code == 200 and len(calls) == 2
     assert client.get("/api/v1/slos", params={"cluster": "nope"}).status_code == 404  # errors are not kept
+
+
+def test_the_docs_page_needs_nothing_from_another_host(api):
+    import re
+
+    page = api.get("/api/v1/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert assets and not [a for a in assets if "://" in a], assets
+    for asset in assets:
+        assert api.get(asset).status_code == 200, asset
+    assert len(api.get("/api/v1/docs-assets/swagger-ui-bundle.js").content) > 500_000

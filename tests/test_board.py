@@ -76,7 +76,9 @@ def live(tmp_path_factory):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            yield Board(page, f"http://127.0.0.1:{board_port}/", api, settled.figures)
+            board_ = Board(page, f"http://127.0.0.1:{board_port}/", api, settled.figures)
+            page.on("request", lambda request: board_.requests.append(request.url))
+            yield board_
             browser.close()
     finally:
         stop_process(board)
@@ -110,6 +112,7 @@ class Settled:
 class Board:
     def __init__(self, page, url: str, api: httpx.Client, figures: dict):
         self.page, self.url, self.api, self.figures = page, url, api, figures
+        self.requests: list[str] = []  # every URL any page asked for
 
     def open(self, path: str, shot: str) -> dict[str, str]:
         """Open a page, wait for Streamlit to finish, screenshot it; its metrics, label -> value."""
@@ -187,3 +190,38 @@ def test_delivery_counts_and_its_pod_links_lead_to_their_trace(live):
 def test_page_figures_equal_the_api(live, page, label, count):
     metrics = live.open(page, page)
     assert metrics[label] == str(count(live.figures))
+
+
+def test_cluster_text_is_shown_as_text(live):
+    """An image-pull failure's evidence holds the registry's URL: the trace page shows it as
+    text, not as a link (nor anything else Markdown would make of it)."""
+    pods = live.api.get("/pods", params={"attribution": "user", "limit": 5000}).json()["items"]
+    pod = next(p for p in pods if "https://" in (p["evidence"] or ""))
+    live.open(f"trace?cluster={pod['cluster']}&uid={pod['uid']}", "trace-url-evidence")
+    body = live.page.inner_text("body").replace("\u200b", "")  # what breaks a URL's autolink
+    assert pod["evidence"] in body
+    links = live.page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    assert not [href for href in links if "127.0.0.1" not in href and not href.startswith("about:")], links
+    assert live.page.locator("main img").count() == 0
+
+
+def test_no_page_asks_another_host(live):
+    for path in ("", "delivery", "nodes", "alerts"):
+        live.open(path, path or "overview")
+    assert live.requests
+    assert not [url for url in live.requests if not url.startswith(("http://127.0.0.1", "data:", "blob:"))]
+
+
+def test_plain_text_makes_no_markdown():
+    from markdown_it import MarkdownIt
+
+    from dashboard.pages import markdown_table, plain
+
+    hostile = "www.evil.example [click](http://evil.example/x) ![i](http://evil.example/i.png) <b>x</b> *em* `c` $x^2$ :red[a] &amp; \\\\ |"
+    rendered = MarkdownIt("commonmark").enable("table").render(markdown_table([{"evidence": hostile}]))
+    assert "<a" not in rendered and "<img" not in rendered and "<b>" not in rendered and "<em>" not in rendered
+    assert "<code>" not in rendered and "<td>" in rendered
+    html = MarkdownIt("commonmark").render(plain(hostile))
+    assert html.replace("\u200b", "").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace(
+        "&quot;", '"'
+    ) == (f"<p>{hostile}</p>\n")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -279,8 +280,13 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
     /healthz (and /audit, which has its own) needs `Authorization: Bearer <token>`. With
     `generation()` (an id that changes whenever the analysis writes), answers are kept for
     as long as it stays the same (analyzer.api.answers)."""
-    app = FastAPI(
-        title="podslo", version="1", openapi_url=f"{PREFIX}/openapi.json", docs_url=f"{PREFIX}/docs", redoc_url=None
+    app = FastAPIOffline(  # the docs page's scripts and styles come from the package, not a CDN
+        title="podslo",
+        version="1",
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        static_url=f"{PREFIX}/docs-assets",
     )
     api = APIRouter(
         prefix=PREFIX,
