@@ -387,11 +387,11 @@ def clusters(dsn, fmt):
 @click.option("--reason", help="Only pods with this reason code (delivery or stuck deletion).")
 @click.option("--node", help="Only pods on this node.")
 @click.option("--stuck", is_flag=True, help="Only pods whose deletion is stuck.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many (the oldest first).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many, the newest.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--dsn", help=DSN_HELP)
 def pods(cluster, namespace, outcome, attribution, reason, node, stuck, limit, fmt, dsn):
-    """Per-pod verdicts (contract 2)."""
+    """Per-pod verdicts (contract 2), the newest first."""
     from analyzer import read
     from app.terminal import pod_table
 
@@ -401,6 +401,7 @@ def pods(cluster, namespace, outcome, attribution, reason, node, stuck, limit, f
         store,
         cluster,
         limit or 2**31,
+        newest_first=True,
         namespace=namespace,
         outcome=outcome,
         attribution=attribution,
@@ -437,8 +438,8 @@ def unknowns(cluster, fmt, dsn):
         unknown_patterns(_store(dsn, migrate=False), cluster),
         fmt,
         lambda items: table(
-            ["COUNT", "WHAT", "PATTERN", "EXAMPLE POD"],
-            [[i["count"], i["what"], i["pattern"], i["example_pod"]] for i in items],
+            ["COUNT", "WHAT", "PATTERN", "EXAMPLE POD", "CLUSTERS"],
+            [[i["count"], i["what"], i["pattern"], i["example_pod"], ",".join(i["clusters"])] for i in items],
             {2: 100},
         ),
     )
@@ -492,9 +493,22 @@ def alerts(cluster, state, limit, fmt, dsn):
 @click.option("--dsn", help=DSN_HELP)
 def trace(pod, cluster, fmt, rules_path, dsn):
     """One pod's timeline: phases, status changes, events, the rule that decided, and what to do."""
+    from analyzer import read
     from analyzer.read.trace import build_trace, render_trace
 
-    found = build_trace(_store(dsn, migrate=False), pod, cluster, _rules(rules_path))
+    store = _store(dsn, migrate=False)
+    found = build_trace(store, pod, cluster, _rules(rules_path))
+    same = read.pods_named(store, pod, cluster)
+    if len(same) > 1:  # a name, not a uid: say which one this is and what else bears it
+        click.echo(
+            printable(
+                f"{len(same)} pods match {pod}; this is the newest "
+                f"({found['verdict']['cluster']}, uid {found['verdict']['uid']}). The others: "
+                + "; ".join(f"{p['cluster']} {p['namespace']}/{p['name']} uid {p['uid']}" for p in same[:-1][::-1][:10])
+                + ". Name one by its uid or with --cluster."
+            ),
+            err=True,
+        )
     _show([found], "json" if fmt == "json" else "text", lambda items: render_trace(items[0]))
 
 
@@ -654,23 +668,28 @@ def slo(ctx, cluster, fmt, rules_path, dsn):
         return
     from analyzer import read
     from analyzer.alerting.evaluation import firing_now
-    from analyzer.alerting.health import healths, slo_statuses
+    from analyzer.alerting.health import slo_rows
     from app.terminal import slo_table, table
+    from podslo.formats import duration
 
     store, rules = _store(dsn, migrate=False), _rules(rules_path)
     clusters = [cluster] if cluster else store.clusters()
     firing = firing_now(store, rules, clusters)  # as serve would hold it now: alerts are evaluated, not just read
-    health = healths(store, clusters, firing)
-    statuses = slo_statuses(store, rules, clusters, firing)
-    _show([{**s.to_dict(), "health": health[s.cluster]} for s in statuses], fmt, slo_table)
+    _show(slo_rows(store, rules, clusters, firing), fmt, slo_table)
     if fmt == "table":
         stuck = [r for c in clusters for r in read.terminating(store, c)]
         click.echo(
             "\nleftover Terminating pods:\n"
             + (
-                table(
-                    ["CLUSTER", "REASON", "PODS", "OLDEST_S", "MEDIAN_S", "EXAMPLE"],
-                    [[r["cluster"], r["reason"], r["pods"], r["oldest_s"], r["median_s"], r["example"]] for r in stuck],
+                printable(
+                    table(
+                        ["CLUSTER", "REASON", "PODS", "OLDEST", "MEDIAN AGE", "EXAMPLE"],
+                        [
+                            [r["cluster"], r["reason"], r["pods"], duration(r["oldest_s"]), duration(r["median_s"])]
+                            + [r["example"]]
+                            for r in stuck
+                        ],
+                    )
                 )
                 if stuck
                 else "none"

@@ -44,7 +44,8 @@ class ServeMetrics:
         }
         for s in last.statuses:
             slo["objective"].add_metric([s.slo, s.cluster], s.objective)
-            slo["budget_remaining"].add_metric([s.slo, s.cluster], s.budget_left)
+            if s.total > 0:  # no data is no figure, not a full budget
+                slo["budget_remaining"].add_metric([s.slo, s.cluster], s.budget_left)
             slo["sli"].add_metric([s.slo, s.cluster, s.window], s.current if s.current is not None else float("nan"))
             for window, value in s.sli_by_window.items():
                 if window != s.window:

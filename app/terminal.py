@@ -42,21 +42,27 @@ def pod_table(items: list[dict], with_cluster: bool = False) -> str:
         rows.append(
             ([p["cluster"]] if with_cluster else [])
             + [
+                _minute(p["created_at"]),
                 f"{p['namespace']}/{p['name']}",
                 p["kind"],
                 p["outcome"],
                 p["attribution"],
                 p["reason"],
-                p["delivery_s"],
+                formats.duration(p["delivery_s"]),
                 p["node"],
                 gone,
                 p["evidence"],
             ]
         )
-    headers = ["POD", "KIND", "OUTCOME", "FAULT", "REASON", "DELIVERY_S", "NODE", "DELETION", "EVIDENCE"]
+    headers = ["CREATED (UTC)", "POD", "KIND", "OUTCOME", "FAULT", "REASON", "DELIVERY", "NODE", "DELETION", "EVIDENCE"]
     shift = 1 if with_cluster else 0
-    widths = {0 + shift: 48, 6 + shift: 24, 8 + shift: 70}
+    widths = {1 + shift: 48, 7 + shift: 24, 9 + shift: 70}
     return table((["CLUSTER"] if with_cluster else []) + headers, rows, widths) + f"\n\n{_summary(items)}"
+
+
+def _minute(iso_text: str | None) -> str:
+    """An API time to the second, as `2026-03-02 00:05:07` (UTC)."""
+    return "-" if not iso_text else iso_text[:19].replace("T", " ")
 
 
 def _summary(items: list[dict]) -> str:
@@ -69,9 +75,10 @@ def _summary(items: list[dict]) -> str:
 def node_table(items: list[dict]) -> str:
     rows = [
         [
+            n["cluster"],
             f"{n['name']}",
             f"{n['availability'] * 100:.2f}%",
-            n["downtime_s"],
+            formats.duration(n["downtime_s"]),
             "yes" if n["faulty"] else "no",
             "yes" if n["needs_manual_repair"] else "no",
             ",".join(n["reasons"]) or "-",
@@ -80,8 +87,18 @@ def node_table(items: list[dict]) -> str:
         ]
         for n in items
     ]
-    headers = ["NODE", "AVAILABILITY", "DOWNTIME_S", "FAULTY", "REPAIR", "REASONS", "KUBELET STARTUP", "EVIDENCE"]
-    return table(headers, rows, {7: 80})
+    headers = [
+        "CLUSTER",
+        "NODE",
+        "AVAILABILITY",
+        "DOWNTIME",
+        "FAULTY",
+        "REPAIR",
+        "REASONS",
+        "KUBELET STARTUP",
+        "EVIDENCE",
+    ]
+    return table(headers, rows, {8: 80})
 
 
 def reason_table(items: list[dict]) -> str:

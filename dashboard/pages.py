@@ -133,7 +133,11 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
         st.metric(
             plain(f"{slo['slo']} · {slo['cluster']}"),
             pct(slo["current"]),
-            delta=f"{100 * slo['budget_left']:.1f} % of the error budget left",
+            delta=(
+                "no events counted yet"
+                if slo["budget_left"] is None
+                else f"{100 * slo['budget_left']:.1f} % of the error budget left"
+            ),
             delta_arrow="off",
             chart_data=trend or None,
             chart_type="area",

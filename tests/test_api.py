@@ -168,8 +168,8 @@ def test_answers_are_kept_for_a_round_and_shared(ingest, store, rules, cluster, 
     from analyzer.api import app as api_module
 
     calls = []
-    real = api_module.slo_statuses
-    monkeypatch.setattr(api_module, "slo_statuses", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = api_module.slo_rows
+    monkeypatch.setattr(api_module, "slo_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
     ingest(simulate(seconds=300, seed=2, nodes=4)[1])
     generation = [1]
     client = TestClient(make_api(store, rules, lambda: [cluster], generation=lambda: generation[0]))

@@ -61,13 +61,18 @@ def test_pods_json_is_the_contract(workdir):
 def test_pods_table_and_filters(workdir):
     done = run_podslo("pods", "--cluster", "image_not_found", "--outcome", "failed", cwd=workdir)
     text = done.stdout.decode()
-    assert done.returncode == 0 and text.splitlines()[0].split()[:5] == ["POD", "KIND", "OUTCOME", "FAULT", "REASON"]
+    head = ["CREATED", "(UTC)", "POD", "KIND", "OUTCOME", "FAULT", "REASON", "DELIVERY"]
+    assert done.returncode == 0 and text.splitlines()[0].split()[:8] == head
     assert "ImageNotFound" in text and "1 pods: 1 failed" in text
     both = run_podslo("pods", cwd=workdir).stdout.decode()
-    assert both.splitlines()[0].split()[:2] == ["CLUSTER", "POD"] and "2 pods" in both  # several clusters
+    assert both.splitlines()[0].split()[:4] == ["CLUSTER", "CREATED", "(UTC)", "POD"] and "2 pods" in both
+    newest = [json.loads(line) for line in run_podslo("pods", "--format", "json", cwd=workdir).stdout.splitlines()]
+    keys = [(p["created_at"], p["cluster"]) for p in newest]  # created at the same time: by cluster
+    assert keys == sorted(keys, reverse=True) and len(set(keys)) == 2
+    one = run_podslo("pods", "--limit", "1", "--format", "json", cwd=workdir).stdout.splitlines()
+    assert [json.loads(line)["uid"] for line in one] == [newest[0]["uid"]]  # the newest, not the oldest
     stuck = run_podslo("pods", "--stuck", "--reason", "Finalizer", "--format", "json", cwd=workdir).stdout
     assert [json.loads(line)["cluster"] for line in stuck.splitlines()] == ["stuck_finalizer"]
-    assert len(run_podslo("pods", "--limit", "1", "--format", "json", cwd=workdir).stdout.splitlines()) == 1
     listed = run_podslo("clusters", cwd=workdir).stdout.decode()
     assert "image_not_found" in listed and "stuck_finalizer" in listed and "HEALTH" in listed
 
@@ -90,6 +95,24 @@ def test_trace(workdir):
     assert "decided by rule ImageNotFound" in text and "Failed to pull image" in text and "timeline:" in text
     assert "waiting app ImagePullBackOff" in text  # the stored container state
     assert "whose move: the workload's owner; first check: That the tag was pushed" in text  # slo_rules' words
+
+
+def test_a_name_in_two_clusters_is_said_and_tables_name_the_cluster(tmp_path):
+    case = (GOLDEN / "image_not_found" / "input.jsonl").read_bytes()
+    for cluster in ("east", "west"):
+        assert run_podslo("replay", "--cluster", cluster, "-", cwd=tmp_path, stdin=case).returncode == 0
+    done = run_podslo("trace", "image-not-found-7d9f8c6b5-x2kq9", cwd=tmp_path)
+    note = done.stderr.decode()
+    assert done.returncode == 0 and "2 pods match image-not-found-7d9f8c6b5-x2kq9" in note
+    assert "east default/image-not-found-7d9f8c6b5-x2kq9" in note or "west default/" in note
+    assert run_podslo("trace", "--cluster", "east", "image-not-found-7d9f8c6b5-x2kq9", cwd=tmp_path).stderr == b""
+    nodes = run_podslo("nodes", cwd=tmp_path).stdout.decode().splitlines()
+    assert nodes[0].split()[:2] == ["CLUSTER", "NODE"] and {line.split()[0] for line in nodes[1:]} == {"east", "west"}
+    slos = run_podslo("slo", "--format", "json", cwd=tmp_path).stdout.splitlines()
+    health = {(s["cluster"], s["slo"]): s["health"] for s in map(json.loads, slos)}
+    assert health[("east", "pod-delivery")] == "Unknown"  # its one pod failed by its user: nothing counts
+    assert health[("east", "node-availability")] == "Healthy"
+    assert health[("east", "probe-online")] == "Unknown"  # no probe ran: no data is not healthy
 
 
 def test_errors_are_one_clear_line(workdir, tmp_path):

@@ -57,3 +57,8 @@ def test_series_sums_whole_minutes_in_each_window():
     assert [p["step_sli"] for p in points] == [1.0, 0.5, None]
     assert [p["burn"]["1m"] for p in points] == [0.0, 5.0, None]  # 50 % bad against 10 % allowed
     assert [p["budget_left"] for p in points] == [1.0, pytest.approx(-1.5), pytest.approx(-4.0)]
+
+
+def test_no_data_is_no_budget_figure():
+    points = series_points([(600, 9, 10)], 0, 60, 660, 600, slo_window_s=120, widths={"1m": 60}, objective=0.9)
+    assert [p["budget_left"] for p in points] == [None, pytest.approx(0.0)]  # nothing counted: not a full budget

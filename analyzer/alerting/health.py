@@ -29,6 +29,27 @@ def slo_statuses(store: Store, rules: Rules, clusters: list[str], firing: list[d
     return out
 
 
+def slo_rows(store: Store, rules: Rules, clusters: list[str], firing: list[dict] | None = None) -> list[dict]:
+    """Every SLO's status (`podslo slo`, the API's /slos) with its own health: from its own firing
+    alerts, Unknown while it has counted nothing or its cluster's data is missing."""
+    firing = firing_alerts(store) if firing is None else firing
+    return [{**s.to_dict(), "health": _own_health(firing, s)} for s in slo_statuses(store, rules, clusters, firing)]
+
+
+def _own_health(firing: list[dict], status: SloStatus) -> str:
+    """An SLO's health now: Unknown with nothing counted; its own alerts'; and a Warning when
+    its budget is spent though no alert fires (too few events for one, say)."""
+    if status.total <= 0:
+        return "Unknown"
+    own = slo_health(firing, status.cluster, status.slo)
+    return "Warning" if own == "Healthy" and status.budget_left < 0 else own
+
+
+def slo_health(firing: list[dict], cluster: str, slo: str) -> str:
+    """One SLO's health from the alerts: its own, and a silent cluster's data alert."""
+    return health([a for a in firing if a["cluster"] == cluster and (a["slo"] == slo or a["alertname"] == DATA_ALERT)])
+
+
 def healths(store: Store, clusters: list[str], firing: list[dict] | None = None) -> dict[str, str]:
     """Each cluster's health from its firing alerts (the stored ones unless given)."""
     firing = firing_alerts(store) if firing is None else firing

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from analyzer import read
-from analyzer.alerting.health import cluster_rows, healths, slo_statuses
+from analyzer.alerting.health import cluster_rows, slo_rows
 from analyzer.alerting.state import alert_dicts
 from analyzer.api.answers import Answers
 from analyzer.lifecycle.facts import cluster_now
@@ -46,7 +46,7 @@ class SloStatusModel(BaseModel):
     current: float | None
     good: float
     total: float
-    budget_left: float
+    budget_left: float | None  # None: nothing counted yet (no data is not a full budget)
     budget_left_events: float
     burn: dict[str, float | None]
     events: dict[str, float]
@@ -108,7 +108,7 @@ class SeriesPoint(BaseModel):
     counted: float
     step_sli: float | None  # over the `step` ending at `at`
     step_counted: float
-    budget_left: float
+    budget_left: float | None  # None: nothing counted over the window
     burn: dict[str, float | None]  # per window
 
 
@@ -253,6 +253,7 @@ class UnknownPatternModel(BaseModel):
     what: str
     pattern: str
     example_pod: str
+    clusters: list[str]  # the clusters the pattern was seen in
 
 
 def _cursor(key: tuple | None) -> str | None:
@@ -316,9 +317,7 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
 
     @api.get("/slos", response_model=list[SloStatusModel])
     def slos(cluster: str | None = None) -> list[dict]:
-        chosen = names(cluster)
-        health = healths(store, chosen)
-        return [{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, chosen)]
+        return slo_rows(store, rules, names(cluster))
 
     @api.get("/slos/{name}/series", response_model=list[SeriesPoint])
     def slo_series(

@@ -10,7 +10,7 @@ from analyzer.read.rollups import (
     top_reasons,
     workloads,
 )
-from analyzer.read.verdicts import kubelet_startup_check, nodes, pod, pod_page, pods
+from analyzer.read.verdicts import kubelet_startup_check, nodes, pod, pod_page, pods, pods_named
 
 __all__ = [
     "delivery",
@@ -20,6 +20,7 @@ __all__ = [
     "pod",
     "pod_page",
     "pods",
+    "pods_named",
     "reason_counts",
     "startup_latency",
     "terminating",

@@ -10,7 +10,7 @@ from drain3.template_miner_config import TemplateMinerConfig
 from podslo.store import Store
 
 _UNKNOWN_SQL = """
-SELECT namespace, name, if(reason = 'Unknown', evidence, deletion_evidence) AS text,
+SELECT cluster, namespace, name, if(reason = 'Unknown', evidence, deletion_evidence) AS text,
        if(reason = 'Unknown', 'delivery', 'deletion') AS what
 FROM pod_verdicts FINAL
 WHERE (cluster = {cluster:String} OR {cluster:String} = '')
@@ -42,9 +42,19 @@ def unknown_patterns(
     seconds, when given), most frequent first."""
     miner = _miner()
     examples: dict[int, dict] = {}
+    seen_in: dict[int, set[str]] = {}  # pattern -> the clusters it was seen in
     rows = store.rows(_UNKNOWN_SQL, cluster=cluster or "", since=since or 0, until=until or 2**32)
-    for namespace, name, text, what in rows:
+    for where, namespace, name, text, what in rows:
         result = miner.add_log_message(text or "(no evidence)")
         examples.setdefault(result["cluster_id"], {"what": what, "example_pod": f"{namespace}/{name}", "example": text})
-    found = [{"pattern": c.get_template(), "count": c.size, **examples[c.cluster_id]} for c in miner.drain.clusters]
+        seen_in.setdefault(result["cluster_id"], set()).add(where)
+    found = [
+        {
+            "pattern": c.get_template(),
+            "count": c.size,
+            "clusters": sorted(seen_in[c.cluster_id]),
+            **examples[c.cluster_id],
+        }
+        for c in miner.drain.clusters
+    ]
     return sorted(found, key=lambda item: (-item["count"], item["pattern"]))

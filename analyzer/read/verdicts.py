@@ -45,10 +45,16 @@ _FILTERS = {
 
 
 def pod_page(
-    store: Store, cluster: str | None = None, limit: int = 100, after: tuple | None = None, **filters
+    store: Store,
+    cluster: str | None = None,
+    limit: int = 100,
+    after: tuple | None = None,
+    newest_first: bool = False,
+    **filters,
 ) -> tuple[list[dict], tuple | None]:
     """Verdicts matching `filters` (see _FILTERS; times in epoch seconds), oldest first, at most
-    `limit` of them after the key `after`; and the key to go on from (None at the end)."""
+    `limit` of them after the key `after`; and the key to go on from (None at the end).
+    `newest_first`: the newest `limit` instead, newest first (no paging)."""
     given = {k: v for k, v in filters.items() if v is not None}
     for key in ("since", "until"):  # to the millisecond: a float's repr may be in e-notation
         if key in given:
@@ -63,26 +69,36 @@ def pod_page(
             "{a_cluster:String}, {a_uid:String})"
         )
         given.update(a_created=after[0], a_cluster=after[1], a_uid=after[2])
+    order = "created_at DESC, cluster DESC, uid DESC" if newest_first else "created_at, cluster, uid"
     sql = _POD_SQL.replace("/*extra*/", extra).replace(
-        "ORDER BY cluster, created_at, namespace, name", "ORDER BY created_at, cluster, uid LIMIT {limit:UInt32}"
+        "ORDER BY cluster, created_at, namespace, name", f"ORDER BY {order} LIMIT {{limit:UInt32}}"
     )
     rows = store.dicts(sql, cluster=cluster or "", limit=limit, **given)
+    if newest_first:
+        return [_pod(r) for r in rows], None
     key = (rows[-1]["created"], rows[-1]["cluster"], rows[-1]["uid"]) if len(rows) == limit else None
     return [_pod(r) for r in rows], key
 
 
-def pod(store: Store, ref: str, cluster: str | None = None) -> dict:
-    """One verdict by uid, `name`, or `namespace/name` (the newest pod of that name)."""
+def pods_named(store: Store, ref: str, cluster: str | None = None) -> list[dict]:
+    """The verdicts `ref` names, oldest first: the pod with that uid, else every pod of that
+    `name` or `namespace/name` (across clusters unless one is given)."""
     namespace, _, name = ref.rpartition("/")
     rows = store.dicts(_POD_SQL.replace("/*extra*/", "AND uid = {ref:String}"), cluster=cluster or "", ref=ref)
     if not rows:  # the uid is the table's key: a name is looked for only when no uid matched
         extra = "AND name = {name:String} AND (namespace = {ns:String} OR {ns:String} = '')"
         rows = store.dicts(_POD_SQL.replace("/*extra*/", extra), cluster=cluster or "", name=name, ns=namespace)
+    return [_pod(r) for r in sorted(rows, key=lambda r: (r["created"], r["cluster"], r["uid"]))]
+
+
+def pod(store: Store, ref: str, cluster: str | None = None) -> dict:
+    """One verdict by uid, `name`, or `namespace/name` (the newest pod of that name)."""
+    rows = pods_named(store, ref, cluster)
     if not rows:
         raise NotFound(
             f"no pod {ref!r}" + (f" in cluster {cluster!r}" if cluster else "") + " (did you run `podslo analyze`?)"
         )
-    return _pod(rows[-1])
+    return rows[-1]
 
 
 def _pod(r: dict) -> dict:

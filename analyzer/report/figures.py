@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from analyzer import read
-from analyzer.alerting.health import healths
+from analyzer.alerting.health import health, slo_health
+from analyzer.alerting.state import firing as firing_alerts
+from analyzer.lifecycle.facts import cluster_now
 from analyzer.slo.evaluate import series
 from podslo.errors import ConfigError
 from podslo.formats import pct
@@ -100,7 +102,7 @@ def period_sli(store: Store, rules: Rules, slo, cluster: str, period: Period) ->
     return {"sli": point["step_sli"], "good": good, "counted": counted}
 
 
-def _slo_rows(store: Store, rules: Rules, cluster: str, period: Period, health: str) -> list[dict]:
+def _slo_rows(store: Store, rules: Rules, cluster: str, period: Period, firing: list[dict]) -> list[dict]:
     fired = dict(
         store.rows(
             "SELECT slo, count() FROM alerts FINAL WHERE cluster = {c:String} AND "
@@ -123,7 +125,7 @@ def _slo_rows(store: Store, rules: Rules, cluster: str, period: Period, health: 
                 "last": last,
                 "budget_used": _budget_used(this, slo.objective),
                 "alerts_fired": int(fired.get(slo.name, 0)),
-                "health": health,
+                "health": slo_health(firing, cluster, slo.name),  # now, as the cluster's
             }
         )
     return rows
@@ -187,16 +189,20 @@ def _new_unknowns(store: Store, cluster: str, period: Period) -> list[dict]:
     return [p for p in unknown_patterns(store, cluster, period.start, period.end) if p["pattern"] not in before][:10]
 
 
-def cluster_report(store: Store, rules: Rules, cluster: str, period: Period, health: str) -> dict:
+def cluster_report(store: Store, rules: Rules, cluster: str, period: Period, firing: list[dict]) -> dict:
+    """One cluster's part of the report (`firing`: the alerts firing now, for health)."""
     board_url, last = rules.spec.board_url, period.previous()
     return {
         "cluster": cluster,
-        "health": health,
-        "slos": _slo_rows(store, rules, cluster, period, health),
+        "health": health([a for a in firing if a["cluster"] == cluster]),
+        "slos": _slo_rows(store, rules, cluster, period, firing),
         "delivery": read.delivery(store, cluster, period.start, period.end),
         "delivery_last": read.delivery(store, cluster, last.start, last.end),
         "top_reasons": _top_reasons(store, cluster, period, board_url),
-        "terminating": read.terminating(store, cluster, period.end * 1000),
+        # ages at the period's end, or at the newest data when that is earlier (a partial week)
+        "terminating": read.terminating(
+            store, cluster, min(period.end * 1000, cluster_now(store, cluster)[0] or 2**62)
+        ),
         "repair": [n for n in read.nodes(store, cluster) if n["needs_manual_repair"]],
         "startup": _startup(store, cluster, period),
         "new_unknowns": _new_unknowns(store, cluster, period),
@@ -308,8 +314,8 @@ def coverage(store: Store, clusters: list[str], period: Period) -> dict:
 
 def build_report(store: Store, rules: Rules, clusters: list[str], period: Period) -> dict:
     """The report's figures (its JSON form); html/text rendering lives in analyzer.report.render."""
-    health = healths(store, clusters)
-    sections = [cluster_report(store, rules, c, period, health[c]) for c in clusters]
+    firing = firing_alerts(store)
+    sections = [cluster_report(store, rules, c, period, firing) for c in clusters]
     last = period.previous()
     return {
         "coverage": coverage(store, clusters, period),

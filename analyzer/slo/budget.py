@@ -91,7 +91,7 @@ class SloStatus:
             "current": _round(self.current),
             "good": self.good,
             "total": self.total,
-            "budget_left": _round(self.budget_left),
+            "budget_left": _round(self.budget_left) if self.total > 0 else None,
             "budget_left_events": round(self.budget_left_events, 3),
             "burn": {k: _round(v) for k, v in self.burn.items()},
             "events": self.events,
@@ -173,7 +173,7 @@ def series_points(
                 "counted": counted_w,
                 "step_sli": _round(ratio(good_s, counted_s)),
                 "step_counted": counted_s,
-                "budget_left": round(budget_left(good_w, counted_w, objective), 6),
+                "budget_left": round(budget_left(good_w, counted_w, objective), 6) if counted_w > 0 else None,
                 "burn": burn,
             }
         )
