@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from analyzer.alerting.conditions import settled_annotations
 from analyzer.alerting.evaluation import conditions_now
 from analyzer.alerting.health import healths
 from analyzer.alerting.outbox import enqueue_owed
@@ -108,7 +109,13 @@ class AnalysisLoop:
         found = evaluate(self.store, self.rules, cluster, result.now)
         self.counters.update(self.store, cluster, result.now)
         conditions = conditions_now(self.store, self.rules, cluster, result.now, found, self.board_url, self.started_ms)
-        for change in advance(self.store, self.rules, cluster, result.now, conditions):
+        by_slo = {s.slo: s for s in found}
+
+        def settled(slo: str, severity: str) -> dict | None:
+            status = by_slo.get(slo)
+            return settled_annotations(status, self.rules, severity, self.board_url) if status else None
+
+        for change in advance(self.store, self.rules, cluster, result.now, conditions, settled):
             log.warning("cluster %s: alert %s", cluster, change)
         return found
 

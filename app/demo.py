@@ -8,7 +8,7 @@ import threading
 import time
 
 from analyzer import read
-from analyzer.alerting.health import cluster_rows, healths, slo_statuses
+from analyzer.alerting.health import cluster_rows, slo_rows
 from analyzer.read.trace import build_trace
 from app.board import start_board
 from app.serve import run_serve
@@ -116,10 +116,7 @@ def summary(store: Store, rules: Rules, cluster: str, simulation: Simulation) ->
     lines.append(
         f"\ncluster {cluster}: {row['health']} ({row['pods_seen']} pods seen, newest data {row['last_data_at']})"
     )
-    health = healths(store, [cluster])
-    lines.append(
-        slo_table([{**s.to_dict(), "health": health[s.cluster]} for s in slo_statuses(store, rules, [cluster])])
-    )
+    lines.append(slo_table(slo_rows(store, rules, [cluster])))
     top = list(read.platform_reasons(store, cluster, None, None).items())[:5]
     if top:
         lines.append("\nwhy the platform failed pods (the incident):")

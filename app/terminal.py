@@ -128,9 +128,11 @@ def slo_table(items: list[dict]) -> str:
                 pct(s["current"]),
                 f"{s['total']:.0f}",
                 pct(s["budget_left"]),
+                "-" if not s["total"] else "all" if s["data_s"] is None else formats.duration(s["data_s"]),
                 burns,
                 firing,
                 s["health"],
             ]
         )
-    return table(["CLUSTER", "SLO", "OBJECTIVE", "CURRENT", "COUNTED", "BUDGET_LEFT", "BURN", "FIRING", "HEALTH"], rows)
+    headers = ["CLUSTER", "SLO", "OBJECTIVE", "CURRENT", "COUNTED", "BUDGET_LEFT", "DATA COVERS", "BURN", "FIRING"]
+    return table([*headers, "HEALTH"], rows)

@@ -24,6 +24,11 @@ def when(iso_text: str | None) -> str:
     return "-" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
 
 
+def covers(slo: dict) -> str:
+    """` (the data covers 13.0 min of 28d)` while the data does not cover the SLO's window."""
+    return "" if slo["data_s"] is None else f" (the data covers {duration(slo['data_s'])} of {slo['window']})"
+
+
 def burn(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}x"
 
@@ -136,7 +141,7 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
             delta=(
                 "no events counted yet"
                 if slo["budget_left"] is None
-                else f"{100 * slo['budget_left']:.1f} % of the error budget left"
+                else f"{100 * slo['budget_left']:.1f} % of the error budget left" + covers(slo)
             ),
             delta_arrow="off",
             chart_data=trend or None,
@@ -144,8 +149,11 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
         )
         firing = [sev for sev, state in slo["alerts"].items() if state == "firing"]
         burn_1h = slo["burn"].get("1h")
+        partial_1h = slo["covered_by_window"].get("1h", 1.0) < 1 and slo["data_s"] is not None
         st.caption(
-            f"objective {pct(slo['objective'])} over {slo['window']} · burn 1h {burn(burn_1h)} · "
+            f"objective {pct(slo['objective'])} over {slo['window']} · burn 1h {burn(burn_1h)}"
+            + (f" (over {duration(slo['data_s'])})" if partial_1h else "")
+            + " · "
             + (f"**{', '.join(firing)} firing**" if firing else "no alert")
         )
 

@@ -278,7 +278,9 @@ class PodStory:
         until: float | None = None,
         field_path: str | None = "spec.containers{app}",
     ) -> None:
-        """A core/v1 Event about this pod, as `kubectl get events -o json` shows it."""
+        """A core/v1 Event about this pod, as `kubectl get events -o json` shows it. One that
+        repeats (`count` > 1) is written at its first occurrence and patched at its last, as the
+        kubelet's event correlator does: a watcher sees it from the first time on."""
         first, last = self.at(seconds), self.at(until if until is not None else seconds)
         obj = {
             "apiVersion": "v1",
@@ -309,6 +311,10 @@ class PodStory:
             "reportingComponent": component,
             "reportingInstance": self.node or "",
         }
+        if count > 1 and last > first:
+            first_write = {**obj, "lastTimestamp": ts(first), "count": 1}
+            self.rec.emit(first, "ADDED", {**first_write, "metadata": {**obj["metadata"]}})
+            obj["metadata"]["resourceVersion"] = self.rec.next_rv()
         self.rec.emit(last, "ADDED" if count == 1 else "MODIFIED", obj)
 
     def scheduler_event(self, seconds: float, reason: str, message: str, type_: str = "Normal") -> None:

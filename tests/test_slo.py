@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import read
-from analyzer.alerting.conditions import SLO_ALERT, Condition, burn_conditions
+from analyzer.alerting.conditions import SLO_ALERT, Condition, burn_conditions, settled_annotations
 from analyzer.alerting.delivery import sign
 from analyzer.alerting.guard import GUARD_ALERT, guard_conditions
 from analyzer.alerting.outbox import enqueue_owed
@@ -43,7 +43,18 @@ def test_budget_and_burn_match_hand_computed_windows(store, rules, cluster):
     assert status.events["5m"] == 500 and status.events["1h"] == 6000
     assert status.burn["5m"] == pytest.approx((50 / 500) / 0.01)  # 10x
     assert status.burn["1h"] == pytest.approx((105 / 6000) / 0.01)  # 1.75x
-    assert status.budget_left == pytest.approx((60 - 105) / 60)  # overspent: -75%
+    # the data covers one hour of the 28 days: the budget is the whole window's, at the rate so far
+    covered = 3600 / (28 * 86400)
+    assert status.covered == pytest.approx(covered) and status.data_s == 3600
+    assert status.covered_by_window["5m"] == 1.0 and status.covered_by_window["6h"] == pytest.approx(1 / 6)
+    assert status.budget_left == pytest.approx(1 - covered * 105 / 60)  # 99.7 %, not -75 %
+    assert status.runs_out_at == NOW + int((6000 / covered * 0.01 - 105) / (105 / 3600) * 1000)
+    assert burn_conditions(store, rules, status, None) == []  # no ticket from an hour of data: 2h and 6h uncovered
+    # one pod 28 days ago: the data covers the window, and the same hour has overspent it
+    _minutes(store, cluster, [(28 * 1440, 1, 0)])
+    status = evaluate_slo(store, rules, _slo(rules), cluster, NOW)
+    assert status.covered == 1.0 and status.data_s is None
+    assert status.budget_left == pytest.approx((6001 * 0.01 - 105) / (6001 * 0.01))  # overspent: -75%
     assert status.runs_out_at == NOW  # already gone
     fired = burn_conditions(store, rules, status, None)
     assert [c.severity for c in fired] == ["ticket"]  # 3d and 6h above 1x; 10x < 14.4x
@@ -68,9 +79,10 @@ def test_budget_runs_out_at_the_current_burn(store, rules, cluster):
     _minutes(store, cluster, [(ago, 100, 0) for ago in range(61, 1501)] + [(ago, 98, 2) for ago in range(1, 61)])
     status = evaluate_slo(store, rules, _slo(rules), cluster, NOW)
     total, bad = 1500 * 100, 120
-    assert status.budget_left_events == pytest.approx(total * 0.01 - bad)
+    covered = 1500 * 60 / (28 * 86400)  # 25 hours of data: the 28-day budget expects as many pods a day
+    assert status.budget_left_events == pytest.approx(total / covered * 0.01 - bad)
     rate = 120 / 3600  # bad pods a second over the last hour
-    assert status.runs_out_at == NOW + int((total * 0.01 - bad) / rate * 1000)
+    assert status.runs_out_at == NOW + int((total / covered * 0.01 - bad) / rate * 1000)
     assert status.burn["1h"] == pytest.approx(2.0) and status.burn["1d"] == pytest.approx((120 / 144_000) / 0.01)
 
 
@@ -78,7 +90,7 @@ def test_a_page_needs_both_windows_and_enough_events(store, rules, cluster):
     _minutes(store, cluster, [(ago, 70, 30) for ago in range(1, 61)])  # 30% failing for an hour
     status = evaluate_slo(store, rules, _slo(rules), cluster, NOW)
     fired = burn_conditions(store, rules, status, "http://board")
-    assert {c.severity for c in fired} == {"page", "ticket"}
+    assert {c.severity for c in fired} == {"page"}  # the tickets' short windows (2h, 6h) are not covered yet
     page = next(c for c in fired if c.severity == "page")
     assert page.labels == {
         "alertname": "ErrorBudgetBurn",
@@ -467,3 +479,20 @@ def test_a_good_minutes_slo_counts_minutes_whose_5_minute_p99_kept_the_threshold
     assert minutes.current == pytest.approx(15 / 20)
     with pytest.raises(ValueError, match="good_minutes form is for the startup SLIs"):
         SloSpec(name="d", sli="delivery", objective=0.9, form="good_minutes")
+
+
+def test_a_resolved_page_quotes_the_figures_now(store, rules, cluster):
+    _minutes(store, cluster, [(28 * 1440, 1, 0)] + [(ago, 70, 30) for ago in range(61, 121)])  # an hour at 30 %
+    at = NOW - 60 * MIN
+    fired = burn_conditions(store, rules, evaluate_slo(store, rules, _slo(rules), cluster, at), None)
+    advance(store, rules, cluster, at, [c for c in fired if c.severity == "page"])
+    _minutes(store, cluster, [(ago, 100, 0) for ago in range(1, 61)])  # then an hour all good
+    now = evaluate_slo(store, rules, _slo(rules), cluster, NOW)
+    assert now.burn["1h"] == 0.0
+    changes = advance(
+        store, rules, cluster, NOW, [], lambda slo, severity: settled_annotations(now, rules, severity, None)
+    )
+    assert changes == ["resolved ErrorBudgetBurn pod-delivery page"]
+    resolved = store.dicts("SELECT annotations FROM alerts FINAL WHERE cluster = {c:String}", c=cluster)[0]
+    summary = resolved["annotations"]["summary"]
+    assert "resolved" in summary and "0.0x over the last 1h" in summary and "30.0x" not in summary

@@ -61,4 +61,5 @@ def test_series_sums_whole_minutes_in_each_window():
 
 def test_no_data_is_no_budget_figure():
     points = series_points([(600, 9, 10)], 0, 60, 660, 600, slo_window_s=120, widths={"1m": 60}, objective=0.9)
-    assert [p["budget_left"] for p in points] == [None, pytest.approx(0.0)]  # nothing counted: not a full budget
+    assert [p["budget_left"] for p in points] == [None, pytest.approx(0.5)]  # nothing counted: not a full budget
+    assert [p["covered"] for p in points] == [0.0, 0.5]  # a minute of data in a 2-minute window: half spent

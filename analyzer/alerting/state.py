@@ -6,21 +6,27 @@ cluster's.
 
 from __future__ import annotations
 
-from analyzer.alerting.conditions import DATA_SLO, Condition
+from collections.abc import Callable
+
+from analyzer.alerting.conditions import DATA_SLO, SLO_ALERT, Condition
 from podslo.schema import ALERTS
 from podslo.store import Store
 from podslo.timeutil import iso, ms_of, now_ms
 from slo_rules import Rules
 
+Settled = Callable[[str, str], "dict[str, str] | None"]  # (slo, severity) -> annotations now
 _OPEN = "SELECT * FROM alerts FINAL WHERE cluster = {cluster:String} AND status = 'firing'"
 
 
-def advance(store: Store, rules: Rules, cluster: str, now: int, conditions: list[Condition]) -> list[str]:
+def advance(
+    store: Store, rules: Rules, cluster: str, now: int, conditions: list[Condition], settled: Settled | None = None
+) -> list[str]:
     """Move the cluster's alerts one evaluation on (the notifications they owe are derived from
-    this state: outbox.enqueue_owed). Returns what changed."""
+    this state: outbox.enqueue_owed). Returns what changed. `settled(slo, severity)`: what a
+    burn alert that resolves now says instead of its firing figures."""
     open_ = _open(store, cluster)
     version = max(now_ms(), max((r["version"] for r in open_.values()), default=0) + 1)
-    rows, changes = transition(open_, conditions, cluster, int(now), rules)
+    rows, changes = transition(open_, conditions, cluster, int(now), rules, settled)
     if rows:
         store.insert(
             "alerts", [ALERTS.Row(**{c: r[c] for c in ALERTS.columns if c != "version"}, version=version) for r in rows]
@@ -47,7 +53,12 @@ def _open(store: Store, cluster: str) -> dict[str, dict]:
 
 
 def transition(
-    open_: dict[str, dict], conditions: list[Condition], cluster: str, now: int, rules: Rules
+    open_: dict[str, dict],
+    conditions: list[Condition],
+    cluster: str,
+    now: int,
+    rules: Rules,
+    settled: Settled | None = None,
 ) -> tuple[list[dict], list[str]]:
     """The alert rows that change at `now` given the conditions holding (pure): new alerts
     fire, held ones are repeated every `repeat_every`, cleared ones resolve after
@@ -92,6 +103,9 @@ def transition(
                 "notified_at": now,
                 "notifications": row["notifications"] + 1,
             }
+            now_said = settled(row["slo"], row["severity"]) if settled and row["alertname"] == SLO_ALERT else None
+            if now_said:
+                row["annotations"] = now_said
             changes.append(f"resolved {row['alertname']} {row['slo']} {row['severity']}")
             rows.append(row)
     return rows, changes

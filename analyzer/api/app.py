@@ -53,6 +53,9 @@ class SloStatusModel(BaseModel):
     sli_by_window: dict[str, float | None]
     runs_out_at: int | None
     alerts: dict[str, str]
+    covered: float  # share of the SLO's window the data covers (budget_left expects the rest at this rate)
+    covered_by_window: dict[str, float]  # the same per alert window (a burn is over the covered part)
+    data_s: float | None  # seconds of data behind the figures; None: more than every window
     health: Literal["Healthy", "Warning", "Fatal", "Unknown"]
     now: int
 
@@ -109,6 +112,7 @@ class SeriesPoint(BaseModel):
     step_sli: float | None  # over the `step` ending at `at`
     step_counted: float
     budget_left: float | None  # None: nothing counted over the window
+    covered: float  # share of the SLO's window the data covers (the budget expects the rest)
     burn: dict[str, float | None]  # per window
 
 

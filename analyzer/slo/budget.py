@@ -5,6 +5,11 @@ figures over time from per-minute counts. No store here (the SQL that feeds it i
 A window is the whole minutes that start within it, ending at the cluster's "now".
 Burn rate = the window's error rate / the error rate the objective allows (1 - objective):
 at 1 the budget lasts exactly the SLO window, at 14.4 a 30-day budget is gone in two days.
+
+A window the data does not yet cover (a new install, 13 minutes of a 28-day SLO) says how
+much it covers; its burn is the burn over that part, and the budget is the whole window's,
+with the events to come expected at the rate seen so far: 13 bad minutes spend a sliver of
+a 28-day budget, not twelve budgets.
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ def burn_rate(good: float, total: float, objective: float) -> float | None:
     return None if total <= 0 else ((total - good) / total) / (1 - objective)
 
 
-def budget_left(good: float, total: float, objective: float) -> float:
-    """Share of the error budget left (negative once overspent; 1 with no events)."""
-    return 1.0 if total <= 0 else 1 - (total - good) / (total * (1 - objective))
+def budget_left(good: float, total: float, objective: float, covered: float = 1.0) -> float:
+    """Share of the error budget left (negative once overspent; 1 with no events). `covered`:
+    the share of the window the data covers; the window's whole budget is the events seen
+    so far scaled to the whole window."""
+    return 1.0 if total <= 0 else 1 - (total - good) * min(max(covered, 0.0), 1.0) / (total * (1 - objective))
 
 
 @dataclass
@@ -37,6 +44,12 @@ class Window:
     seconds: float
     good: float = 0.0
     total: float = 0.0
+    covered_s: float | None = None  # how much of it the data covers (None: all of it)
+
+    @property
+    def covered(self) -> float:
+        """The share of the window the data covers (0..1)."""
+        return 1.0 if self.covered_s is None else min(max(self.covered_s / self.seconds, 0.0), 1.0)
 
     @property
     def bad(self) -> float:
@@ -62,6 +75,9 @@ class SloStatus:
     sli_by_window: dict[str, float | None] = field(default_factory=dict)  # good / counted
     runs_out_at: int | None = None  # ms; None: not at the current burn
     alerts: dict[str, str] = field(default_factory=dict)  # severity -> firing|inactive (filled by alerting)
+    covered: float = 1.0  # share of the SLO window the data covers
+    covered_by_window: dict[str, float] = field(default_factory=dict)  # per alert window
+    data_s: float | None = None  # seconds of data behind the figures (None: more than every window)
 
     @property
     def current(self) -> float | None:
@@ -69,8 +85,9 @@ class SloStatus:
 
     @property
     def budget_events(self) -> float:
-        """Bad events the objective allows over the window so far."""
-        return self.total * (1 - self.objective)
+        """Bad events the objective allows over the whole window: the events counted so far,
+        scaled to the whole window when the data covers only part of it."""
+        return self.total / max(self.covered, 1e-9) * (1 - self.objective)
 
     @property
     def budget_left_events(self) -> float:
@@ -78,7 +95,7 @@ class SloStatus:
 
     @property
     def budget_left(self) -> float:
-        return budget_left(self.good, self.total, self.objective)
+        return budget_left(self.good, self.total, self.objective, self.covered)
 
     def to_dict(self) -> dict:
         return {
@@ -98,6 +115,9 @@ class SloStatus:
             "sli_by_window": {k: _round(v) for k, v in self.sli_by_window.items()},
             "runs_out_at": self.runs_out_at,
             "alerts": self.alerts,
+            "covered": round(self.covered, 6),
+            "covered_by_window": {k: round(v, 6) for k, v in self.covered_by_window.items()},
+            "data_s": self.data_s,
             "now": self.now,
         }
 
@@ -120,10 +140,12 @@ def status_of(
     """An SLO's status at `now` (ms) from its filled windows: the SLO window, the alert windows
     and the last hour (which dates the budget's end)."""
     status = SloStatus(name, cluster, indicator, objective, window.name, description, now, window.good, window.total)
+    status.covered, status.data_s = window.covered, window.covered_s
     for w in alert_windows:
         status.burn[w.name] = w.burn(objective)
         status.events[w.name] = w.total
         status.sli_by_window[w.name] = ratio(w.good, w.total)
+        status.covered_by_window[w.name] = w.covered
     status.runs_out_at = runs_out_at(status, last_hour, now)
     return status
 
@@ -155,6 +177,14 @@ def series_points(
         good[(minute - first) // 60 + 1] += good_n
         counted[(minute - first) // 60 + 1] += counted_n
     good, counted = np.cumsum(good), np.cumsum(counted)
+    seen = [minute for minute, _, counted_n in minutes if counted_n > 0]
+    data_first = min(seen) if seen else None
+
+    def covered(t: int, width: float) -> float:
+        """The share of the window of `width` ending at `t` the data covers (as `evaluate`)."""
+        if data_first is None or data_first < t - width + 60:
+            return 1.0
+        return min(max((t - data_first) / width, 0.0), 1.0)
 
     def window(t: int, width: float) -> tuple[float, float]:
         hi = min((t - first + 59) // 60, count)  # minutes starting before t
@@ -173,7 +203,12 @@ def series_points(
                 "counted": counted_w,
                 "step_sli": _round(ratio(good_s, counted_s)),
                 "step_counted": counted_s,
-                "budget_left": round(budget_left(good_w, counted_w, objective), 6) if counted_w > 0 else None,
+                "budget_left": (
+                    round(budget_left(good_w, counted_w, objective, covered(t, slo_window_s)), 6)
+                    if counted_w > 0
+                    else None
+                ),
+                "covered": round(covered(t, slo_window_s), 6),
                 "burn": burn,
             }
         )

@@ -92,7 +92,8 @@ def _minute_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> di
 
 
 def count_windows(store: Store, slo: SloSpec, cluster: str, now: int, windows: list[Window]) -> None:
-    """Set each window's good and total events (or minutes) ending at `now` (ms), in one query."""
+    """Set each window's good and total events (or minutes) ending at `now` (ms), and how much
+    of it the data covers (from the SLI's first minute with events), in one query."""
     starts = [int(now // 1000 - w.seconds) for w in windows]
     exprs = []
     for i in range(len(windows)):
@@ -101,9 +102,14 @@ def count_windows(store: Store, slo: SloSpec, cluster: str, now: int, windows: l
         **_minute_params(slo, cluster, min(starts), now // 1000),
         **{f"from{i}": t for i, t in enumerate(starts)},
     }
+    exprs.append("minIf(m, c > 0)")
     row = store.rows(f"SELECT {', '.join(exprs)} FROM ({_minutes(slo)})", **params)[0]
+    counted = any(row[2 * i + 1] for i in range(len(windows)))
+    first = int(row[-1]) if counted else None  # the first minute with events, if any
     for i, w in enumerate(windows):
         w.good, w.total = float(row[2 * i] or 0), float(row[2 * i + 1] or 0)
+        if first is None or first >= starts[i] + 60:  # the data starts within the window
+            w.covered_s = 0.0 if first is None else float(now // 1000 - first)
 
 
 def series(store: Store, rules: Rules, slo: SloSpec, cluster: str, from_s: int, to_s: int, step_s: int) -> list[dict]:
