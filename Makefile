@@ -7,13 +7,20 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed
 
+# The tests' setup: everything, with the test and lint tools.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.demo
+
+# The demo's: only what serve and the board need (no browser driver, no test tools).
+$(VENV)/.demo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
 	touch $@
 
-demo: setup
+demo: $(VENV)/.demo
 	$(BIN)/podslo demo
 
 lint: setup

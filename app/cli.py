@@ -788,7 +788,7 @@ def check_rules(path):
     "--profile",
     default="default",
     show_default=True,
-    help="Failure profile: a name (default, cni-outage, registry-slowdown, capacity-crunch) or a YAML file.",
+    help="Failure profile: a name (default, busy, cni-outage, registry-slowdown, capacity-crunch) or a YAML file.",
 )
 @click.option("--until", "until", help="Run to this much cluster time (e.g. 30m) without serving, then exit.")
 @click.option("--record", type=click.File("wb"), help="Write every change the API served, as `podslo replay` reads.")

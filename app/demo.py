@@ -9,6 +9,8 @@ import time
 
 from analyzer import read
 from analyzer.alerting.health import cluster_rows, slo_rows
+from analyzer.alerting.state import alert_dicts
+from analyzer.alerting.state import firing as firing_alerts
 from analyzer.read.trace import build_trace
 from app.board import start_board
 from app.serve import run_serve
@@ -16,11 +18,13 @@ from app.simulation import Simulation
 from app.terminal import slo_table, table
 from podslo.config import SIMULATED_PROBE_EVERY_S
 from podslo.store import Store
+from podslo.timeutil import parse_ms
 from podslo.webserver import next_free_port, wait_http
 from simulator.accuracy import compare
 from slo_rules import Rules
 
 INCIDENT_SEEN_S = 15 * 60  # the demo profiles' incidents start at minute 5: by 15 they have paged
+RECOVERY_BY_S = 45 * 60  # ... and end at minute 20: by 45 the page has cleared for keep_firing_for
 
 
 def run_demo(
@@ -76,6 +80,9 @@ def run_demo(
             )
             _wait_cluster_time(simulation, INCIDENT_SEEN_S)
             say(summary(store, rules, cluster, simulation))
+            say(f"\nthe incident ends at cluster minute 20; how it recovers follows (in {RECOVERY_BY_S / speed:.0f} s)")
+            _wait_recovery(store, cluster, simulation)
+            say(alert_story(store, cluster, simulation.clock.sim0))
             say(f"\nserving until Ctrl-C - board {board[1]}, API {api}/api/v1")
             stop.wait()
         else:
@@ -99,6 +106,30 @@ def _start_board(api: str, host: str, port: int, say) -> tuple:
     if not wait_http(f"{url}/_stcore/health", lambda: process.poll() is None, timeout_s=90):
         say("  the board did not come up (run `podslo board` by hand to see why); the API serves on")
     return process, url
+
+
+def _wait_recovery(store: Store, cluster: str, simulation: Simulation) -> None:
+    """Until no alert fires in the cluster any more (past the incident), or RECOVERY_BY_S."""
+    clock = simulation.clock
+    while (simulation.engine.now_ms - clock.sim0) / 1000 < RECOVERY_BY_S and not clock.ended.is_set():
+        past_incident = (simulation.engine.now_ms - clock.sim0) / 1000 > INCIDENT_SEEN_S + 5 * 60
+        if past_incident and not firing_alerts(store, cluster):
+            return
+        time.sleep(1.0)
+
+
+def alert_story(store: Store, cluster: str, start_ms: int) -> str:
+    """Each alert of the run: when it fired and resolved, in cluster minutes."""
+    minute = lambda at: f"minute {(at - start_ms) / 60000:.0f}"
+    lines = []
+    for a in sorted(alert_dicts(store, cluster, None, 50), key=lambda a: a["starts_at"]):
+        fired, ended = parse_ms(a["starts_at"]), parse_ms(a["ends_at"]) if a["ends_at"] else None
+        lines.append(
+            f"  {a['severity']} {a['alertname']} {a['slo']}: fired at {minute(fired)}, "
+            + (f"resolved at {minute(ended)}" if ended else "still firing")
+        )
+    health = cluster_rows(store, [cluster])[0]["health"]
+    return "\nalerts of the run:\n" + ("\n".join(lines) or "  none") + f"\ncluster {cluster} now: {health}"
 
 
 def _wait_cluster_time(simulation: Simulation, seconds: float) -> None:
@@ -127,7 +158,8 @@ def summary(store: Store, rules: Rules, cluster: str, simulation: Simulation) ->
                 {2: 90},
             )
         )
-        example = read.pod_page(store, cluster, 1, None, reason=top[0][0], attribution="system")[0]
+        # the newest such pod: one from the incident, not from the hours before it
+        example = read.pod_page(store, cluster, 1, reason=top[0][0], attribution="system", newest_first=True)[0]
         if example:
             found = build_trace(store, example[0]["uid"], cluster, rules)
             check = (found.get("explanation") or {}).get("check", "")

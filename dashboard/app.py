@@ -10,6 +10,7 @@ from dashboard.client import Api, ApiError
 
 PAGES = [
     (pages.overview, "Overview", ":material/dashboard:"),
+    (pages.slo, "SLO", ":material/speed:"),
     (pages.delivery, "Delivery", ":material/local_shipping:"),
     (pages.trace, "Pod trace", ":material/timeline:"),
     (pages.workloads, "Workloads", ":material/apps:"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import time
 from urllib.parse import quote
 
 import pandas as pd
@@ -24,9 +25,19 @@ def when(iso_text: str | None) -> str:
     return "-" if not iso_text else iso_text[:16].replace("T", " ") + " UTC"
 
 
+def when_s(seconds: int | None) -> str:
+    """Unix seconds for a person, as `when`."""
+    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
 def covers(slo: dict) -> str:
     """` (the data covers 13.0 min of 28d)` while the data does not cover the SLO's window."""
     return "" if slo["data_s"] is None else f" (the data covers {duration(slo['data_s'])} of {slo['window']})"
+
+
+def natural_key(text: str) -> tuple:
+    """`node-10` after `node-2`: digit runs compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
 
 
 def burn(value: float | None) -> str:
@@ -100,10 +111,18 @@ def empty(why: str) -> None:
 
 
 # -- pages --------------------------------------------------------------------------------
+SEVERITY_ORDER = {"page": 0, "ticket": 1}
+
+
 def overview(ctx: Context) -> None:
+    """Four answers first: is the platform healthy, what is failing and since when, whose
+    fault, what to do first; then each SLO."""
     st.title("Overview")
     slos = ctx.api.get("/slos", cluster=ctx.cluster)
-    firing = ctx.api.get("/alerts", cluster=ctx.cluster, state="firing")
+    firing = sorted(
+        ctx.api.get("/alerts", cluster=ctx.cluster, state="firing"),
+        key=lambda a: (SEVERITY_ORDER.get(a["severity"], 2), a["starts_at"]),
+    )
     for cluster in ctx.names():
         row = next(c for c in ctx.clusters if c["name"] == cluster)
         st.subheader(f"{plain(cluster)}: :{HEALTH_COLORS[row['health']]}[{row['health']}]")
@@ -111,14 +130,18 @@ def overview(ctx: Context) -> None:
             f"newest data {when(row['last_data_at'])} · {row['pods_seen']:,} pods seen · "
             f"{sum(a['cluster'] == cluster for a in firing)} alert(s) firing"
         )
+    _what_is_failing(firing)
+    d = ctx.api.get("/delivery", cluster=ctx.cluster, since=ctx.since, until=ctx.now)
+    _whose_fault(ctx, d)
+    _what_to_do_first(d["platform_reasons"])
+    st.subheader("SLOs")
+    for cluster in ctx.names():
         mine = [s for s in slos if s["cluster"] == cluster]
         if not mine:
             empty("No SLO has data for this cluster yet: verdicts appear a few seconds after the first pods.")
         for start in range(0, len(mine), 3):
             for column, slo in zip(st.columns(3), mine[start : start + 3]):
                 _slo_tile(column, slo, ctx.series(slo["slo"], cluster))
-    st.subheader("Firing alerts")
-    _alert_table(firing, "No alert is firing: every SLO burns its budget slower than its alert thresholds.")
     st.subheader("Delivery success rate, the week")
     for cluster in ctx.names():
         points = ctx.series("pod-delivery", cluster, since=ctx.now - 7 * 86400, step=3600)
@@ -129,6 +152,50 @@ def overview(ctx: Context) -> None:
         st.altair_chart(
             charts.sli_over_time(points, objective).properties(title=f"{cluster}, hourly"), use_container_width=True
         )
+
+
+def _what_is_failing(firing: list[dict]) -> None:
+    """The firing alerts, pages first, each with since when and its description."""
+    st.subheader("What is failing, since when")
+    if not firing:
+        empty("Nothing: no alert is firing (every SLO burns its budget slower than its alert thresholds).")
+        return
+    for a in firing:
+        color = "red" if a["severity"] == "page" else "orange"
+        st.container(border=True).markdown(
+            f":{color}-background[**{plain(a['severity'])}**] since {when(a['starts_at'])}: "
+            f"{plain(a['annotations'].get('summary', ''))}  \n" + plain(a["annotations"].get("description", ""))
+        )
+
+
+def _whose_fault(ctx: Context, d: dict) -> None:
+    st.subheader(f"Whose fault ({_range_name(ctx)})")
+    cols = st.columns(3)
+    cols[0].metric("pods the platform failed", f"{d['failed_system']:,}")
+    cols[1].metric("pods their users' own faults failed", f"{d['failed_user']:,}")
+    cols[2].metric("delivery success rate", pct(d["success_rate"]), help="delivered / (all due - failed by users)")
+
+
+def _what_to_do_first(reasons: list[dict]) -> None:
+    st.subheader("What to do first")
+    if not reasons:
+        empty("The platform failed no pod in this range: nothing to fix on the platform's side.")
+        return
+    st.markdown(
+        markdown_table(
+            [
+                {
+                    "reason": r["reason"],
+                    "pods": r["pods"],
+                    "from": when_s(r["first"]),
+                    "to": when_s(r["last"]),
+                    "what it means": r["means"] or "-",
+                    "first check": r["check"] or "-",
+                }
+                for r in reasons
+            ]
+        )
+    )
 
 
 def _slo_tile(column, slo: dict, points: list[dict]) -> None:
@@ -155,6 +222,7 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
             + (f" (over {duration(slo['data_s'])})" if partial_1h else "")
             + " · "
             + (f"**{', '.join(firing)} firing**" if firing else "no alert")
+            + f" · [details](slo?slo={quote(slo['slo'])}&cluster={quote(slo['cluster'])})"
         )
 
 
@@ -177,6 +245,99 @@ def _alert_table(alerts: list[dict], why_empty: str) -> None:
                 for a in alerts
             ]
         )
+    )
+
+
+def slo(ctx: Context) -> None:
+    """One SLO, as Pyrra and Grafana SLO users expect: its budget burning down over its window,
+    each alert window pair with its burn and state, the events behind the figures, and the
+    reasons that spent the budget."""
+    st.title("SLO")
+    statuses = ctx.api.get("/slos", cluster=ctx.cluster)
+    if not statuses:
+        empty("No SLO has data yet.")
+        return
+    params = st.query_params
+    names = list(dict.fromkeys(s["slo"] for s in statuses))
+    clusters = list(dict.fromkeys(s["cluster"] for s in statuses))
+    left, right = st.columns(2)
+    name = left.selectbox("SLO", names, index=names.index(params["slo"]) if params.get("slo") in names else 0)
+    wanted = params.get("cluster")
+    cluster = right.selectbox("cluster", clusters, index=clusters.index(wanted) if wanted in clusters else 0)
+    d = ctx.api.get(f"/slos/{quote(name)}", cluster=cluster)
+    st.caption(plain(d["description"] or d["sli"]) + (f" · selector {plain(d['selector'])}" if _selects(d) else ""))
+    cols = st.columns(4)
+    cols[0].metric("objective", pct(d["objective"]), help=f"over a rolling {d['window']}")
+    cols[1].metric(f"SLI over {d['window']}", pct(d["current"]))
+    cols[2].metric("error budget left", "no data" if d["budget_left"] is None else pct(d["budget_left"]))
+    cols[3].metric("health", d["health"])
+    st.markdown(plain(_events_said(d)))
+    window_s = ctx.series(
+        name, cluster, since=ctx.now - _seconds(d["window"]), step=max(60, _seconds(d["window"]) // 120 // 60 * 60)
+    )
+    st.subheader(f"Error budget over the last {d['window']}")
+    st.altair_chart(charts.budget_burn_down(window_s), use_container_width=True)
+    st.subheader("Alert windows")
+    st.markdown(
+        markdown_table(
+            [
+                {
+                    "severity": p["severity"],
+                    "windows": f"{p['long']} & {p['short']}",
+                    "alerts above": f"{p['factor']:g}x",
+                    "burn, long window": burn(p["burn_long"]),
+                    "burn, short window": burn(p["burn_short"]),
+                    "events, long window": f"{p['events_long']:,.0f}",
+                    "state": p["state"],
+                }
+                for p in d["pairs"]
+            ]
+        )
+    )
+    st.caption(f"a pair alerts when both its windows burn above its factor, on at least {d['min_events']} events")
+    st.subheader("What spent the budget")
+    if d["reasons"]:
+        st.markdown(
+            markdown_table(
+                [
+                    {
+                        "reason": r["reason"],
+                        "bad events": r["events"],
+                        "what it means": r["means"] or "-",
+                        "first check": r["check"] or "-",
+                        "example": r["example"],
+                    }
+                    for r in d["reasons"]
+                ]
+            )
+        )
+    else:
+        empty(f"Nothing spent this SLO's budget over the last {d['window']}.")
+
+
+def _selects(d: dict) -> bool:
+    return bool(d["selector"]["namespaces"] or d["selector"]["labels"])
+
+
+_UNITS_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _seconds(window: str) -> int:
+    """`28d` -> seconds."""
+    return int(float(window[:-1]) * _UNITS_S[window[-1]])
+
+
+def _events_said(d: dict) -> str:
+    """The figures in plain words: what was counted, what the objective allows, what is left."""
+    if not d["total"]:
+        return f"Nothing counted for this SLO over the last {d['window']} yet: no budget figure."
+    bad = d["total"] - d["good"]
+    covers = "" if d["data_s"] is None else f" (the data covers {duration(d['data_s'])} of it)"
+    allowed = d["budget_left_events"] + bad
+    return (
+        f"Over the last {d['window']}{covers}: {d['total']:,.0f} events counted, {d['good']:,.0f} good, {bad:,.0f} bad. "
+        f"The objective allows {allowed:,.1f} bad events over the whole window; "
+        f"{max(allowed - bad, 0):,.1f} are left ({pct(d['budget_left'])} of the budget)."
     )
 
 
@@ -264,7 +425,8 @@ def _hurt_most(ctx: Context, d: dict) -> None:
     else:
         left.info("The platform failed no pod in this range.")
     right.subheader("Workloads the platform failed most")
-    worst = [w for w in ctx.api.get("/workloads", cluster=ctx.cluster, limit=10) if w["failed_system"]]
+    found = ctx.api.get("/workloads", cluster=ctx.cluster, limit=10, since=ctx.since, until=ctx.now)
+    worst = [w for w in found if w["failed_system"]]
     if worst:
         right.markdown(
             markdown_table(
@@ -319,7 +481,7 @@ def trace(ctx: Context) -> None:
             f"node {v['node'] or '-'} · deadline {duration(v['deadline_s'])}"
         )
     )
-    cols = st.columns(4)
+    cols = st.columns([1, 1.6, 2.2, 1])  # a reason code is long: its tile is wider
     cols[0].metric("outcome", v["outcome"])
     cols[1].metric("whose fault", {"user": "the workload's", "system": "the platform's"}.get(v["attribution"], "-"))
     cols[2].metric("reason", v["reason"] or "-")
@@ -330,6 +492,13 @@ def trace(ctx: Context) -> None:
     gantt = charts.phase_gantt(v)
     if gantt is not None:
         st.altair_chart(gantt.properties(title="phases"), use_container_width=True)
+    stuck = charts.stuck_phase(v)
+    if stuck:
+        phase, start, end = stuck
+        st.caption(
+            f"failed in {phase.replace('_', ' ')}: from {duration(start)} after its creation until its "
+            f"deadline at {duration(end)} ({duration(end - start)}), in red above"
+        )
     if v.get("deletion"):
         d = v["deletion"]
         gone = when(d["gone_at"]) if d["gone_at"] else "not yet"
@@ -362,37 +531,41 @@ def _explain(text: dict | None) -> None:
 def workloads(ctx: Context) -> None:
     st.title("Workloads")
     namespace = st.text_input("namespace (empty: all)", key="workloads_ns") or None
-    rows = ctx.api.get("/workloads", cluster=ctx.cluster, namespace=namespace, limit=500)
+    rows = ctx.api.get(
+        "/workloads", cluster=ctx.cluster, namespace=namespace, limit=500, since=ctx.since, until=ctx.now
+    )
     if not rows:
         empty("No pod in this selection belongs to a workload (Deployment, StatefulSet, Job, DaemonSet).")
         return
     st.metric("workloads with pods the platform failed", sum(1 for w in rows if w["failed_system"]))
     frame = pd.DataFrame(rows)
-    frame["success rate (%)"] = frame["success_rate"] * 100
+    frame["success_rate"] = frame["success_rate"] * 100
+    labels = {
+        "cluster": "cluster",
+        "namespace": "namespace",
+        "kind": "kind",
+        "name": "workload",
+        "pods": "pods",
+        "success": "delivered",
+        "failed_system": "failed by the platform",
+        "failed_user": "failed by users",
+        "pending": "pending",
+        "success_rate": "success rate (%)",
+        "delivery_p50_s": "delivery p50 (s)",
+        "delivery_p99_s": "delivery p99 (s)",
+        "top_reason": "top platform reason",
+        "stuck_deletions": "stuck deletions",
+    }
     st.dataframe(
-        frame[
-            [
-                "cluster",
-                "namespace",
-                "kind",
-                "name",
-                "pods",
-                "success",
-                "failed_system",
-                "failed_user",
-                "pending",
-                "success rate (%)",
-                "delivery_p50_s",
-                "delivery_p99_s",
-                "top_reason",
-                "stuck_deletions",
-            ]
-        ],
+        frame[list(labels)].rename(columns=labels),
         hide_index=True,
         use_container_width=True,
         column_config={"success rate (%)": st.column_config.NumberColumn(format="%.2f")},
     )
-    st.caption("worst first: the most pods failed by the platform, then the lowest success rate")
+    st.caption(
+        f"pods created in the {_range_name(ctx)}; worst first: the most pods failed by the platform, "
+        "then the lowest success rate"
+    )
 
 
 def _titled_rows(ctx: Context, title: str, path: str, why_empty: str) -> list[dict]:
@@ -444,23 +617,25 @@ def nodes(ctx: Context) -> None:
     else:
         empty("No node needs hands: every faulty node came back by itself.")
     st.subheader("All nodes, faulty and least available first")
-    frame = pd.DataFrame(rows).sort_values(["faulty", "availability", "name"], ascending=[False, True, True])
-    frame["availability (%)"] = frame["availability"] * 100
+    frame = pd.DataFrame(rows)
+    frame["order"] = frame["name"].map(natural_key)  # node-2 before node-10
+    frame = frame.sort_values(["faulty", "availability", "order"], ascending=[False, True, True])
+    frame["availability"] = frame["availability"] * 100
+    frame["downtime_s"] = frame["downtime_s"].map(duration)
     frame["reasons"] = frame["reasons"].map(", ".join)
-    frame["kubelet startup check"] = frame["kubelet_startup"].map(lambda check: kubelet_check(check, missing=""))
+    frame["kubelet_startup"] = frame["kubelet_startup"].map(lambda check: kubelet_check(check, missing=""))
+    labels = {
+        "cluster": "cluster",
+        "name": "node",
+        "availability": "availability (%)",
+        "downtime_s": "time it could not take pods",
+        "faulty": "faulty",
+        "needs_manual_repair": "needs manual repair",
+        "reasons": "why",
+        "kubelet_startup": "kubelet startup check",
+    }
     st.dataframe(
-        frame[
-            [
-                "cluster",
-                "name",
-                "availability (%)",
-                "downtime_s",
-                "faulty",
-                "needs_manual_repair",
-                "reasons",
-                "kubelet startup check",
-            ]
-        ],
+        frame[list(labels)].rename(columns=labels),
         hide_index=True,
         use_container_width=True,
         column_config={"availability (%)": st.column_config.NumberColumn(format="%.3f")},

@@ -22,7 +22,7 @@ def _verdicts(store, cluster):
 
 
 def test_incremental_equals_full(ingest, store, rules, cluster):
-    _, served = simulate(seconds=600, seed=3, nodes=10)
+    _, served = simulate("busy", seconds=600, seed=3, nodes=10)
     lines = served.splitlines(keepends=True)
     half = len(lines) // 2
     ingest(b"".join(lines[:half]), analyze_after=False)

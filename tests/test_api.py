@@ -18,7 +18,7 @@ TOKEN = "api-secret"
 
 @pytest.fixture
 def api(ingest, store, rules, cluster):
-    ingest(simulate(seconds=900, seed=11, nodes=10, rate=120)[1])
+    ingest(simulate("busy", seconds=900, seed=11, nodes=10, rate=120)[1])  # every kind of verdict
     client = TestClient(make_api(store, rules, lambda: [cluster], TOKEN))
     client.headers["Authorization"] = f"Bearer {TOKEN}"
     return client

@@ -75,7 +75,7 @@ def live(tmp_path_factory):
         SHOTS.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
             board_ = Board(page, f"http://127.0.0.1:{board_port}/", api, settled.figures)
             page.on("request", lambda request: board_.requests.append(request.url))
             yield board_
@@ -126,6 +126,10 @@ class Board:
         ]
         self.page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
         assert not errors, f"{shot}: the page shows {errors}"
+        cut = self.page.evaluate("""() => [...document.querySelectorAll(
+            '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
+        assert not cut, f"{shot}: tiles cut short: {cut}"
         return self.page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')]
             .map(m => [m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
                        m.querySelector('[data-testid="stMetricValue"]').innerText.trim()]))""")
@@ -145,10 +149,19 @@ def test_overview_shows_each_slo_as_the_api_does(live):
     assert len(slos) >= 6
     for slo in slos:
         assert metrics[f"{slo['slo']} · {slo['cluster']}"] == pct(slo["current"])
-    body = live.page.inner_text("body")
+    body = live.page.inner_text("body").replace("\u200b", "")
     assert "Fatal" in body  # the outage pages
+    # the four answers, above the SLO tiles: healthy?, what is failing since when, whose fault, what first
+    answers = ["What is failing, since when", "Whose fault", "What to do first", "SLOs"]
+    assert [body.index(a) for a in answers] == sorted(body.index(a) for a in answers)
     for alert in live.figures["/alerts"]:
-        assert alert["annotations"]["summary"] in body
+        assert alert["annotations"]["summary"] in body and alert["annotations"]["description"][:80] in body
+    severities = [a["severity"] for a in live.figures["/alerts"]]
+    shown = sorted(severities, key=lambda s: body.index(f"{s} since"))
+    assert shown == sorted(severities, key=lambda s: s != "page")  # pages first
+    delivery = live.api.get("/delivery", params={"since": 0}).json()
+    top = delivery["platform_reasons"][0]
+    assert top["reason"] == "SandboxCreateFailed" and top["check"] in body
 
 
 def test_delivery_counts_and_its_pod_links_lead_to_their_trace(live):
@@ -171,6 +184,7 @@ def test_delivery_counts_and_its_pod_links_lead_to_their_trace(live):
     assert trace["reason"] == verdict["reason"] and trace["outcome"] == verdict["outcome"]
     body = live.page.inner_text("body")
     assert "What it means" in body and "First check" in body and "Timeline" in body
+    assert "failed in sandbox" in body and live.page.locator('[data-testid="stVegaLiteChart"]').count() == 1
 
 
 @pytest.mark.parametrize(
@@ -225,3 +239,17 @@ def test_plain_text_makes_no_markdown():
     assert html.replace("\u200b", "").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace(
         "&quot;", '"'
     ) == (f"<p>{hostile}</p>\n")
+
+
+def test_each_slo_has_its_page(live):
+    cluster = live.figures["/slos"][0]["cluster"]
+    metrics = live.open(f"slo?slo=pod-delivery&cluster={cluster}", "slo-pod-delivery")
+    d = live.api.get("/slos/pod-delivery", params={"cluster": cluster}).json()
+    assert metrics["error budget left"] == pct(d["budget_left"]) and metrics["health"] == d["health"]
+    body = live.page.inner_text("body").replace("\u200b", "")
+    assert "Error budget over the last 28d" in body and "What spent the budget" in body
+    assert all(f"{p['long']} & {p['short']}" in body for p in d["pairs"])
+    assert d["reasons"][0]["reason"] == "SandboxCreateFailed" and d["reasons"][0]["check"] in body
+    page = next(p for p in d["pairs"] if p["severity"] == "page" and p["long"] == "1h")
+    assert page["state"] == "firing" and page["burn_long"] > page["factor"]
+    assert live.page.locator('[data-testid="stVegaLiteChart"]').count() >= 1

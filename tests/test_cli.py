@@ -182,6 +182,13 @@ def test_the_demo_serves_the_board_and_the_api_until_interrupted(tmp_path):
         assert "Streamlit" in httpx.get(board).text
         assert len(httpx.get(f"{api}/slos").json()) >= 6
         wait_for("the summary", lambda: "why the platform failed pods" in said(), 120, demo)
+        wait_for("how it recovered", lambda: "serving until Ctrl-C" in said(), 180, demo)
+        story = said().split("alerts of the run:")[1]
+        fired, resolved = re.search(
+            r"page ErrorBudgetBurn pod-delivery: fired at minute (\d+), resolved at minute (\d+)", story
+        ).groups()
+        assert 5 < int(fired) <= 15 and 20 < int(resolved) <= 45  # it paged in the incident, resolved after it
+        assert "ticket" not in story and "now: Healthy" in story  # healthy before and after: no ticket
         assert stop_process(demo, signal.SIGTERM) == 0
     finally:
         if demo.poll() is None:

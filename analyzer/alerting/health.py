@@ -3,6 +3,7 @@ alerts' states, and each cluster's health from its firing alerts."""
 
 from __future__ import annotations
 
+from analyzer import read
 from analyzer.alerting.conditions import DATA_ALERT
 from analyzer.alerting.state import firing as firing_alerts
 from analyzer.lifecycle.facts import cluster_now
@@ -43,6 +44,46 @@ def _own_health(firing: list[dict], status: SloStatus) -> str:
         return "Unknown"
     own = slo_health(firing, status.cluster, status.slo)
     return "Warning" if own == "Healthy" and status.budget_left < 0 else own
+
+
+def slo_detail(store: Store, rules: Rules, name: str, cluster: str) -> dict | None:
+    """One SLO in one cluster, as its own page shows it: the status with its health, each alert
+    window pair with its burns and state, and the reasons that spent its budget over its window
+    (None: no such SLO)."""
+    slo = next((s for s in rules.spec.slos if s.name == name), None)
+    now, _ = cluster_now(store, cluster)
+    if slo is None or now is None:
+        return None
+    status = next(s for s in slo_rows(store, rules, [cluster]) if s["slo"] == name)
+    alerting = rules.alerting(slo)
+    pairs = []
+    for pair in alerting.windows:
+        long, short = str(pair.long), str(pair.short)
+        waiting = status["data_s"] is not None and status["data_s"] < pair.short.s
+        pairs.append(
+            {
+                "severity": pair.severity,
+                "long": long,
+                "short": short,
+                "factor": pair.factor,
+                "burn_long": status["burn"].get(long),
+                "burn_short": status["burn"].get(short),
+                "events_long": status["events"].get(long, 0.0),
+                "state": "waiting for data" if waiting else status["alerts"].get(pair.severity, "inactive"),
+            }
+        )
+    since = now - int(slo.window.s * 1000)
+    reasons = [
+        {"reason": r, "events": n, "example": example, **_explained(rules, r)}
+        for r, n, example in read.top_reasons(store, slo.sli, cluster, since, now, slo.selector)
+    ]
+    selector = {"namespaces": list(slo.selector.namespaces), "labels": dict(slo.selector.labels)}
+    return {**status, "pairs": pairs, "reasons": reasons, "selector": selector, "min_events": alerting.min_events}
+
+
+def _explained(rules: Rules, reason: str) -> dict:
+    found = rules.explain(reason) or {}
+    return {"means": found.get("means"), "check": found.get("check")}
 
 
 def slo_health(firing: list[dict], cluster: str, slo: str) -> str:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from analyzer import read
-from analyzer.alerting.health import cluster_rows, slo_rows
+from analyzer.alerting.health import cluster_rows, slo_detail, slo_rows
 from analyzer.alerting.state import alert_dicts
 from analyzer.api.answers import Answers
 from analyzer.lifecycle.facts import cluster_now
@@ -58,6 +58,32 @@ class SloStatusModel(BaseModel):
     data_s: float | None  # seconds of data behind the figures; None: more than every window
     health: Literal["Healthy", "Warning", "Fatal", "Unknown"]
     now: int
+
+
+class WindowPairModel(BaseModel):
+    severity: str
+    long: str
+    short: str
+    factor: float
+    burn_long: float | None
+    burn_short: float | None
+    events_long: float
+    state: str  # firing, inactive, or "waiting for data" (the data does not cover the short window yet)
+
+
+class SpentReasonModel(BaseModel):
+    reason: str
+    events: int  # bad events over the SLO's window
+    example: str
+    means: str | None
+    check: str | None
+
+
+class SloDetailModel(SloStatusModel):
+    pairs: list[WindowPairModel]
+    reasons: list[SpentReasonModel]  # what spent the budget, most first
+    selector: dict  # the SLO's namespaces and labels (a tenant's SLO)
+    min_events: int
 
 
 class AlertModel(BaseModel):
@@ -242,6 +268,16 @@ class DeliveryModel(BaseModel):
     latency: LatencyModel  # delivery time of delivered pods
     phases: list[PhaseModel]  # where the time went, among delivered pods
     namespaces: list[NamespaceHurtModel]  # the namespaces the platform failed most
+    platform_reasons: list[FailingReasonModel]  # why the platform failed pods, most first, with what to do
+
+
+class FailingReasonModel(BaseModel):
+    reason: str
+    pods: int
+    first: int  # unix seconds: the first minute it failed a pod in the range
+    last: int  # ... and the end of the last
+    means: str | None  # the rule file's plain words for it, and the first thing to check
+    check: str | None
 
 
 class ReasonCountModel(BaseModel):
@@ -323,6 +359,16 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
     def slos(cluster: str | None = None) -> list[dict]:
         return slo_rows(store, rules, names(cluster))
 
+    @api.get("/slos/{name}", response_model=SloDetailModel)
+    def slo_page(name: str, cluster: str) -> dict:
+        """One SLO in one cluster: its status and health, each alert window pair with its burns
+        and state, and the reasons that spent its budget over its window."""
+        names(cluster)
+        found = slo_detail(store, rules, name, cluster)
+        if found is None:
+            raise HTTPException(404, f"no SLO {name!r} with data in cluster {cluster!r}")
+        return found
+
     @api.get("/slos/{name}/series", response_model=list[SeriesPoint])
     def slo_series(
         name: str,
@@ -396,10 +442,15 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
 
     @api.get("/workloads", response_model=list[WorkloadModel])
     def workloads(
-        cluster: str | None = None, namespace: str | None = None, limit: int = Query(200, ge=1, le=10_000)
+        cluster: str | None = None,
+        namespace: str | None = None,
+        limit: int = Query(200, ge=1, le=10_000),
+        since: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds: pods created from"),
+        until: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds: ... until"),
     ) -> list[dict]:
-        """Each Deployment, StatefulSet, Job, ... with its pods' verdicts rolled up, worst first."""
-        return read.workloads(store, cluster, namespace, limit)
+        """Each Deployment, StatefulSet, Job, ... with its pods' verdicts rolled up, worst first
+        (its pods created in [since, until) when given)."""
+        return read.workloads(store, cluster, namespace, limit, since, until)
 
     @api.get("/reasons", response_model=list[ReasonCountModel])
     def reasons(
@@ -427,7 +478,11 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
         percentiles, phase breakdown, the namespaces that hurt most."""
         end = until if until is not None else newest_s(cluster) + 1
         start = since if since is not None else max(end - 7 * 86400, 0)
-        return read.delivery(store, cluster, start, end, limit)
+        failing = [
+            {**r, "means": None, "check": None, **(rules.explain(r["reason"]) or {})}
+            for r in read.failing_reasons(store, cluster, start, end)
+        ]
+        return {**read.delivery(store, cluster, start, end, limit), "platform_reasons": failing}
 
     @api.get("/nodes", response_model=list[NodeModel])
     def nodes(cluster: str | None = None) -> list[dict]:

@@ -391,10 +391,12 @@ def inserted_per_minute(store: Store, cluster: str, until_ms: int) -> dict[int, 
 
 
 def late_minutes(before: dict[int, int], now: dict[int, int], low_ms: int | None) -> tuple[int, ...]:
-    """Minutes at or before the watermark whose rows grew in number since they were counted."""
+    """Minutes that had ended by the watermark whose rows grew in number since they were counted.
+    (The watermark's own minute still grows by rows inserted after it, which `inserted_at >
+    low` takes; rows of it that show late within the re-read overlap are taken too.)"""
     if low_ms is None:
         return ()
-    return tuple(sorted(m for m, n in now.items() if m * 1000 <= low_ms and n > before.get(m, 0)))
+    return tuple(sorted(m for m, n in now.items() if (m + 60) * 1000 <= low_ms and n > before.get(m, 0)))
 
 
 def inserted_until(store: Store, cluster: str) -> int | None:

@@ -3,6 +3,7 @@ predicates they share (`predicates`). Callers write `read.pods(...)`, `read.deli
 
 from analyzer.read.rollups import (
     delivery,
+    failing_reasons,
     platform_reasons,
     reason_counts,
     startup_latency,
@@ -14,6 +15,7 @@ from analyzer.read.verdicts import kubelet_startup_check, nodes, pod, pod_page, 
 
 __all__ = [
     "delivery",
+    "failing_reasons",
     "kubelet_startup_check",
     "nodes",
     "platform_reasons",

@@ -22,17 +22,26 @@ SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS p
        countIf(deletion_stuck = 1) AS stuck_deletions
 FROM pod_verdicts FINAL
 WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {namespace:String} OR {namespace:String} = '')
-  AND workload != ''
+  AND workload != '' AND created_at >= toDateTime64({since:Int64}, 3) AND created_at < toDateTime64({until:Int64}, 3)
 GROUP BY cluster, namespace, kind, name
 ORDER BY failed_system DESC, success_rate ASC NULLS LAST, pods DESC
 LIMIT {limit:UInt32}"""
 _WORKLOADS = with_failures(_WORKLOADS)
 
 
-def workloads(store: Store, cluster: str | None = None, namespace: str | None = None, limit: int = 200) -> list[dict]:
-    """Each workload's pods rolled up, the ones the platform failed most first."""
+def workloads(
+    store: Store,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    limit: int = 200,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[dict]:
+    """Each workload's pods (created in [since, until), unix seconds, when given) rolled up,
+    the ones the platform failed most first."""
     out = []
-    for r in store.dicts(_WORKLOADS, cluster=cluster or "", namespace=namespace or "", limit=limit):
+    window = {"since": int(since or 0), "until": int(until if until is not None else 2**32)}
+    for r in store.dicts(_WORKLOADS, cluster=cluster or "", namespace=namespace or "", limit=limit, **window):
         p50, p99, top = r.pop("p50"), r.pop("p99"), r.pop("top")
         out.append(
             {
@@ -54,6 +63,23 @@ WHERE sli = 'delivery' AND result IN ('bad', 'excluded') AND reason != ''
   AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
 GROUP BY cluster, at, reason, attribution HAVING pods > 0
 ORDER BY cluster, at, pods DESC, reason"""
+
+
+_FAILING = """
+SELECT reason, toUInt64(sum(events)) AS pods, toUnixTimestamp(min(minute)) AS first,
+       toUnixTimestamp(max(minute)) + 60 AS last
+FROM sli_minutes FINAL
+WHERE sli = 'delivery' AND result = 'bad' AND attribution = 'system' AND reason != ''
+  AND (cluster = {cluster:String} OR {cluster:String} = '')
+  AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
+GROUP BY reason HAVING pods > 0
+ORDER BY pods DESC, reason LIMIT {limit:UInt32}"""
+
+
+def failing_reasons(store: Store, cluster: str | None, since: float, until: float, limit: int = 5) -> list[dict]:
+    """The reasons the platform failed pods for in [since, until) (unix seconds), most first:
+    how many pods, and from when to when (the SLI minutes they counted in)."""
+    return store.dicts(_FAILING, cluster=cluster or "", since=int(since), until=int(until), limit=limit)
 
 
 def platform_reasons(store: Store, cluster: str, since: float | None, until: float | None) -> dict[str, int]:
