@@ -390,7 +390,7 @@ def test_podslo_slo_shows_what_serve_would_hold(tmp_path):
     ones serve holds after its first round on the same store (not the empty stored state)."""
     from tests.conftest import simulate
 
-    (tmp_path / "outage.jsonl").write_bytes(simulate("cni-outage", seconds=1500, seed=5, nodes=10)[1])
+    (tmp_path / "outage.jsonl").write_bytes(simulate("cni-outage", seconds=1080, seed=5, nodes=10)[1])  # mid-outage
     env = {"PODSLO_DSN": f"chdb://{tmp_path}/db"}
     assert run_podslo("replay", "--cluster", "c1", "outage.jsonl", cwd=tmp_path, env=env).returncode == 0
     shown = run_podslo("slo", "--format", "json", cwd=tmp_path, env=env)
