@@ -129,6 +129,7 @@ def start_podslo(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: kill_tree takes what it started too
     )
     process.log_path = log.name
     log.close()
@@ -141,7 +142,17 @@ def stop_process(process: subprocess.Popen, sig=signal.SIGTERM) -> int:
         return process.wait(60)
     finally:
         if process.poll() is None:
-            process.kill()
+            kill_tree(process)
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL a process started by start_podslo and everything in its group (a demo's board):
+    a test that fails leaves nothing behind."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(30)
 
 
 def wait_for(what: str, check, timeout_s: float, process: subprocess.Popen | None = None):

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from podslo.webserver import free_port
-from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
+from tests.conftest import kill_tree, run_podslo, start_podslo, stop_process, wait_for
 from tests.golden.generate import HERE as GOLDEN
 
 REQUIRED = {
@@ -192,7 +192,7 @@ def test_the_demo_serves_the_board_and_the_api_until_interrupted(tmp_path):
         assert stop_process(demo, signal.SIGTERM) == 0
     finally:
         if demo.poll() is None:
-            demo.kill()
+            kill_tree(demo)
     assert "Traceback" not in said()
     wait_for("the board gone with the demo", lambda: not _answers(board), 30)
 
@@ -214,7 +214,7 @@ def test_sigterm_to_the_board_leaves_no_streamlit_behind(tmp_path):
         stop_process(board, signal.SIGTERM)
     finally:
         if board.poll() is None:
-            board.kill()
+            kill_tree(board)
     wait_for("the board gone", lambda: not _answers(url), 30)
 
 

@@ -19,7 +19,7 @@ import httpx
 from podslo.webserver import free_port
 from slo_rules import load_rules
 from tests.alertmanager import Alertmanager
-from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
+from tests.conftest import kill_tree, run_podslo, start_podslo, stop_process, wait_for
 
 SECRET = "test-secret"
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -177,7 +177,7 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
     finally:
         for process in (serve, sim):
             if process.poll() is None:
-                process.kill()
+                kill_tree(process)
         if receiver:
             receiver.close()
         am.close()
@@ -230,7 +230,7 @@ def test_a_healthy_cluster_pages_nobody_and_one_process_owns_the_store(tmp_path)
         assert stop_process(serve) == 0
     finally:
         if serve.poll() is None:
-            serve.kill()
+            kill_tree(serve)
         receiver.close()
     assert not [a for a in receiver.alerts() if a["labels"]["severity"] == "page"]
     shown = run_podslo("slo", "--format", "json", cwd=tmp_path, env=env)

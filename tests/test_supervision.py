@@ -27,7 +27,7 @@ from podslo.backoff import Backoff
 from podslo.supervisor import Supervisor
 from podslo.webserver import free_port
 from slo_rules import load_rules
-from tests.conftest import run_podslo, start_podslo, stop_process, wait_for
+from tests.conftest import kill_tree, run_podslo, start_podslo, stop_process, wait_for
 
 NOW = 1_772_409_600_000  # 2026-03-02, cluster time
 
@@ -318,7 +318,7 @@ def test_sigterm_ends_serve_within_30s_at_120x(tmp_path):
         took = time.monotonic() - started
     finally:
         if serve.poll() is None:
-            serve.kill()
+            kill_tree(serve)
     assert code == 0 and took < 30, f"exit {code} after {took:.1f}s"
 
 
