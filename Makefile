@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.demo
 
-# The demo's: only what serve and the board need (no browser driver, no test tools).
+# The demo's: only what serve, the board and the report need (no browser driver, no test tools).
 $(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[demo]'

@@ -75,14 +75,20 @@ def _ms(column: str) -> str:
     return f"toUnixTimestamp64Milli({column})"
 
 
+# The fields of a pod's latest row, taken by one argMax (one per field costs a sort key each).
+_STOPPED = "running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND k.state = 'terminated', containers)"
+_LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {_ORDER})"
+# ... and its run, with the time the watch saw it
+_RAN = f"argMinIf((run_at, observed_at), {_ORDER}, run_at IS NOT NULL)"
+
 # PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
 _POD_FIELDS = {
     "uid": "uid",
-    "namespace": f"argMax(namespace, {_ORDER})",
-    "name": f"argMax(name, {_ORDER})",
+    "namespace": f"tupleElement({_LATEST} AS latest, 1)",
+    "name": "tupleElement(latest, 2)",
     "created": _ms("min(created_at)"),
     "node": f"argMaxIf(node, {_ORDER}, node != '')",
-    "phase": f"argMax(phase, {_ORDER})",
+    "phase": "tupleElement(latest, 3)",
     "owner_kind": "any(owner_kind)",
     "owner_name": "any(owner_name)",
     "restart_policy": "any(restart_policy)",
@@ -96,18 +102,17 @@ _POD_FIELDS = {
     "started": _ms("min(started_at)"),
     "deletion_requested": f"minIf({_ms('deletion_at')} - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL)",
     "deletion_deadline": _ms("max(deletion_at)"),
-    "last_grace_s": f"argMax(deletion_grace_s, {_ORDER})",
+    "last_grace_s": "tupleElement(latest, 4)",
     "finalizers": "arraySort(groupUniqArrayArrayIf(finalizers, deletion_at IS NOT NULL))",
     "claims": "arraySort(groupUniqArrayArray(claims))",
-    "stopped": f"argMax(running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND "
-    f"k.state = 'terminated', containers), {_ORDER})",
+    "stopped": "tupleElement(latest, 5)",
     "gone": "max(event_type = 'DELETED') = 1",
     "gone_at": "if(max(event_type = 'DELETED') = 1, " + _ms(f"minIf({_GONE_AT}, event_type = 'DELETED')") + ", NULL)",
     "init_started": _ms("min(init_started_at)"),
     "initialized": _ms("min(initialized_at)"),
     "gated": "max(gated) = 1",
-    "run": _ms(f"argMinIf(run_at, {_ORDER}, run_at IS NOT NULL)"),
-    "watch": _ms(f"argMinIf(observed_at, {_ORDER}, run_at IS NOT NULL)"),
+    "run": _ms(f"tupleElement({_RAN} AS ran, 1)"),
+    "watch": _ms("tupleElement(ran, 2)"),
     "stateless": "min(stateless) = 1",
     "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
