@@ -15,12 +15,15 @@ def _time(seconds) -> pd.Series:
 TIME_FORMAT = "%m-%d %H:%M"  # one 24-hour UTC format on every chart, whatever the viewer's zone
 
 
+UTC_MINUTES = "utcyearmonthdatehoursminutes(at):T"  # read and shown in UTC, not the viewer's zone
+
+
 def time_x(title: str = "time (UTC)") -> alt.X:
-    return alt.X("at:T", title=title, axis=alt.Axis(format=TIME_FORMAT, formatType="utc", labelAngle=0))
+    return alt.X(UTC_MINUTES, title=title, axis=alt.Axis(format=TIME_FORMAT, labelAngle=0))
 
 
 def time_tip(title: str = "until") -> alt.Tooltip:
-    return alt.Tooltip("at:T", title=f"{title} (UTC)", format="%Y-%m-%d %H:%M", formatType="utc")
+    return alt.Tooltip(UTC_MINUTES, title=f"{title} (UTC)", format="%Y-%m-%d %H:%M")
 
 
 def sli_over_time(points: list[dict], objective: float, what: str = "success rate") -> alt.LayerChart:
@@ -195,15 +198,11 @@ def count_bars(rows: list[dict], category: str, value: str, title: str, color: s
 
 def budget_burn_down(points: list[dict]) -> alt.LayerChart:
     """The error budget left over time, in percent (below 0: overspent), with the zero line."""
-    frame = pd.DataFrame(
-        {
-            "at": _time([p["at"] for p in points]),
-            "value": [None if p["budget_left"] is None else 100 * p["budget_left"] for p in points],
-        }
-    )
+    known = [p for p in points if p["budget_left"] is not None]  # no figure before the data
+    frame = pd.DataFrame({"at": _time([p["at"] for p in known]), "value": [100 * p["budget_left"] for p in known]})
     line = (
         alt.Chart(frame)
-        .mark_area(line=True, opacity=0.3, color="#1f77b4")
+        .mark_area(line=True, point=True, opacity=0.3, color="#1f77b4")
         .encode(
             x=time_x(),
             y=alt.Y("value:Q", title="error budget left (%)", scale=alt.Scale(domainMax=100)),

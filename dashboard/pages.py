@@ -31,8 +31,8 @@ def when_s(seconds: int | None) -> str:
 
 
 def covers(slo: dict) -> str:
-    """` (the data covers 13.0 min of 28d)` while the data does not cover the SLO's window."""
-    return "" if slo["data_s"] is None else f" (the data covers {duration(slo['data_s'])} of {slo['window']})"
+    """` (data: 13.0 min of it)` while the data does not cover the SLO's window."""
+    return "" if slo["data_s"] is None else f" (data: {duration(slo['data_s'])} of it)"
 
 
 def natural_key(text: str) -> tuple:
@@ -97,12 +97,16 @@ class Context:
         return [self.cluster] if self.cluster else [c["name"] for c in self.clusters]
 
     def series(self, slo: str, cluster: str, since: int | None = None, step: int | None = None) -> list[dict]:
+        """A chart's points: whole steps only, ending before the newest minute (still settling:
+        a pod's failure is decided at its deadline, its success when it happens)."""
+        step = step or self.step
+        settled = (self.now - 60) // 60 * 60
         return self.api.get(
             f"/slos/{quote(slo)}/series",
             cluster=cluster,
-            to=self.now,
-            **{"from": since or self.since},
-            step=step or self.step,
+            to=settled,
+            **{"from": settled - ((settled - (since or self.since)) // step) * step},
+            step=step,
         )
 
 
@@ -205,11 +209,9 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
         st.metric(
             plain(f"{slo['slo']} · {slo['cluster']}"),
             pct(slo["current"]),
-            delta=(
-                "no events counted yet"
-                if slo["budget_left"] is None
-                else f"{100 * slo['budget_left']:.1f} % of the error budget left" + covers(slo)
-            ),
+            delta="no events counted yet"
+            if slo["budget_left"] is None
+            else f"{100 * slo['budget_left']:.1f} % budget left",
             delta_arrow="off",
             chart_data=trend or None,
             chart_type="area",
@@ -218,7 +220,7 @@ def _slo_tile(column, slo: dict, points: list[dict]) -> None:
         burn_1h = slo["burn"].get("1h")
         partial_1h = slo["covered_by_window"].get("1h", 1.0) < 1 and slo["data_s"] is not None
         st.caption(
-            f"objective {pct(slo['objective'])} over {slo['window']} · burn 1h {burn(burn_1h)}"
+            f"objective {pct(slo['objective'])} over {slo['window']}{covers(slo)} · burn 1h {burn(burn_1h)}"
             + (f" (over {duration(slo['data_s'])})" if partial_1h else "")
             + " · "
             + (f"**{', '.join(firing)} firing**" if firing else "no alert")
@@ -272,11 +274,11 @@ def slo(ctx: Context) -> None:
     cols[2].metric("error budget left", "no data" if d["budget_left"] is None else pct(d["budget_left"]))
     cols[3].metric("health", d["health"])
     st.markdown(plain(_events_said(d)))
-    window_s = ctx.series(
-        name, cluster, since=ctx.now - _seconds(d["window"]), step=max(60, _seconds(d["window"]) // 120 // 60 * 60)
-    )
-    st.subheader(f"Error budget over the last {d['window']}")
-    st.altair_chart(charts.budget_burn_down(window_s), use_container_width=True)
+    # over the SLO's window, or the part of it the data covers
+    span = _seconds(d["window"]) if d["data_s"] is None else max(int(d["data_s"]) + 60, 600)
+    points = ctx.series(name, cluster, since=ctx.now - span, step=max(60, span // 120 // 60 * 60))
+    st.subheader(f"Error budget over the last {d['window']}" + covers(d))
+    st.altair_chart(charts.budget_burn_down(points), use_container_width=True)
     st.subheader("Alert windows")
     st.markdown(
         markdown_table(

@@ -127,7 +127,7 @@ class Board:
         self.page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
         assert not errors, f"{shot}: the page shows {errors}"
         cut = self.page.evaluate("""() => [...document.querySelectorAll(
-            '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p')]
+            '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p, [data-testid="stMetricDelta"] div')]
             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
         assert not cut, f"{shot}: tiles cut short: {cut}"
         return self.page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')]
@@ -247,7 +247,7 @@ def test_each_slo_has_its_page(live):
     d = live.api.get("/slos/pod-delivery", params={"cluster": cluster}).json()
     assert metrics["error budget left"] == pct(d["budget_left"]) and metrics["health"] == d["health"]
     body = live.page.inner_text("body").replace("\u200b", "")
-    assert "Error budget over the last 28d" in body and "What spent the budget" in body
+    assert "Error budget over the last 28d (data: " in body and "What spent the budget" in body
     assert all(f"{p['long']} & {p['short']}" in body for p in d["pairs"])
     assert d["reasons"][0]["reason"] == "SandboxCreateFailed" and d["reasons"][0]["check"] in body
     page = next(p for p in d["pairs"] if p["severity"] == "page" and p["long"] == "1h")

@@ -136,7 +136,7 @@ def _burn_annotations(
     summary = (
         f"{status.slo} in cluster {status.cluster}: the error budget is burning {burn:.1f}x faster than "
         f"the objective of {status.objective:.2%} allows over {_over(status, long)} "
-        f"({_budget_said(status)})."
+        f"(budget left: {status.budget_left:.0%} of {status.window})."
     )
     since = status.now - int(pair.long.s * 1000)
     reasons = read.top_reasons(store, status.indicator, status.cluster, since, status.now, slo.selector)

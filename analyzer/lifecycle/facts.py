@@ -76,7 +76,9 @@ def _ms(column: str) -> str:
 
 
 # The fields of a pod's latest row, taken by one argMax (one per field costs a sort key each).
-_STOPPED = "running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND k.state = 'terminated', containers)"
+_STOPPED = (
+    "running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND k.state = 'terminated', containers)"
+)
 _LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {_ORDER})"
 # ... and its run, with the time the watch saw it
 _RAN = f"argMinIf((run_at, observed_at), {_ORDER}, run_at IS NOT NULL)"
