@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import string
-import time
 from urllib.parse import quote
 
 import pandas as pd
@@ -13,6 +12,7 @@ import streamlit as st
 import charts
 from dashboard.client import Api, epoch
 from podslo.formats import duration, kubelet_check, pct
+from podslo.timeutil import iso
 
 RANGES = {"last hour": 3600, "last 6 hours": 6 * 3600, "last day": 86400, "last week": 7 * 86400}
 POINTS = 60  # a chart's steps over the chosen range
@@ -27,7 +27,7 @@ def when(iso_text: str | None) -> str:
 
 def when_s(seconds: int | None) -> str:
     """Unix seconds for a person, as `when`."""
-    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+    return when(iso(None if seconds is None else seconds * 1000))
 
 
 def covers(slo: dict) -> str:
@@ -275,7 +275,7 @@ def slo(ctx: Context) -> None:
     cols[3].metric("health", d["health"])
     st.markdown(plain(_events_said(d)))
     # over the SLO's window, or the part of it the data covers
-    span = _seconds(d["window"]) if d["data_s"] is None else max(int(d["data_s"]) + 60, 600)
+    span = int(d["window_s"]) if d["data_s"] is None else max(int(d["data_s"]) + 60, 600)
     points = ctx.series(name, cluster, since=ctx.now - span, step=max(60, span // 120 // 60 * 60))
     st.subheader(f"Error budget over the last {d['window']}" + covers(d))
     st.altair_chart(charts.budget_burn_down(points), use_container_width=True)
@@ -319,14 +319,6 @@ def slo(ctx: Context) -> None:
 
 def _selects(d: dict) -> bool:
     return bool(d["selector"]["namespaces"] or d["selector"]["labels"])
-
-
-_UNITS_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def _seconds(window: str) -> int:
-    """`28d` -> seconds."""
-    return int(float(window[:-1]) * _UNITS_S[window[-1]])
 
 
 def _events_said(d: dict) -> str:

@@ -8,33 +8,39 @@ from analyzer.alerting.conditions import DATA_ALERT
 from analyzer.alerting.state import firing as firing_alerts
 from analyzer.lifecycle.facts import cluster_now
 from analyzer.slo.budget import SloStatus
-from analyzer.slo.evaluate import evaluate
+from analyzer.slo.evaluate import evaluate_slo
 from podslo.store import Store
 from podslo.timeutil import iso
 from slo_rules import Rules
 
 
-def slo_statuses(store: Store, rules: Rules, clusters: list[str], firing: list[dict] | None = None) -> list[SloStatus]:
-    """Every SLO in every cluster at that cluster's now, with its alerts' states (the stored
-    ones unless given)."""
+def slo_statuses(
+    store: Store, rules: Rules, clusters: list[str], firing: list[dict] | None = None, only: str | None = None
+) -> list[SloStatus]:
+    """Every SLO (or the one named `only`) in every cluster at that cluster's now, with its
+    alerts' states (the stored ones unless given)."""
     out = []
     firing = firing_alerts(store) if firing is None else firing
+    slos = [s for s in rules.spec.slos if only in (None, s.name)]
     for cluster in clusters:
         now, _ = cluster_now(store, cluster)
         if now is None:
             continue
         on = {(a["slo"], a["severity"]) for a in firing if a["cluster"] == cluster}
-        for status in evaluate(store, rules, cluster, now):
+        for status in (evaluate_slo(store, rules, slo, cluster, now) for slo in slos):
             status.alerts = {sev: "firing" if (status.slo, sev) in on else "inactive" for sev in ("page", "ticket")}
             out.append(status)
     return out
 
 
-def slo_rows(store: Store, rules: Rules, clusters: list[str], firing: list[dict] | None = None) -> list[dict]:
+def slo_rows(
+    store: Store, rules: Rules, clusters: list[str], firing: list[dict] | None = None, only: str | None = None
+) -> list[dict]:
     """Every SLO's status (`podslo slo`, the API's /slos) with its own health: from its own firing
     alerts, Unknown while it has counted nothing or its cluster's data is missing."""
     firing = firing_alerts(store) if firing is None else firing
-    return [{**s.to_dict(), "health": _own_health(firing, s)} for s in slo_statuses(store, rules, clusters, firing)]
+    statuses = slo_statuses(store, rules, clusters, firing, only)
+    return [{**s.to_dict(), "health": _own_health(firing, s)} for s in statuses]
 
 
 def _own_health(firing: list[dict], status: SloStatus) -> str:
@@ -54,7 +60,7 @@ def slo_detail(store: Store, rules: Rules, name: str, cluster: str) -> dict | No
     now, _ = cluster_now(store, cluster)
     if slo is None or now is None:
         return None
-    status = next(s for s in slo_rows(store, rules, [cluster]) if s["slo"] == name)
+    (status,) = slo_rows(store, rules, [cluster], only=name)
     alerting = rules.alerting(slo)
     pairs = []
     for pair in alerting.windows:
@@ -78,7 +84,14 @@ def slo_detail(store: Store, rules: Rules, name: str, cluster: str) -> dict | No
         for r, n, example in read.top_reasons(store, slo.sli, cluster, since, now, slo.selector)
     ]
     selector = {"namespaces": list(slo.selector.namespaces), "labels": dict(slo.selector.labels)}
-    return {**status, "pairs": pairs, "reasons": reasons, "selector": selector, "min_events": alerting.min_events}
+    return {
+        **status,
+        "window_s": slo.window.s,
+        "pairs": pairs,
+        "reasons": reasons,
+        "selector": selector,
+        "min_events": alerting.min_events,
+    }
 
 
 def _explained(rules: Rules, reason: str) -> dict:

@@ -80,6 +80,7 @@ class SpentReasonModel(BaseModel):
 
 
 class SloDetailModel(SloStatusModel):
+    window_s: float  # the SLO's window in seconds
     pairs: list[WindowPairModel]
     reasons: list[SpentReasonModel]  # what spent the budget, most first
     selector: dict  # the SLO's namespaces and labels (a tenant's SLO)

@@ -84,12 +84,8 @@ def failing_reasons(store: Store, cluster: str | None, since: float, until: floa
 
 def platform_reasons(store: Store, cluster: str, since: float | None, until: float | None) -> dict[str, int]:
     """Pods the platform failed in [since, until), by reason, most first (the SLI minutes)."""
-    width = int((until if until is not None else 2**31) - (since or 0))
-    counts: dict[str, int] = {}
-    for r in reason_counts(store, cluster, since, until, max(width, 60)):
-        if r["attribution"] == "system":
-            counts[r["reason"]] = counts.get(r["reason"], 0) + r["pods"]
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    found = failing_reasons(store, cluster, since or 0, until if until is not None else 2**31, limit=10_000)
+    return {r["reason"]: r["pods"] for r in found}
 
 
 def reason_counts(store: Store, cluster: str | None, since: float | None, until: float | None, step: int) -> list[dict]:
