@@ -183,16 +183,18 @@ def ratio_over_time(points: list[dict], what: str) -> alt.Chart:
 
 
 def count_bars(rows: list[dict], category: str, value: str, title: str, color: str = "#d62728") -> alt.Chart:
-    """Horizontal bars, the largest first."""
+    """Horizontal bars of counts, the largest first: whole-number ticks, labels shown whole,
+    a bar per category however few there are."""
+    frame = pd.DataFrame(rows).groupby(category, as_index=False)[value].sum()
     return (
-        alt.Chart(pd.DataFrame(rows))
-        .mark_bar(color=color)
+        alt.Chart(frame)
+        .mark_bar(color=color, size=22)
         .encode(
-            y=alt.Y(f"{category}:N", sort="-x", title=None),
-            x=alt.X(f"{value}:Q", title=title),
+            y=alt.Y(f"{category}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=0)),
+            x=alt.X(f"{value}:Q", title=title, axis=alt.Axis(tickMinStep=1, format="d")),
             tooltip=[f"{category}:N", f"{value}:Q"],
         )
-        .properties(height=max(28 * len(rows), 80))
+        .properties(height=alt.Step(32))
     )
 
 

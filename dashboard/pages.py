@@ -100,14 +100,15 @@ class Context:
         """A chart's points: whole steps only, ending before the newest minute (still settling:
         a pod's failure is decided at its deadline, its success when it happens)."""
         step = step or self.step
+        first, last = self.chart_points(since, step)
+        return self.api.get(f"/slos/{quote(slo)}/series", cluster=cluster, to=last, **{"from": first}, step=step)
+
+    def chart_points(self, since: int | None = None, step: int | None = None) -> tuple[int, int]:
+        """A chart's first and last point: whole steps back from the last settled minute. A
+        point stands for the step before it, so the chart covers [first - step, last)."""
+        step = step or self.step
         settled = (self.now - 60) // 60 * 60
-        return self.api.get(
-            f"/slos/{quote(slo)}/series",
-            cluster=cluster,
-            to=settled,
-            **{"from": settled - ((settled - (since or self.since)) // step) * step},
-            step=step,
-        )
+        return settled - ((settled - (since or self.since)) // step) * step, settled
 
 
 def empty(why: str) -> None:
@@ -393,16 +394,16 @@ def _startup_latency(ctx: Context) -> None:
         for day in ctx.api.get("/startup-latency", cluster=cluster, days=7)
     ]
     if rows:
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.markdown(markdown_table(rows))  # wraps its headers: a grid cut its last columns at 1440 px
     else:
         empty("No stateless pod started in the last 7 days.")
 
 
 def _hurt_most(ctx: Context, d: dict) -> None:
-    left, right = st.columns(2)
-    left.subheader("Namespaces the platform failed most")
+    # one under the other: side by side, a reason code's column ran past the page's edge at 1440 px
+    st.subheader("Namespaces the platform failed most")
     if d["namespaces"]:
-        left.markdown(
+        st.markdown(
             markdown_table(
                 [
                     {
@@ -417,12 +418,12 @@ def _hurt_most(ctx: Context, d: dict) -> None:
             )
         )
     else:
-        left.info("The platform failed no pod in this range.")
-    right.subheader("Workloads the platform failed most")
+        empty("The platform failed no pod in this range.")
+    st.subheader("Workloads the platform failed most")
     found = ctx.api.get("/workloads", cluster=ctx.cluster, limit=10, since=ctx.since, until=ctx.now)
     worst = [w for w in found if w["failed_system"]]
     if worst:
-        right.markdown(
+        st.markdown(
             markdown_table(
                 [
                     {
@@ -437,7 +438,7 @@ def _hurt_most(ctx: Context, d: dict) -> None:
             )
         )
     else:
-        right.info("The platform failed no workload's pods.")
+        empty("The platform failed no workload's pods.")
     st.subheader("Recent pods the platform failed")
     pods = ctx.api.get("/pods", cluster=ctx.cluster, attribution="system", since=ctx.since, limit=5000)["items"]
     if pods:
@@ -572,17 +573,22 @@ def _titled_rows(ctx: Context, title: str, path: str, why_empty: str) -> list[di
 
 
 def nodes(ctx: Context) -> None:
-    rows = _titled_rows(
-        ctx, "Nodes", "/nodes", "No node verdicts yet: they appear after the first analysis round with node data."
-    )
+    """Nodes over the chart's span: the table's down time is the chart's bad time, by node."""
+    st.title("Nodes")
+    first, last = ctx.chart_points()
+    since = first - ctx.step
+    rows = ctx.api.get("/nodes", cluster=ctx.cluster, since=since, until=last)
     if not rows:
+        empty("No node verdicts yet: they appear after the first analysis round with node data.")
         return
+    down = [n for n in rows if n["downtime_s"] > 0]
     faulty = [n for n in rows if n["faulty"]]
     repair = [n for n in rows if n["needs_manual_repair"]]
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].metric("nodes", len(rows))
-    cols[1].metric("faulty nodes", len(faulty))
-    cols[2].metric("need manual repair", len(repair))
+    cols[1].metric("could not take pods", len(down), help=f"at some time from {when_s(since)} to {when_s(last)}")
+    cols[2].metric("faulty now", len(faulty))
+    cols[3].metric("need manual repair", len(repair))
     for cluster in ctx.names():
         points = ctx.series("node-availability", cluster)
         if any(p["step_counted"] for p in points):
@@ -592,25 +598,12 @@ def nodes(ctx: Context) -> None:
                 ),
                 use_container_width=True,
             )
-    st.subheader("Manual-repair list")
-    if repair:
-        st.markdown(
-            markdown_table(
-                [
-                    {
-                        "node": n["name"],
-                        "cluster": n["cluster"],
-                        "down": duration(n["downtime_s"]),
-                        "why": ", ".join(n["reasons"]),
-                        "evidence": n["evidence"],
-                    }
-                    for n in repair
-                ]
-            )
-        )
-    else:
-        empty("No node needs hands: every faulty node came back by itself.")
-    st.subheader("All nodes, faulty and least available first")
+    _node_repair_list(repair)
+    st.subheader(f"All nodes from {when_s(since)} to {when_s(last)}: faulty and least available first")
+    st.caption(
+        "Time it could not take pods and availability are over the chart's span, the same minutes the "
+        "chart counts; faulty and manual repair are as of the last analysis."
+    )
     frame = pd.DataFrame(rows)
     frame["order"] = frame["name"].map(natural_key)  # node-2 before node-10
     frame = frame.sort_values(["faulty", "availability", "order"], ascending=[False, True, True])
@@ -623,16 +616,41 @@ def nodes(ctx: Context) -> None:
         "name": "node",
         "availability": "availability (%)",
         "downtime_s": "time it could not take pods",
-        "faulty": "faulty",
+        "faulty": "faulty now",
         "needs_manual_repair": "needs manual repair",
         "reasons": "why",
         "kubelet_startup": "kubelet startup check",
     }
+    if not frame["kubelet_startup"].any():
+        del labels["kubelet_startup"]  # no kubelet logs collected: an empty column only narrows the others
     st.dataframe(
         frame[list(labels)].rename(columns=labels),
         hide_index=True,
         use_container_width=True,
-        column_config={"availability (%)": st.column_config.NumberColumn(format="%.3f")},
+        column_config={
+            "availability (%)": st.column_config.NumberColumn(format="%.3f"),
+            "why": st.column_config.TextColumn(width="large"),
+        },
+    )
+
+
+def _node_repair_list(repair: list[dict]) -> None:
+    st.subheader("Manual-repair list")
+    if not repair:
+        empty("No node needs hands: every faulty node came back by itself.")
+        return
+    st.markdown(
+        markdown_table(
+            [
+                {
+                    "node": n["name"],
+                    "cluster": n["cluster"],
+                    "why": ", ".join(n["reasons"]),
+                    "evidence": n["evidence"],
+                }
+                for n in repair
+            ]
+        )
     )
 
 

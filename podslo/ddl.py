@@ -44,10 +44,20 @@ AGING = {
     "pod_verdicts": ("verdicts", "analyzed_at"),
     "node_verdicts": ("verdicts", WRITTEN),
     "sli_minutes": ("sli_minutes", WRITTEN),
+    "node_minutes": ("sli_minutes", WRITTEN),
     "webhook_outbox": ("outboxes", "created_at"),
 }  # report_outbox (a row a week, dated by the schedule's clock, which may be a simulated one) is kept
 PARTITIONED = {*RAW_TABLES, "raw_logs", "quarantine"}  # by month of insert time
-SHARDED = {*RAW_TABLES, "raw_logs", "quarantine", "probe_results", "pod_verdicts", "node_verdicts", "sli_minutes"}
+SHARDED = {
+    *RAW_TABLES,
+    "raw_logs",
+    "quarantine",
+    "probe_results",
+    "pod_verdicts",
+    "node_verdicts",
+    "sli_minutes",
+    "node_minutes",
+}
 SHARD_KEY = "cityHash64(cluster)"  # one Kubernetes cluster's rows on one shard
 MIGRATIONS_TABLE = Table(
     "schema_migrations",

@@ -307,6 +307,23 @@ NODE_VERDICTS = Table(
     engine="ReplacingMergeTree(version)",
 )
 
+# The seconds a node could not take pods, per node and minute: written only where it is above
+# zero, with the conditions' codes, so the Nodes page can say which nodes make up the node-time
+# SLI's bad time over any range, and why.
+NODE_MINUTES = Table(
+    "node_minutes",
+    """
+    cluster LowCardinality(String)
+    node String
+    minute DateTime('UTC')
+    down_s Float64
+    reasons Array(String)
+    version UInt64
+""",
+    order_by="(cluster, minute, node)",
+    engine="ReplacingMergeTree(version)",
+)
+
 ANALYSIS_WATERMARKS = Table(
     "analysis_watermarks",
     f"""
@@ -463,6 +480,7 @@ TABLES = {
         PROBE_RESULTS,
         POD_VERDICTS,
         NODE_VERDICTS,
+        NODE_MINUTES,
         ANALYSIS_WATERMARKS,
         COLLECTOR_CHECKPOINTS,
         COLLECTOR_HEARTBEATS,

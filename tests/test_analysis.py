@@ -10,6 +10,7 @@ import yaml
 
 from analyzer import read
 from analyzer.lifecycle.verdicts import analyze
+from podslo.timeutil import now_ms
 from simulator.objects import PodStory
 from simulator.stories import Scene, sandbox_create_failed
 from slo_rules import load_rules
@@ -147,3 +148,58 @@ def test_a_row_visible_after_the_watermark_passed_it_is_still_analysed(ingest, s
     store.client.insert("raw_pods", [[*row, inserted]], column_names=[*RAW_PODS.columns, "inserted_at"])
     result = analyze(store, ingest.cluster, rules)
     assert result.incremental and "late-6c9d7f5b4-bbbbb" in ingest.pods(), "the late row's pod was analysed"
+
+
+def _node(name: str, first_seen: int, statuses: dict[str, list[tuple[int, str]]]):
+    from analyzer.lifecycle.facts import NodeFacts, NodeStatus
+
+    node = NodeFacts(name, first_seen)
+    for ctype, changes in statuses.items():
+        node.timeline[ctype] = [NodeStatus(at, status, "r", "m") for at, status in changes]
+    return node
+
+
+def test_node_minutes_add_up_to_the_node_slis_bad_time(store, cluster):
+    """Per node and minute, the down time (and why) sums to the node-time SLI's bad time; a
+    rebuild that reads a node's span shorter leaves no stale minutes behind."""
+    from analyzer.lifecycle.sli_minutes import rebuild_node_minutes
+
+    t0 = 1_780_000_000_000 // 60_000 * 60_000
+    minute = 60_000
+    steady = _node("node-1", t0, {"Ready": [(t0, "True")]})
+    first = {
+        "node-1": steady,
+        "node-2": _node("node-2", t0, {"Ready": [(t0, "True"), (t0 + 5 * minute, "False")]}),  # still down
+        "node-3": _node(
+            "node-3",
+            t0,
+            {"Ready": [(t0, "True")], "DiskPressure": [(t0 + 90_000, "True"), (t0 + 4 * minute, "False")]},
+        ),
+    }
+    written = now_ms()  # a derived row's version is when it was written (its TTL ages by it)
+    rebuild_node_minutes(store, cluster, first, t0, t0 + 20 * minute, version=written)
+    # node-2's Ready=True at minute 8 arrives late: its minutes 8-20 were not down after all
+    second = dict(
+        first,
+        **{
+            "node-2": _node(
+                "node-2", t0, {"Ready": [(t0, "True"), (t0 + 5 * minute, "False"), (t0 + 8 * minute, "True")]}
+            )
+        },
+    )
+    rebuild_node_minutes(store, cluster, second, t0, t0 + 20 * minute, version=written + 1)
+
+    by_node = dict(
+        store.rows(
+            "SELECT node, sum(down_s) FROM node_minutes FINAL WHERE cluster = {c:String} GROUP BY node", c=cluster
+        )
+    )
+    assert by_node == {"node-2": 180.0, "node-3": 150.0}
+    bad = store.rows(
+        "SELECT sum(events) FROM sli_minutes FINAL WHERE cluster = {c:String} AND sli = 'node_time' AND result = 'bad'",
+        c=cluster,
+    )[0][0]
+    assert bad == sum(by_node.values())
+    reasons = read.down_nodes(store, cluster, t0, t0 + 20 * minute)
+    assert reasons == [("node-2", 180.0, ["NodeNotReady"]), ("node-3", 150.0, ["DiskPressure"])]
+    assert read.down_nodes(store, cluster, t0 + 6 * minute, t0 + 20 * minute) == [("node-2", 120.0, ["NodeNotReady"])]

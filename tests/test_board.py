@@ -30,20 +30,41 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]  # the machine has no internet
 SIMULATED_MINUTES = 20
+# The CNI outage (profiles/cni-outage.yaml), and nodes going NotReady often enough that some
+# do in 20 minutes (with seed 1: node-4 from minute 7, node-14 from minute 18).
+PROFILE = """
+version: 1
+description: the CNI outage, and nodes that go NotReady now and then
+base: default
+incidents:
+  - {story: sandbox_create_failed, start_s: 300, duration_s: 900, node_share: 0.5, replace_share: 1.0}
+nodes:
+  heartbeat_s: 300
+  not_ready_per_node_day: 12
+  recover_share: 1.0
+  reporting_share: 0.3
+  down_s: {median: 240, p99: 600}
+  pressure_per_node_day: 0.3
+  pressure_s: {median: 300, p99: 2400}
+  missing_daemonset_per_node_day: 0
+  missing_daemonset_s: {median: 600, p99: 3600}
+"""
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """serve (a CNI outage, 20 cluster minutes at 60x, then the clock stops) and the board."""
+    """serve (a CNI outage and nodes going NotReady, 20 cluster minutes at 60x, then the clock
+    stops) and the board."""
     assert CHROMIUM, "Debian's chromium is needed (.ci/run installs it)"
     here = tmp_path_factory.mktemp("board")
     api_port, board_port = free_port(), free_port()
     env = {"PODSLO_DSN": f"chdb://{here}/store"}
+    (here / "profile.yaml").write_text(PROFILE)
     serve = start_podslo(
         "serve",
         "--simulate",
         "--profile",
-        "cni-outage",
+        str(here / "profile.yaml"),
         "--speed",
         "60",
         "--simulate-minutes",
@@ -124,8 +145,10 @@ class Board:
             e.inner_text()
             for e in self.page.query_selector_all('[data-testid="stException"], [data-testid="stAlertContentError"]')
         ]
-        self.page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
+        self._screenshot_whole(shot)
         assert not errors, f"{shot}: the page shows {errors}"
+        overlapping = self.page.evaluate(OVERLAPS)
+        assert not overlapping, f"{shot}: elements drawn over each other: {overlapping}"
         cut = self.page.evaluate("""() => [...document.querySelectorAll(
             '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p, [data-testid="stMetricDelta"] div')]
             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)""")
@@ -133,6 +156,36 @@ class Board:
         return self.page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('[data-testid="stMetric"]')]
             .map(m => [m.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
                        m.querySelector('[data-testid="stMetricValue"]').innerText.trim()]))""")
+
+    def _screenshot_whole(self, shot: str) -> None:
+        """Streamlit scrolls its main block, not the page: grow the window to the block's height
+        for the shot, then back to 1440x900."""
+        height = self.page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight ?? 900")
+        self.page.set_viewport_size({"width": 1440, "height": max(900, min(int(height), 12_000))})
+        self.page.screenshot(path=SHOTS / f"{shot}.png", full_page=True)
+        self.page.set_viewport_size({"width": 1440, "height": 900})
+
+
+# Pairs of the main block's elements whose boxes cross (neither inside the other), and tables
+# running past the main block's right edge, by text.
+OVERLAPS = """() => {
+  const boxes = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stElementContainer"]')]
+    .map(e => [e, e.getBoundingClientRect()]).filter(([, r]) => r.width > 0 && r.height > 0);
+  const out = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    if (a.contains(b) || b.contains(a)) continue;
+    const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (w > 2 && h > 2) out.push([a.innerText.slice(0, 40), b.innerText.slice(0, 40)]);
+  }
+  const main = document.querySelector('[data-testid="stMainBlockContainer"]')?.getBoundingClientRect();
+  for (const t of document.querySelectorAll('[data-testid="stMain"] table')) {
+    const r = t.getBoundingClientRect();
+    if (main && r.right > main.right + 1) out.push([t.innerText.slice(0, 40), 'past the right edge']);
+  }
+  return out;
+}"""
 
 
 def test_overview_shows_each_slo_as_the_api_does(live):
@@ -204,6 +257,29 @@ def test_delivery_counts_and_its_pod_links_lead_to_their_trace(live):
 def test_page_figures_equal_the_api(live, page, label, count):
     metrics = live.open(page, page)
     assert metrics[label] == str(count(live.figures))
+
+
+def test_nodes_table_adds_up_to_its_chart(live):
+    """The Nodes page's table is over its chart's span: the nodes it says could not take pods
+    are those whose down time makes the chart's bad time, and the two add up."""
+    from dashboard.client import Api
+    from dashboard.pages import Context
+
+    metrics = live.open("nodes", "nodes-range")
+    clusters = live.api.get("/clusters").json()
+    ctx = Context(Api(str(live.api.base_url).removesuffix("/api/v1/")), clusters, None, RANGES["last hour"])
+    first, last = ctx.chart_points()
+    nodes = live.api.get("/nodes", params={"since": first - ctx.step, "until": last}).json()
+    down = {n["name"]: n["downtime_s"] for n in nodes if n["downtime_s"] > 0}
+    assert {"node-4", "node-14"} <= set(down), down
+    assert metrics["could not take pods"] == str(len(down))
+    points = ctx.series("node-availability", clusters[0]["name"])
+    bad = sum(p["step_counted"] * (1 - p["step_sli"]) for p in points if p["step_counted"])
+    assert bad == pytest.approx(sum(down.values()), abs=1.0)
+    # the alert on node time, if it fires, names the node down longest
+    for alert in live.figures["/alerts"]:
+        if alert["labels"].get("sli") == "node_time":
+            assert max(down, key=down.get) in alert["annotations"]["description"]
 
 
 def test_cluster_text_is_shown_as_text(live):

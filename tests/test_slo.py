@@ -496,3 +496,25 @@ def test_a_resolved_page_quotes_the_figures_now(store, rules, cluster):
     resolved = store.dicts("SELECT annotations FROM alerts FINAL WHERE cluster = {c:String}", c=cluster)[0]
     summary = resolved["annotations"]["summary"]
     assert "resolved" in summary and "0.0x over the last 1h" in summary and "30.0x" not in summary
+
+
+def test_a_node_time_alert_names_the_nodes_behind_it(store, rules, cluster):
+    from analyzer.lifecycle.facts import NodeFacts, NodeStatus
+    from analyzer.lifecycle.sli_minutes import rebuild_node_minutes
+    from podslo.timeutil import now_ms
+
+    start = NOW - 28 * 86400_000
+    nodes = {f"node-{i}": NodeFacts(f"node-{i}", start) for i in range(1, 6)}
+    for node in nodes.values():
+        node.timeline["Ready"] = [NodeStatus(start, "True", "KubeletReady", "")]
+    nodes["node-4"].timeline["Ready"].append(NodeStatus(NOW - 60 * MIN, "False", "KubeletNotReady", "PLEG"))
+    nodes["node-2"].timeline["DiskPressure"] = [NodeStatus(NOW - 10 * MIN, "True", "KubeletHasDiskPressure", "")]
+    rebuild_node_minutes(store, cluster, nodes, start, NOW, now_ms())
+    status = evaluate_slo(store, rules, _slo(rules, "node-availability"), cluster, NOW)
+    assert status.burn["1h"] == pytest.approx((60 + 10) / 300 / 0.01)
+    page = next(c for c in burn_conditions(store, rules, status, None) if c.severity == "page")
+    description = page.annotations["description"]
+    assert (
+        "Nodes that could not take pods: node-4 60.0 min (NodeNotReady), node-2 10.0 min (DiskPressure)." in description
+    )
+    assert "NodeNotReady 60.0 min of node time (longest: node-4)" in description

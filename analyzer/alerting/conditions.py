@@ -140,12 +140,20 @@ def _burn_annotations(
     )
     since = status.now - int(pair.long.s * 1000)
     reasons = read.top_reasons(store, status.indicator, status.cluster, since, status.now, slo.selector)
-    listed = "; ".join(f"{r} x{n} (e.g. {example})" for r, n, example in reasons) or "no single reason stands out"
+    if status.indicator == "node_time":  # bad events are node-seconds: say how long, and which nodes
+        listed = "; ".join(f"{r} {duration(n)} of node time (longest: {node})" for r, n, node in reasons)
+        down = read.down_nodes(store, status.cluster, since, status.now)
+        culprits = ", ".join(f"{node} {duration(s)} ({', '.join(codes)})" for node, s, codes in down)
+        nodes = f" Nodes that could not take pods: {culprits}." if culprits else ""
+    else:
+        listed = "; ".join(f"{r} x{n} (e.g. {example})" for r, n, example in reasons)
+        nodes = ""
     first = rules.explain(reasons[0][0]) if reasons else None
     advice = f" {reasons[0][0]}: {first['means']} First check: {first['check']}" if first else ""
     description = (
         f"Over {_over(status, long)}: {status.events[long]:.0f} counted, burn {burn:.1f}x (factor {pair.factor:g}), "
         f"short window {pair.short} burn {status.burn[str(pair.short)]:.1f}x. "
-        f"Top reasons: {listed}. Over {status.window}: {status.current or 0:.2%} good.{advice}"
+        f"Top reasons: {listed or 'no single reason stands out'}.{nodes} "
+        f"Over {status.window}: {status.current or 0:.2%} good.{advice}"
     )
     return {"summary": summary, "description": description, "board_url": board_url or ""}

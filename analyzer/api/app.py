@@ -486,8 +486,19 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
         return {**read.delivery(store, cluster, start, end, limit), "platform_reasons": failing}
 
     @api.get("/nodes", response_model=list[NodeModel])
-    def nodes(cluster: str | None = None) -> list[dict]:
-        return read.nodes(store, cluster)
+    def nodes(
+        cluster: str | None = None,
+        since: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds"),
+        until: int | None = Query(None, ge=0, le=EPOCH_MAX, description="unix seconds (default: now)"),
+    ) -> list[dict]:
+        """Each node's verdict; with `since`, its availability, downtime and reasons over
+        [since, until) from the node-time SLI's minutes (faulty and repair: as of now)."""
+        if since is None:
+            return read.nodes(store, cluster)
+        end = until if until is not None else newest_s(cluster) + 1
+        if end <= since:
+            raise HTTPException(400, "until must be after since")
+        return read.nodes(store, cluster, since, end)
 
     @api.get("/terminating", response_model=list[TerminatingModel])
     def leftover(cluster: str | None = None) -> list[dict]:

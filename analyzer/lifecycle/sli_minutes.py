@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from analyzer.lifecycle.facts import BAD_STATUS, NodeFacts, Slice
-from podslo.schema import SLI_MINUTES
+from analyzer.lifecycle.nodes import CONDITION_CODES
+from podslo.schema import NODE_MINUTES, SLI_MINUTES
 from podslo.store import Store
 from slo_rules.loader import STARTUP_BUCKETS
 
@@ -177,42 +178,96 @@ def rebuild_probe_minutes(store: Store, cluster: str, version: int, since_s: int
     )
 
 
-def node_minutes(cluster: str, nodes: dict[str, NodeFacts], start_ms: int, now_ms: int, version: int) -> list:
-    """Node-seconds per minute from `start_ms` to now: 'good' while a node could deliver pods,
-    'bad' while a condition said it could not (NotReady, Unknown, pressure, network)."""
-    first = start_ms // 60_000 * 60_000
-    edges = np.arange(first, now_ms + 60_000, 60_000, dtype=np.int64)
-    if len(edges) < 2:
-        return []
-    alive = np.zeros(len(edges) - 1)
-    down = np.zeros(len(edges) - 1)
-    for node in nodes.values():
-        lo = max(node.first_seen, first)
-        hi = min(node.deleted_at or now_ms, now_ms)
-        if hi <= lo:
-            continue
-        alive += _covered(edges, lo, hi)
-        for lo2, hi2 in _union(span[:2] for ctype in BAD_STATUS for span in node.bad_spans(ctype, lo, hi)):
-            down += _covered(edges, lo2, hi2)
-    rows = []
-    for minute, up_ms, down_ms in zip(edges[:-1] // 1000, alive - down, down):
-        for result, value in (("good", up_ms), ("bad", down_ms)):
-            rows.append(
-                SLI_MINUTES.Row(
-                    cluster=cluster,
-                    sli="node_time",
-                    scope="",
-                    namespace="",
-                    minute=int(minute),
-                    result=result,
-                    attribution="system" if result == "bad" else "",
-                    reason="",
-                    le=0.0,
-                    events=round(float(value) / 1000, 3),
-                    version=version,
+@dataclass
+class NodeTime:
+    """Node time per minute from `start_ms` to now: every node's alive milliseconds summed, and
+    each node's milliseconds during which a condition said it could not deliver pods
+    (NotReady, Unknown, pressure, network), with the conditions' codes."""
+
+    minutes: np.ndarray  # epoch seconds of each minute
+    alive: np.ndarray
+    down: dict[str, np.ndarray]
+    codes: dict[str, dict[str, np.ndarray]]  # node -> condition code -> its milliseconds per minute
+
+    @classmethod
+    def of(cls, nodes: dict[str, NodeFacts], start_ms: int, now_ms: int) -> NodeTime:
+        first = start_ms // 60_000 * 60_000
+        edges = np.arange(first, now_ms + 60_000, 60_000, dtype=np.int64)
+        time = cls(edges[:-1] // 1000, np.zeros(max(len(edges) - 1, 0)), {}, {})
+        for node in nodes.values():
+            lo = max(node.first_seen, first)
+            hi = min(node.deleted_at or now_ms, now_ms)
+            if hi <= lo or len(edges) < 2:
+                continue
+            time.alive += _covered(edges, lo, hi)
+            spans = [(ctype, span) for ctype in BAD_STATUS for span in node.bad_spans(ctype, lo, hi)]
+            if not spans:
+                continue
+            time.down[node.name] = sum(_covered(edges, a, b) for a, b in _union(span[:2] for _, span in spans))
+            codes = time.codes[node.name] = {}
+            for ctype, (a, b, condition) in spans:
+                code = CONDITION_CODES[(ctype, condition[1])]
+                codes[code] = codes.get(code, 0) + _covered(edges, a, b)
+        return time
+
+    def sli_rows(self, cluster: str, version: int) -> list:
+        """The node-time SLI: node-seconds 'good' while a node could deliver pods, else 'bad'."""
+        down = sum(self.down.values(), np.zeros(len(self.alive)))
+        rows = []
+        for minute, up_ms, down_ms in zip(self.minutes, self.alive - down, down):
+            for result, value in (("good", up_ms), ("bad", down_ms)):
+                rows.append(
+                    SLI_MINUTES.Row(
+                        cluster=cluster,
+                        sli="node_time",
+                        scope="",
+                        namespace="",
+                        minute=int(minute),
+                        result=result,
+                        attribution="system" if result == "bad" else "",
+                        reason="",
+                        le=0.0,
+                        events=round(float(value) / 1000, 3),
+                        version=version,
+                    )
                 )
-            )
-    return rows
+        return rows
+
+    def node_rows(self, cluster: str, version: int) -> list:
+        """Each node's down seconds in the minutes it had any (the SLI's bad time, by node)."""
+        rows = []
+        for name, down in self.down.items():
+            for i in np.flatnonzero(down):
+                rows.append(
+                    NODE_MINUTES.Row(
+                        cluster=cluster,
+                        node=name,
+                        minute=int(self.minutes[i]),
+                        down_s=round(float(down[i]) / 1000, 3),
+                        reasons=sorted(code for code, ms in self.codes[name].items() if ms[i] > 0),
+                        version=version,
+                    )
+                )
+        return rows
+
+
+# A node's down time stored before this round, in minutes this round rebuilt, that this round
+# did not write again (its span was re-read shorter): zero, so the newest version says so.
+_STALE_NODE_MINUTES = f"""
+INSERT INTO node_minutes ({", ".join(NODE_MINUTES.columns)})
+SELECT cluster, node, minute, 0., [], {{version:UInt64}} FROM node_minutes FINAL
+WHERE cluster = {{cluster:String}} AND minute >= toDateTime({{since:UInt32}}) AND version < {{version:UInt64}}
+  AND down_s > 0"""
+
+
+def rebuild_node_minutes(
+    store: Store, cluster: str, nodes: dict[str, NodeFacts], start_ms: int, now_ms: int, version: int
+) -> None:
+    """Rewrite the node-time SLI and the per-node down time from `start_ms` to now."""
+    time = NodeTime.of(nodes, start_ms, now_ms)
+    store.insert("sli_minutes", time.sli_rows(cluster, version))
+    store.insert("node_minutes", time.node_rows(cluster, version))
+    store.command(_STALE_NODE_MINUTES, cluster=cluster, since=start_ms // 60_000 * MINUTE_S, version=version)
 
 
 def _covered(edges: np.ndarray, lo: int, hi: int) -> np.ndarray:

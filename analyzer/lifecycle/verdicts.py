@@ -133,9 +133,8 @@ def _rebuild_slis(
     start = (
         min((n.first_seen for n in nodes.values()), default=now) if full else now - sli_minutes.NODE_REBUILD_S * 1000
     )
-    store.insert(
-        "sli_minutes",
-        sli_minutes.node_minutes(cluster, nodes, max(start, now - sli_minutes.NODE_HISTORY_S * 1000), now, version),
+    sli_minutes.rebuild_node_minutes(
+        store, cluster, nodes, max(start, now - sli_minutes.NODE_HISTORY_S * 1000), now, version
     )
 
 

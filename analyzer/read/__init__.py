@@ -3,6 +3,7 @@ predicates they share (`predicates`). Callers write `read.pods(...)`, `read.deli
 
 from analyzer.read.rollups import (
     delivery,
+    down_nodes,
     failing_reasons,
     platform_reasons,
     reason_counts,
@@ -15,6 +16,7 @@ from analyzer.read.verdicts import kubelet_startup_check, nodes, pod, pod_page, 
 
 __all__ = [
     "delivery",
+    "down_nodes",
     "failing_reasons",
     "kubelet_startup_check",
     "nodes",

@@ -228,8 +228,13 @@ _TOP_REASON_TEMPLATES = {
     "probe": """SELECT /*probe_reason*/, count(), any(probe) FROM probe_results
         WHERE cluster = {cluster:String} AND started_at >= {since:DateTime64(3)} AND started_at < {until:DateTime64(3)}
           AND outcome != 'ok' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
-    "node_time": """SELECT arrayJoin(reasons), count(), any(name) FROM node_verdicts FINAL
-        WHERE cluster = {cluster:String} AND downtime_s > 0 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+    # node time's bad events are node-seconds; the example is the node down longest for the reason
+    "node_time": """SELECT reason, round(sum(down)), argMax(node, down) FROM (
+            SELECT node, arrayJoin(reasons) AS reason, sum(down_s) AS down FROM node_minutes FINAL
+            WHERE cluster = {cluster:String} AND minute >= toDateTime({since:DateTime64(3)})
+              AND minute < toDateTime({until:DateTime64(3)}) AND down_s > 0
+            GROUP BY node, reason)
+        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
 }
 
 
@@ -258,3 +263,19 @@ def top_reasons(
         namespaces=namespaces,
     )
     return [(str(r), int(n), str(e)) for r, n, e in rows]
+
+
+_DOWN_NODES = """
+SELECT node, sum(down_s) AS down, arraySort(arrayDistinct(arrayFlatten(groupArray(reasons)))) FROM node_minutes FINAL
+WHERE cluster = {cluster:String} AND minute >= toDateTime({since:UInt32}) AND minute < toDateTime({until:UInt32})
+  AND down_s > 0
+GROUP BY node ORDER BY down DESC, node LIMIT {limit:UInt32}"""
+
+
+def down_nodes(
+    store: Store, cluster: str, since_ms: int, until_ms: int, limit: int = 3
+) -> list[tuple[str, float, list]]:
+    """(node, seconds it could not take pods, condition codes) in [since, until), longest first:
+    the nodes behind the node-time SLI's bad time."""
+    rows = store.rows(_DOWN_NODES, cluster=cluster, since=since_ms // 1000, until=-(-until_ms // 1000), limit=limit)
+    return [(str(n), float(s), list(r)) for n, s, r in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analyzer.lifecycle.nodes import CONDITION_CODES
 from analyzer.lifecycle.verdicts import PHASES
 from podslo.errors import NotFound
 from podslo.store import Store
@@ -166,12 +167,30 @@ def kubelet_startup_check(store: Store, cluster: str | None = None) -> dict[tupl
     }
 
 
-def nodes(store: Store, cluster: str | None = None) -> list[dict]:
+_NODE_RANGE_SQL = """
+SELECT node, sum(down_s), arrayDistinct(arrayFlatten(groupArray(reasons))) FROM node_minutes FINAL
+WHERE (cluster = {cluster:String}) AND minute >= toDateTime({since:UInt32}) AND minute < toDateTime({until:UInt32})
+  AND down_s > 0
+GROUP BY node"""
+
+
+def nodes(
+    store: Store, cluster: str | None = None, since_s: int | None = None, until_s: int | None = None
+) -> list[dict]:
     """Contract 2's node verdicts, each with the kubelet cross-check of its pods' startup
-    (None where no kubelet log was collected)."""
+    (None where no kubelet log was collected). With a range, availability, downtime and the
+    reasons are over the range (the minutes the node-time SLI counts), clipped to the node's
+    known life; faulty and needs_manual_repair are still as of the last analysis."""
     checked = kubelet_startup_check(store, cluster)
-    return [
-        {
+    out = []
+    down: dict[tuple[str, str], tuple[float, list[str]]] = {}
+    rows = store.dicts(_NODE_SQL, cluster=cluster or "")
+    if since_s is not None and until_s is not None:
+        for name in sorted({r["cluster"] for r in rows}):
+            for node, seconds, reasons in store.rows(_NODE_RANGE_SQL, cluster=name, since=since_s, until=until_s):
+                down[(name, node)] = (float(seconds), sorted(reasons))
+    for r in rows:
+        node = {
             "cluster": r["cluster"],
             "name": r["name"],
             "availability": r["availability"],
@@ -183,5 +202,20 @@ def nodes(store: Store, cluster: str | None = None) -> list[dict]:
             "window": {"start": iso(r["ws"]), "end": iso(r["we"])},
             "kubelet_startup": checked.get((r["cluster"], r["name"])),
         }
-        for r in store.dicts(_NODE_SQL, cluster=cluster or "")
-    ]
+        if since_s is not None and until_s is not None:
+            node.update(_over_range(r, since_s, until_s, *down.get((r["cluster"], r["name"]), (0.0, []))))
+        out.append(node)
+    return out
+
+
+def _over_range(row: dict, since_s: int, until_s: int, down_s: float, reasons: list[str]) -> dict:
+    """A node's figures over [since, until): its life within it, and its down time there."""
+    start, end = max(row["ws"], since_s * 1000), min(row["we"], until_s * 1000)
+    alive_s = max(end - start, 0) / 1000
+    kept = [r for r in row["reasons"] if r not in CONDITION_CODES.values()]  # DaemonSets, clustered failures
+    return {
+        "availability": round(1 - min(down_s, alive_s) / alive_s, 6) if alive_s else 1.0,
+        "downtime_s": round(down_s, 3),
+        "reasons": reasons + [r for r in kept if r not in reasons],
+        "window": {"start": iso(start) if alive_s else None, "end": iso(end) if alive_s else None},
+    }
