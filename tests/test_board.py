@@ -31,7 +31,7 @@ CHROMIUM_ARGS = [
 ]  # the machine has no internet
 SIMULATED_MINUTES = 20
 # The CNI outage (profiles/cni-outage.yaml), and nodes going NotReady often enough that some
-# do in 20 minutes (with seed 1: node-4 from minute 7, node-14 from minute 18).
+# do in 20 minutes (with seed 1: node-4 from minute 7, node-14 at 18:56).
 PROFILE = """
 version: 1
 description: the CNI outage, and nodes that go NotReady now and then
@@ -271,7 +271,7 @@ def test_nodes_table_adds_up_to_its_chart(live):
     first, last = ctx.chart_points()
     nodes = live.api.get("/nodes", params={"since": first - ctx.step, "until": last}).json()
     down = {n["name"]: n["downtime_s"] for n in nodes if n["downtime_s"] > 0}
-    assert {"node-4", "node-14"} <= set(down), down
+    assert "node-4" in down, down  # NotReady from minute 7 (node-14 goes at 18:56: seconds before the span's end)
     assert metrics["could not take pods"] == str(len(down))
     points = ctx.series("node-availability", clusters[0]["name"])
     bad = sum(p["step_counted"] * (1 - p["step_sli"]) for p in points if p["step_counted"])
