@@ -37,6 +37,7 @@ def _story_store(store: Store, rules) -> None:
 def _requests(store: Store, now_s: int, rng: random.Random, each: int) -> dict[str, list[tuple[str, dict]]]:
     """The requests to time, by route: filters a person would set, pods with and without a story."""
     day = 86400
+    few = max(each // 5, 3)
     uids = [
         r[0]
         for r in store.rows(
@@ -76,8 +77,20 @@ def _requests(store: Store, now_s: int, rng: random.Random, each: int) -> dict[s
         "/slos/*/series": [
             (f"/slos/{name}/series", params) for i in range(each) for params, name in [series[i % len(series)]]
         ],
-        "/slos": [("/slos", {"cluster": CLUSTER})] * max(each // 5, 3),
-        "/delivery (week)": [("/delivery", {"cluster": CLUSTER})] * max(each // 5, 3),
+        "/slos": [("/slos", {"cluster": CLUSTER})] * few,
+        "/slos/{name}": [("/slos/pod-delivery", {"cluster": CLUSTER})] * few,
+        "/delivery (week)": [("/delivery", {"cluster": CLUSTER})] * few,
+        "/workloads (week)": [("/workloads", {"cluster": CLUSTER, "since": now_s - 7 * day, "limit": 100})] * few,
+        "/reasons (week, hourly)": [
+            ("/reasons", {"cluster": CLUSTER, "since": now_s - 7 * day, "until": now_s, "step": 3600})
+        ]
+        * few,
+        "/nodes (week)": [("/nodes", {"cluster": CLUSTER, "since": now_s - 7 * day})] * few,
+        "/terminating": [("/terminating", {"cluster": CLUSTER})] * few,
+        "/startup-latency": [("/startup-latency", {"cluster": CLUSTER, "days": 7})] * few,
+        "/alerts": [("/alerts", {})] * few,
+        "/unknowns": [("/unknowns", {"cluster": CLUSTER})] * few,
+        "/clusters": [("/clusters", {})] * few,
     }
 
 
