@@ -135,6 +135,10 @@ def _pod(r: dict) -> dict:
 # kubelet logs `podslo collect-logs` stores) against podslo's for the same pod: creation to
 # running as observed via watch, image pulls left out, which is what podStartSLOduration counts.
 KUBELET_TOLERANCE_S = 2.0  # a difference beyond this is clock skew or watch lag, not rounding
+_KUBELET_LOGGED = """
+  SELECT DISTINCT cluster, pod_namespace, pod_name FROM raw_logs
+  WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND component = 'kubelet'
+    AND position(message, '"Observed pod startup duration"') > 0"""
 _KUBELET_CHECK_SQL = """
 SELECT v.cluster, l.node, count() AS pods, countIf(abs(ours - theirs) > {tolerance:Float64}) AS disagreeing,
        quantileExact(0.5)(ours - theirs) AS median_diff_s
@@ -152,14 +156,17 @@ INNER JOIN (
   FROM pod_verdicts FINAL
   WHERE (cluster = {cluster:String} OR {cluster:String} = '')
     AND create_to_schedule_s IS NOT NULL AND schedule_to_run_s IS NOT NULL AND run_to_watch_s IS NOT NULL
+    AND (cluster, namespace, name) IN (/*logged*/)
 ) AS v ON l.cluster = v.cluster AND l.pod_namespace = v.namespace AND l.pod_name = v.name
 WHERE theirs IS NOT NULL
-GROUP BY v.cluster, l.node"""
+GROUP BY v.cluster, l.node""".replace("/*logged*/", _KUBELET_LOGGED)
 
 
 def kubelet_startup_check(store: Store, cluster: str | None = None) -> dict[tuple[str, str], dict]:
     """Per (cluster, node): pods whose startup both the kubelet and podslo measured, how many
     differ by more than KUBELET_TOLERANCE_S, and the median difference (podslo's minus the kubelet's)."""
+    if not store.rows(_KUBELET_LOGGED + " LIMIT 1", cluster=cluster or ""):
+        return {}  # no kubelet log collected: nothing to join the verdicts with
     rows = store.rows(_KUBELET_CHECK_SQL, cluster=cluster or "", tolerance=KUBELET_TOLERANCE_S)
     return {
         (c, node): {"pods": int(pods), "disagreeing": int(bad), "median_diff_s": round(float(diff), 3)}
