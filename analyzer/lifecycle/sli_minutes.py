@@ -194,10 +194,12 @@ class NodeTime:
         first = start_ms // 60_000 * 60_000
         edges = np.arange(first, now_ms + 60_000, 60_000, dtype=np.int64)
         time = cls(edges[:-1] // 1000, np.zeros(max(len(edges) - 1, 0)), {}, {})
+        if len(edges) < 2:
+            return time
         for node in nodes.values():
             lo = max(node.first_seen, first)
             hi = min(node.deleted_at or now_ms, now_ms)
-            if hi <= lo or len(edges) < 2:
+            if hi <= lo:
                 continue
             time.alive += _covered(edges, lo, hi)
             spans = [(ctype, span) for ctype in BAD_STATUS for span in node.bad_spans(ctype, lo, hi)]

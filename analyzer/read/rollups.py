@@ -269,13 +269,19 @@ _DOWN_NODES = """
 SELECT node, sum(down_s) AS down, arraySort(arrayDistinct(arrayFlatten(groupArray(reasons)))) FROM node_minutes FINAL
 WHERE cluster = {cluster:String} AND minute >= toDateTime({since:UInt32}) AND minute < toDateTime({until:UInt32})
   AND down_s > 0
-GROUP BY node ORDER BY down DESC, node LIMIT {limit:UInt32}"""
+GROUP BY node ORDER BY down DESC, node LIMIT {limit:UInt64}"""
 
 
 def down_nodes(
-    store: Store, cluster: str, since_ms: int, until_ms: int, limit: int = 3
+    store: Store, cluster: str, since_ms: int, until_ms: int, limit: int | None = 3
 ) -> list[tuple[str, float, list]]:
-    """(node, seconds it could not take pods, condition codes) in [since, until), longest first:
-    the nodes behind the node-time SLI's bad time."""
-    rows = store.rows(_DOWN_NODES, cluster=cluster, since=since_ms // 1000, until=-(-until_ms // 1000), limit=limit)
+    """(node, seconds it could not take pods, condition codes) in [since, until), longest first
+    (every node with down time when `limit` is None): the nodes behind the node-time SLI's bad time."""
+    rows = store.rows(
+        _DOWN_NODES,
+        cluster=cluster,
+        since=since_ms // 1000,
+        until=-(-until_ms // 1000),
+        limit=2**63 if limit is None else limit,
+    )
     return [(str(n), float(s), list(r)) for n, s, r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analyzer.lifecycle.nodes import CONDITION_CODES
 from analyzer.lifecycle.verdicts import PHASES
+from analyzer.read.rollups import down_nodes
 from podslo.errors import NotFound
 from podslo.store import Store
 from podslo.timeutil import iso
@@ -174,13 +175,6 @@ def kubelet_startup_check(store: Store, cluster: str | None = None) -> dict[tupl
     }
 
 
-_NODE_RANGE_SQL = """
-SELECT node, sum(down_s), arrayDistinct(arrayFlatten(groupArray(reasons))) FROM node_minutes FINAL
-WHERE (cluster = {cluster:String}) AND minute >= toDateTime({since:UInt32}) AND minute < toDateTime({until:UInt32})
-  AND down_s > 0
-GROUP BY node"""
-
-
 def nodes(
     store: Store, cluster: str | None = None, since_s: int | None = None, until_s: int | None = None
 ) -> list[dict]:
@@ -194,8 +188,8 @@ def nodes(
     rows = store.dicts(_NODE_SQL, cluster=cluster or "")
     if since_s is not None and until_s is not None:
         for name in sorted({r["cluster"] for r in rows}):
-            for node, seconds, reasons in store.rows(_NODE_RANGE_SQL, cluster=name, since=since_s, until=until_s):
-                down[(name, node)] = (float(seconds), sorted(reasons))
+            for node, seconds, reasons in down_nodes(store, name, since_s * 1000, until_s * 1000, limit=None):
+                down[(name, node)] = (seconds, reasons)
     for r in rows:
         node = {
             "cluster": r["cluster"],
