@@ -110,8 +110,8 @@ def analyze(
 @contextmanager
 def _collector_paused():
     """A slice's facts are hundreds of thousands of small objects that reference counting frees;
-    Python's cycle collector walking them all again and again costs a tenth of a full analysis
-    (README, Performance)."""
+    Python's cycle collector would walk them all again and again for nothing (the whole
+    analysis's gain measured within the run-to-run spread: README, Performance)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
