@@ -139,6 +139,12 @@ class Board:
         """Open a page, wait for Streamlit to finish, screenshot it; its metrics, label -> value."""
         self.page.goto(urljoin(self.url, path), wait_until="domcontentloaded")
         self.page.wait_for_selector("h1", timeout=60_000)
+        # the script's run has ended (the status widget can be absent before it first shows)
+        self.page.wait_for_function(
+            "() => document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state')"
+            " === 'notRunning'",
+            timeout=90_000,
+        )
         self.page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
         self.page.wait_for_load_state("networkidle")
         errors = [

@@ -266,6 +266,8 @@ def test_one_failing_cluster_does_not_stop_the_others(ingest, store, rules, clus
         return real(store_, name, rules_)
 
     monkeypatch.setattr(analysis_loop, "analyze", analyze)
+    # a first retry long after three rounds, however slow the machine (the default's is 2.5-5 s)
+    monkeypatch.setattr(analysis_loop, "CLUSTER_RETRY", Backoff(600.0, 600.0, "equal"))
     loop = AnalysisLoop(store, rules, ["broken", cluster], [], "http://podslo")
     for _ in range(3):
         result = loop.run_round()
