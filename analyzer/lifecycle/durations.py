@@ -44,4 +44,7 @@ def pulled_seconds(message: str) -> float | None:
     match = PULLED.match(message)
     if not match:
         return None
-    return parse_go_duration(match.group("waiting") or match.group("pull"))
+    try:
+        return parse_go_duration(match.group("waiting") or match.group("pull"))
+    except ValueError:  # digits and dots the pattern admits that are no duration ("1.2.3s")
+        return None

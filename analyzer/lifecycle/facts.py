@@ -33,6 +33,8 @@ _CHANGED_UIDS = f"""
         AND (outcome = 'pending' OR upgrade_outcome = 'pending'
              OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
 
+_DECIDED_UIDS = "SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {skip_version:UInt64}"
+
 
 @dataclass(frozen=True)
 class Slice:
@@ -43,11 +45,14 @@ class Slice:
     buckets: int = 1
     bucket: int = 0
     late: tuple[int, ...] = ()  # minutes (epoch s) before `low_ms` whose rows became visible since
+    skip_version: int | None = None  # leave out pods with a verdict of this version (decided in SQL)
 
     def where(self, column: str = "uid") -> str:
         parts = [f"cityHash64({column}) % {{buckets:UInt32}} = {{bucket:UInt32}}"]
         if self.low_ms is not None:
             parts.append(f"{column} IN ({_CHANGED_UIDS})")
+        if self.skip_version is not None:
+            parts.append(f"{column} NOT IN ({_DECIDED_UIDS})")
         return " AND ".join(parts)
 
     def params(self) -> dict:
@@ -57,6 +62,7 @@ class Slice:
             "late": list(self.late),
             "buckets": self.buckets,
             "bucket": self.bucket,
+            "skip_version": self.skip_version or 0,
         }
 
 
@@ -84,7 +90,7 @@ _LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {_ORD
 _RAN = f"argMinIf((run_at, observed_at), {_ORDER}, run_at IS NOT NULL)"
 
 # PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
-_POD_FIELDS = {
+POD_FIELDS = {
     "uid": "uid",
     "namespace": f"tupleElement({_LATEST} AS latest, 1)",
     "name": "tupleElement(latest, 2)",
@@ -119,7 +125,7 @@ _POD_FIELDS = {
     "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
-POD_SQL = f"SELECT {', '.join(_POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
+POD_SQL = f"SELECT {', '.join(POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
 
 # Signals: what the stored facts say that a rule may match, derived here so that a
 # change of rules (which conditions count) or of this derivation re-decides stored pods.
@@ -290,14 +296,14 @@ def count_pods(store: Store, part: Slice) -> int:
     return int(store.scalar(COUNT_SQL.replace("/*slice*/", part.where()), **part.params()) or 0)
 
 
-assert tuple(_POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(_POD_FIELDS)]
+assert tuple(POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(POD_FIELDS)]
 
 
 def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
     params = part.params()
     pods: dict[str, PodFacts] = {}
     for row in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
-        pods[row[0]] = PodFacts(*row)  # _POD_FIELDS is in PodFacts' order (checked below)
+        pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
     signal_params = {
         **params,
         "when_false": list(rules.spec.signals.conditions_when_false),
@@ -341,21 +347,21 @@ def event_time(pod: PodFacts, reason: str) -> int | None:
 
 
 def image_pull_seconds(pod: PodFacts) -> float | None:
-    """Sum of the kubelet's Pulled durations (pulls are serial by default)."""
-    total, seen = None, False
-    for event in pod.events:
-        if event.reason != "Pulled":
-            continue
-        seen = True
-        seconds = pulled_seconds(event.message)
-        if seconds is not None:
-            total = (total or 0.0) + seconds
-    if total is None and seen:
-        pulling, pulled = event_time(pod, "Pulling"), event_time(pod, "Pulled")
-        present = any("already present" in e.message for e in pod.events if e.reason == "Pulled")
-        if pulling and pulled and not present:
-            return max(pulled - pulling, 0) / 1000
+    """Sum of the kubelet's Pulled durations (pulls are serial by default), added in the order of
+    their events (by time, then duration: the order the SQL path adds them in, on_time.py)."""
+    pulled = [e for e in pod.events if e.reason == "Pulled"]
+    if not pulled:
+        return None
+    durations = sorted((e.first, s) for e in pulled if (s := pulled_seconds(e.message)) is not None)
+    if not durations:
+        pulling, first_pulled = event_time(pod, "Pulling"), event_time(pod, "Pulled")
+        present = any("already present" in e.message for e in pulled)
+        if pulling and first_pulled and not present:
+            return max(first_pulled - pulling, 0) / 1000
         return 0.0
+    total = 0.0
+    for _, seconds in durations:
+        total += seconds
     return total
 
 

@@ -33,12 +33,25 @@ class Decision:
 
 
 def first_match(rules: tuple[Rule, ...], signals: list[Signal], fits_node: bool) -> Decision | None:
-    """The highest-priority rule any signal satisfies, with the signal that did."""
+    """The highest-priority rule any signal satisfies, with the signal that did. (Each rule
+    tries only the signals of its sources: a few source sets, filtered once each.)"""
+    of_sources: dict[frozenset, list[Signal]] = {}
     for rule in rules:
-        for signal in signals:
+        sources = rule.matcher.sources
+        candidates = of_sources.get(sources)
+        if candidates is None:
+            candidates = of_sources[sources] = [s for s in signals if s.source in sources]
+        for signal in candidates:
             if rule.matcher.matches(signal.source, signal.reason, signal.message, fits_node):
                 return Decision(rule, signal)
     return None
+
+
+def rounded(seconds: float, digits: int = 3) -> float:
+    """Rounded as ClickHouse's round() does (scaled, to the nearest integer, ties to even, scaled
+    back), so that a verdict decided in SQL (on_time.py) and one decided here agree to the bit."""
+    scale = 10**digits
+    return round(seconds * scale) / scale
 
 
 def pod_kind(pod: PodFacts) -> str:
@@ -54,16 +67,16 @@ def phases(pod: PodFacts, kind: str) -> dict:
     ready = pod.ready if kind == "service" else None
 
     def span(later, earlier):
-        return None if later is None or earlier is None else round(max(later - earlier, 0) / 1000, 3)
+        return None if later is None or earlier is None else rounded(max(later - earlier, 0) / 1000)
 
     start_from = sandbox or scheduled
     container_start = span(started, start_from)
     if container_start is not None and pull_s:
-        container_start = round(max(container_start - pull_s, 0.0), 3)
+        container_start = rounded(max(container_start - pull_s, 0.0))
     return {
         "scheduling_s": span(scheduled, created),
         "sandbox_s": span(sandbox, scheduled),
-        "image_pull_s": None if pull_s is None else round(pull_s, 9),
+        "image_pull_s": None if pull_s is None else rounded(pull_s, 9),
         "container_start_s": container_start,
         "readiness_s": span(ready, started),
     }
@@ -95,10 +108,10 @@ def startup(pod: PodFacts) -> dict:
     excluded = (pod.pull_s or 0.0) + max(init_s, 0.0)
 
     def span(later: int | None, earlier: int | None) -> float | None:
-        return None if later is None or earlier is None else round(max(later - earlier, 0) / 1000, 3)
+        return None if later is None or earlier is None else rounded(max(later - earlier, 0) / 1000)
 
     def without_excluded(seconds: float | None) -> float | None:
-        return None if seconds is None else round(max(seconds - excluded, 0.0), 3)
+        return None if seconds is None else rounded(max(seconds - excluded, 0.0))
 
     counted = not pod.preempting
     return {

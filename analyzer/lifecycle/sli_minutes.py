@@ -125,14 +125,14 @@ def counted_minutes(store: Store, part: Slice) -> set[int]:
     return {int(r[0]) for r in store.rows(sql, **part.params())}
 
 
-def minutes_of(rows) -> set[int]:
-    """The minutes new verdict rows count in."""
-    out = set()
-    for row in rows:
-        for at in (row.decided_at, row.deletion_decided_at, row.upgrade_decided_at):
-            if at is not None:
-                out.add(int(at) // 60_000 * MINUTE_S)
-    return out
+_NEW_MINUTES = """
+SELECT DISTINCT toUnixTimestamp(toStartOfMinute(arrayJoin([decided_at, deletion_decided_at, upgrade_decided_at]) AS at))
+FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {version:UInt64} AND at IS NOT NULL"""
+
+
+def minutes_decided(store: Store, cluster: str, version: int) -> set[int]:
+    """The minutes (epoch seconds) the verdicts written at `version` count in."""
+    return {int(r[0]) for r in store.rows(_NEW_MINUTES, cluster=cluster, version=version)}
 
 
 def rebuild_pod_minutes(

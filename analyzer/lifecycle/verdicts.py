@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from analyzer.lifecycle import pods, sli_minutes
 from analyzer.lifecycle.facts import (
@@ -25,6 +25,7 @@ from analyzer.lifecycle.facts import (
 )
 from analyzer.lifecycle.fleet import FleetIndex, load_fleet
 from analyzer.lifecycle.nodes import node_verdicts
+from analyzer.lifecycle.on_time import decide_on_time, decides_in_sql
 from podslo.schema import POD_VERDICTS
 from podslo.store import Store
 from podslo.timeutil import now_ms
@@ -32,9 +33,11 @@ from slo_rules import Rules
 
 log = logging.getLogger(__name__)
 PHASES = ("scheduling_s", "sandbox_s", "image_pull_s", "container_start_s", "readiness_s")  # verdict columns
-PODS_PER_SLICE = 50_000
+PODS_PER_SLICE = 50_000  # decided in Python at a time (their facts are Python objects)
+PODS_PER_SQL_SLICE = 250_000  # decided in ClickHouse at a time (its aggregation's memory)
 # Re-read this much before the watermark: rows inserted while the last analysis ran.
 OVERLAP_MS = 10_000
+_DECIDED_SQL = "SELECT count() FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {version:UInt64}"
 _SYSTEM_FAILURES_SQL = """
 SELECT node, count() FROM pod_verdicts FINAL
 WHERE cluster = {cluster:String} AND attribution = 'system' AND node != '' GROUP BY node"""
@@ -57,11 +60,13 @@ def analyze(
     full: bool = False,
     pods_per_slice: int = PODS_PER_SLICE,
     overlap_ms: int = OVERLAP_MS,
+    on_time: bool = True,
 ) -> Analysis:
     """Bring `cluster`'s pod and node verdicts up to date with what is stored.
 
     Incremental by default: only pods touched since the last analysis, or whose
-    verdict time can still change, are decided again. `full` decides every pod.
+    verdict time can still change, are decided again. `full` decides every pod. Pods
+    delivered on time are decided in ClickHouse (on_time.py) unless `on_time` is False.
     """
     now, outliers = cluster_now(store, cluster)
     if outliers:
@@ -80,22 +85,23 @@ def analyze(
     # Marked begun until it ends: a round cut short between writing verdicts and rebuilding
     # their SLI minutes cannot tell the next one which minutes it moved, so that one rebuilds all.
     store.insert("analysis_watermarks", [[cluster, low or 0, version, 1, counted]])
-    probe = Slice(cluster, low, late=late)
-    buckets = max(1, -(-count_pods(store, probe) // pods_per_slice))
-    decided = 0
+    pending = Slice(cluster, low, late=late)
     minutes: set[int] = set()  # the SLI minutes the verdicts decided now count in, or counted in before
-    for bucket in range(buckets):
-        part = Slice(cluster, low, buckets, bucket, late)
+    if low is not None:
+        minutes |= sli_minutes.counted_minutes(store, pending)
+    if on_time and decides_in_sql(rules):
+        for part in _slices(store, pending, PODS_PER_SQL_SLICE):
+            decide_on_time(store, part, rules, now, version)
+        pending = replace(pending, skip_version=version)
+    for part in _slices(store, pending, pods_per_slice):
         with _collector_paused():
             by_uid = load_pods(store, part, rules)
             rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
-        if low is not None:
-            minutes |= sli_minutes.counted_minutes(store, part) | sli_minutes.minutes_of(rows)
         store.insert("pod_verdicts", rows)
-        decided += len(rows)
     refused = [not_created_row(cluster, event, rules, version) for event in load_not_created(store, cluster, low)]
     store.insert("pod_verdicts", refused)
-    minutes |= sli_minutes.minutes_of(refused)
+    if low is not None:
+        minutes |= sli_minutes.minutes_decided(store, cluster, version)
     failures = dict(store.rows(_SYSTEM_FAILURES_SQL, cluster=cluster))
     critical = list(rules.spec.nodes.critical_daemonsets)
     node_rows = node_verdicts(
@@ -104,7 +110,14 @@ def analyze(
     store.insert("node_verdicts", node_rows)
     _rebuild_slis(store, cluster, rules, nodes, now, version, None if low is None or interrupted else minutes)
     store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0, counts]])
-    return Analysis(cluster, now, decided + len(refused), len(node_rows), low is not None, outliers)
+    decided = store.scalar(_DECIDED_SQL, cluster=cluster, version=version)
+    return Analysis(cluster, now, int(decided), len(node_rows), low is not None, outliers)
+
+
+def _slices(store: Store, pods: Slice, per_slice: int) -> list[Slice]:
+    """`pods` in hash buckets of about `per_slice` pods."""
+    buckets = max(1, -(-count_pods(store, pods) // per_slice))
+    return [replace(pods, buckets=buckets, bucket=bucket) for bucket in range(buckets)]
 
 
 @contextmanager
@@ -203,9 +216,14 @@ def decide(pod: PodFacts, nodes: dict[str, NodeFacts], rules: Rules, now: int) -
 
 
 def _fallback(signals: list[Signal]) -> Signal:
-    """Evidence for an Unknown verdict: the latest non-derived signal, if any."""
+    """Evidence for an Unknown verdict: the latest non-derived signal, if any (of signals at the
+    same time, the same one whatever order the store returned them in)."""
     real = [s for s in signals if s.source != "derived"]
-    return max(real, key=lambda s: s.at) if real else Signal("derived", "NoSignal", "nothing explains the delay", 0)
+    return (
+        max(real, key=lambda s: (s.at, s.source, s.reason, s.message))
+        if real
+        else Signal("derived", "NoSignal", "nothing explains the delay", 0)
+    )
 
 
 def deletion(pod: PodFacts, nodes: dict, rules: Rules, now: int) -> dict | None:
@@ -247,7 +265,7 @@ def upgrade(pod: PodFacts, rules: Rules, deadline_s: float, now: int) -> dict:
     )
     result = {
         "upgrade_at": changed,
-        "upgrade_ready_s": None if ready_again is None else round((ready_again - changed) / 1000, 3),
+        "upgrade_ready_s": None if ready_again is None else pods.rounded((ready_again - changed) / 1000),
     }
     if ready_again is not None and ready_again <= limit:
         return {**result, "upgrade_outcome": "success", "upgrade_decided_at": ready_again}
@@ -305,7 +323,7 @@ def pod_verdict_row(
         evidence=evidence,
         rule=rule_id,
         node=pod.node,
-        delivery_s=None if delivered is None else round(max(delivered - pods.due_from(pod), 0) / 1000, 3),
+        delivery_s=None if delivered is None else pods.rounded(max(delivered - pods.due_from(pod), 0) / 1000),
         **phase,
         deletion_requested_at=gone.get("requested_at"),
         deletion_gone_at=gone.get("gone_at"),
