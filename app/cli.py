@@ -1015,11 +1015,16 @@ def _checkout_on_path() -> None:
 @click.option("--pods", "count", default=100_000, show_default=True, help="Pods in the generated stream.")
 @click.option("--seed", default=1, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def bench_verdicts(count, seed, fmt):
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False),
+    help="Keep the ingested store here; a later run with the same --pods and --seed analyzes a copy of it.",
+)
+def bench_verdicts(count, seed, fmt, data):
     """Replay a generated stream of N pods into a fresh store and time ingest + analysis."""
     from bench.verdicts import run_verdict_bench
 
-    _show_figures(run_verdict_bench(count, seed), fmt)
+    _show_figures(run_verdict_bench(count, seed, data), fmt)
 
 
 @bench.command("api")

@@ -250,6 +250,13 @@ def _connect(target):
     # No session: the analysis, delivery, report and API threads share this client, and
     # ClickHouse refuses concurrent queries on one session (SESSION_IS_LOCKED); podslo keeps
     # nothing in a session (no temporary tables, no SET), so every query stands alone.
+    # On a sharded cluster a query's `IN (SELECT ...)` over Distributed tables reads the
+    # subquery's local table on each shard: every table is sharded by cluster, and the analysis
+    # asks about one cluster, so its shard holds the whole answer (ClickHouse refuses such a
+    # subquery by default: distributed_product_mode = 'deny').
+    settings = {"distributed_product_mode": "local"}
     boot = clickhouse_connect.get_client(dsn=target.url, database="default", autogenerate_session_id=False)
     boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
-    return clickhouse_connect.get_client(dsn=target.url, database=target.database, autogenerate_session_id=False)
+    return clickhouse_connect.get_client(
+        dsn=target.url, database=target.database, autogenerate_session_id=False, settings=settings
+    )
