@@ -66,7 +66,7 @@ class Slice:
         }
 
 
-_ORDER = "(rv, seen_at)"
+ORDER = "(rv, seen_at)"  # a pod's rows in the order they were written
 # When a deleted pod went: its last write by the cluster's record (the newest of its own
 # timestamps and managedFields' times, or in a recording the newest time the stream had shown
 # before its DELETED: a force delete writes no time of its own), never after the DELETED
@@ -85,9 +85,9 @@ def _ms(column: str) -> str:
 _STOPPED = (
     "running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND k.state = 'terminated', containers)"
 )
-_LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {_ORDER})"
+_LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {ORDER})"
 # ... and its run, with the time the watch saw it
-_RAN = f"argMinIf((run_at, observed_at), {_ORDER}, run_at IS NOT NULL)"
+_RAN = f"argMinIf((run_at, observed_at), {ORDER}, run_at IS NOT NULL)"
 
 # PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
 POD_FIELDS = {
@@ -95,7 +95,7 @@ POD_FIELDS = {
     "namespace": f"tupleElement({_LATEST} AS latest, 1)",
     "name": "tupleElement(latest, 2)",
     "created": _ms("min(created_at)"),
-    "node": f"argMaxIf(node, {_ORDER}, node != '')",
+    "node": f"argMaxIf(node, {ORDER}, node != '')",
     "phase": "tupleElement(latest, 3)",
     "owner_kind": "any(owner_kind)",
     "owner_name": "any(owner_name)",
@@ -125,33 +125,37 @@ POD_FIELDS = {
     "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
-POD_SQL = f"SELECT {', '.join(POD_FIELDS.values())} FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"
+# ... and, for a pod whose container images changed while it lived, its snapshots in order
+_SNAPSHOTS = """if(uniqExactIf(images, notEmpty(images)) > 1, arraySort(x -> x.1, groupArrayIf(
+    (rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at), images, ready,
+     toUnixTimestamp64Milli(ready_at)), notEmpty(images))), [])"""
+POD_SQL = (
+    f"SELECT {', '.join(POD_FIELDS.values())}, {_SNAPSHOTS} "
+    "FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ GROUP BY uid"
+)
 
 # Signals: what the stored facts say that a rule may match, derived here so that a
 # change of rules (which conditions count) or of this derivation re-decides stored pods.
 # Rows written before the facts were stored carry the signals the collector derived.
+# (One scan of the rows: the stored signals, conditions, containers and status side by side.)
 SIGNAL_SQL = """
-SELECT uid, source, reason, message, toUnixTimestamp64Milli(min(at)) FROM (
-  SELECT uid, s.1 AS source, s.2 AS reason, s.3 AS message, s.4 AS at
-  FROM raw_pods ARRAY JOIN signals AS s WHERE cluster = {cluster:String} AND /*slice*/
-  UNION ALL
-  SELECT uid, 'condition', concat(c.type, '/', c.reason), c.message, ifNull(c.since, seen_at)
-  FROM raw_pods ARRAY JOIN conditions AS c
-  WHERE cluster = {cluster:String} AND /*slice*/ AND c.reason != ''
-    AND ((c.status = 'False' AND c.type IN {when_false:Array(String)}) OR c.type IN {always:Array(String)})
-  UNION ALL
-  SELECT uid, k.state, if(k.reason = '' AND k.state = 'terminated', 'Error', k.reason),
-         if(k.state = 'terminated',
-            concat('exit code ', ifNull(toString(k.exit_code), '?'), if(k.message = '', '', concat(': ', k.message))),
-            k.message),
-         ifNull(k.finished_at, seen_at)
-  FROM raw_pods ARRAY JOIN containers AS k
-  WHERE cluster = {cluster:String} AND /*slice*/
-    AND ((k.state = 'waiting' AND k.reason != '') OR (k.state = 'terminated' AND (k.reason != '' OR ifNull(k.exit_code, 0) != 0)))
-  UNION ALL
-  SELECT uid, 'status', status_reason, status_message, seen_at
-  FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ AND status_reason != ''
-) GROUP BY uid, source, reason, message
+SELECT uid, s.1, s.2, s.3, toUnixTimestamp64Milli(min(s.4)) FROM (
+  SELECT uid, arrayConcat(
+    arrayMap(x -> (x.1, x.2, x.3, x.4), signals),
+    arrayMap(c -> ('condition', concat(c.type, '/', c.reason), c.message, ifNull(c.since, seen_at)),
+      arrayFilter(c -> c.reason != '' AND ((c.status = 'False' AND c.type IN {when_false:Array(String)})
+                                           OR c.type IN {always:Array(String)}), conditions)),
+    arrayMap(k -> (toString(k.state), if(k.reason = '' AND k.state = 'terminated', 'Error', k.reason),
+                   if(k.state = 'terminated',
+                      concat('exit code ', ifNull(toString(k.exit_code), '?'), if(k.message = '', '', concat(': ', k.message))),
+                      k.message),
+                   ifNull(k.finished_at, seen_at)),
+      arrayFilter(k -> (k.state = 'waiting' AND k.reason != '')
+                       OR (k.state = 'terminated' AND (k.reason != '' OR ifNull(k.exit_code, 0) != 0)), containers)),
+    if(status_reason != '', [('status', status_reason, status_message, seen_at)], [])) AS found
+  FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ AND notEmpty(found))
+ARRAY JOIN found AS s
+GROUP BY uid, s.1, s.2, s.3
 """
 EVENT_SQL = """
 SELECT object_uid, reason, message, type, source_component,
@@ -166,14 +170,6 @@ FROM raw_logs
 WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
 GROUP BY pod_uid, component, message
 """
-# Pods whose container images changed while they lived: their snapshots in order.
-IMAGES_SQL = """
-SELECT uid, arraySort(x -> x.1, groupArray((rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at),
-                                           images, ready, toUnixTimestamp64Milli(ready_at))))
-FROM raw_pods
-WHERE cluster = {cluster:String} AND notEmpty(images) AND /*slice*/
-GROUP BY uid HAVING uniqExact(images) > 1
-"""
 COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
 NOT_CREATED_SQL = """
 SELECT uid, object_kind, object_namespace, object_name, reason, message,
@@ -184,10 +180,10 @@ WHERE cluster = {cluster:String} AND reason = 'FailedCreate' AND object_kind != 
 GROUP BY uid, object_kind, object_namespace, object_name, reason, message
 """
 DAEMONSET_SQL = f"""
-SELECT argMaxIf(node, {_ORDER}, node != ''), any(owner_name)
+SELECT argMaxIf(node, {ORDER}, node != ''), any(owner_name)
 FROM raw_pods WHERE cluster = {{cluster:String}} AND owner_kind = 'DaemonSet' AND owner_name IN {{names:Array(String)}}
 GROUP BY uid
-HAVING max(event_type = 'DELETED') = 0 AND argMax(ready, {_ORDER}) = 'True'
+HAVING max(event_type = 'DELETED') = 0 AND argMax(ready, {ORDER}) = 'True'
 """
 NODE_SQL = """
 SELECT name, toUnixTimestamp64Milli(seen_at), event_type,
@@ -302,8 +298,9 @@ assert tuple(POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(POD_FI
 def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
     params = part.params()
     pods: dict[str, PodFacts] = {}
-    for row in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
-        pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
+    for *row, snapshots in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
+        pod = pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
+        pod.snapshots = [tuple(s[1:]) for s in snapshots]
     signal_params = {
         **params,
         "when_false": list(rules.spec.signals.conditions_when_false),
@@ -323,10 +320,6 @@ def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
         pod = pods.get(uid)
         if pod is not None:
             pod.signals.append(Signal("log", component, message, at))
-    for uid, snapshots in store.stream(IMAGES_SQL.replace("/*slice*/", part.where()), **params):
-        pod = pods.get(uid)
-        if pod is not None:
-            pod.snapshots = [tuple(s[1:]) for s in snapshots]
     for pod in pods.values():
         _complete(pod)
     return pods

@@ -11,16 +11,22 @@ same rows, column for column, on the simulated streams and the golden cases.
 
 from __future__ import annotations
 
-from analyzer.lifecycle.facts import COMBINED, POD_FIELDS, Slice
+from analyzer.lifecycle.facts import COMBINED, ORDER, POD_FIELDS, Slice
 from analyzer.lifecycle.pods import JOB_OWNERS, WATCH_LAG_MAX_MS
 from podslo.schema import POD_VERDICTS
 from podslo.store import Store
 from slo_rules import Rules
 
-# facts.py's per-pod aggregate, every field as p_<name> (a bare column name as an alias would
+# facts.py's per-pod aggregate, the fields read below, each as p_<name> (a bare column name as an alias would
 # shadow the column inside the aggregates), and how many image sets the pod showed.
+_UNREAD = {"phase", "cpu_m", "memory_b", "has_prestop", "last_grace_s", "finalizers", "claims", "stopped"}
+_FIELDS = {
+    **{name: sql for name, sql in POD_FIELDS.items() if name not in _UNREAD},
+    # the latest row's name without the rest of facts.py's latest tuple (its phase, grace, stopped)
+    "namespace": f"tupleElement(argMax((namespace, name), {ORDER}) AS latest, 1)",
+}
 _FACTS = f"""
-SELECT {", ".join(f"{sql} AS p_{name}" for name, sql in POD_FIELDS.items())},
+SELECT {", ".join(f"{sql} AS p_{name}" for name, sql in _FIELDS.items())},
        uniqExactIf(images, notEmpty(images)) AS p_image_sets
 FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"""
 
