@@ -7,6 +7,7 @@ in a query. The result is a `Rules` object whose patterns are compiled once.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -413,9 +414,10 @@ class Rules:
     source: str
     fleet: tuple[FleetRule, ...] = ()
 
-    @property
+    @functools.cached_property
     def slow_reasons(self) -> tuple[Rule, ...]:
-        """The rules whose code means 'too slow' rather than 'failed'."""
+        """The rules whose code means 'too slow' rather than 'failed' (one tuple: matching
+        caches per rule list)."""
         return tuple(r for r in self.reasons if r.slow)
 
     def explain(self, code: str | None) -> dict | None:

@@ -6,7 +6,9 @@ reason code is decided by the rules in slo_rules/, tried in order.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from analyzer.lifecycle.facts import NodeFacts, PodFacts, Signal
@@ -33,18 +35,37 @@ class Decision:
 
 
 def first_match(rules: tuple[Rule, ...], signals: list[Signal], fits_node: bool) -> Decision | None:
-    """The highest-priority rule any signal satisfies, with the signal that did. (Each rule
-    tries only the signals of its sources: a few source sets, filtered once each.)"""
-    of_sources: dict[frozenset, list[Signal]] = {}
-    for rule in rules:
-        sources = rule.matcher.sources
-        candidates = of_sources.get(sources)
-        if candidates is None:
-            candidates = of_sources[sources] = [s for s in signals if s.source in sources]
-        for signal in candidates:
-            if rule.matcher.matches(signal.source, signal.reason, signal.message, fits_node):
-                return Decision(rule, signal)
-    return None
+    """The highest-priority rule any signal satisfies, with the first signal that does: the
+    signal whose own first matching rule comes first. (What a signal matches is remembered per
+    rule list: failing pods repeat each other's messages.)"""
+    lowest = _lowest_rule(rules)
+    best, found = len(rules), None
+    for signal in signals:
+        at = lowest(signal.source, signal.reason, signal.message, fits_node)
+        if at < best:
+            best, found = at, signal
+    return None if found is None else Decision(rules[best], found)
+
+
+_LOWEST: dict[int, tuple[tuple[Rule, ...], Callable]] = {}  # id -> (the rules, kept alive: ids stay theirs)
+
+
+def _lowest_rule(rules: tuple[Rule, ...]) -> Callable[[str, str, str, bool], int]:
+    """For these rules, a signal's first matching rule's index (len(rules): none), cached."""
+    entry = _LOWEST.get(id(rules))
+    if entry is None:
+        if len(_LOWEST) >= 16:  # rule files reloaded many times: start again
+            _LOWEST.clear()
+
+        @functools.lru_cache(maxsize=1 << 16)
+        def lowest(source: str, reason: str, message: str, fits_node: bool) -> int:
+            for at, rule in enumerate(rules):
+                if rule.matcher.matches(source, reason, message, fits_node):
+                    return at
+            return len(rules)
+
+        entry = _LOWEST[id(rules)] = (rules, lowest)
+    return entry[1]
 
 
 def rounded(seconds: float, digits: int = 3) -> float:
