@@ -66,7 +66,12 @@ class Slice:
         }
 
 
-ORDER = "(rv, seen_at)"  # a pod's rows in the order they were written
+# A pod's rows in the order they were written: by (rv, seen_at), as one UInt128 (the seen time
+# offset by 2^62 ms to be positive), which argMax compares as a number, not as a generic tuple
+# (a quarter of the facts' aggregation time: README, Performance).
+ORDER = (
+    "bitOr(bitShiftLeft(toUInt128(rv), 64), toUInt128(toUInt64(toUnixTimestamp64Milli(seen_at) + 4611686018427387904)))"
+)
 # When a deleted pod went: its last write by the cluster's record (the newest of its own
 # timestamps and managedFields' times, or in a recording the newest time the stream had shown
 # before its DELETED: a force delete writes no time of its own), never after the DELETED
