@@ -175,7 +175,8 @@ FROM raw_logs
 WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
 GROUP BY pod_uid, component, message
 """
-COUNT_SQL = "SELECT count(DISTINCT uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
+# About how many pods (uniq: within a few per cent, enough to size the slices, and cheaper)
+COUNT_SQL = "SELECT uniq(uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
 NOT_CREATED_SQL = """
 SELECT uid, object_kind, object_namespace, object_name, reason, message,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
@@ -294,6 +295,7 @@ class PodFacts:
 
 
 def count_pods(store: Store, part: Slice) -> int:
+    """About how many pods the slice holds."""
     return int(store.scalar(COUNT_SQL.replace("/*slice*/", part.where()), **part.params()) or 0)
 
 
