@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.lifecycle import on_time
+from analyzer.lifecycle.durations import pulled_seconds
 from analyzer.lifecycle.facts import Slice, cluster_now
 from analyzer.lifecycle.on_time import deadline_sql, decide_on_time, decides_in_sql
 from analyzer.lifecycle.verdicts import analyze
@@ -100,3 +102,30 @@ def test_a_namespace_class_leaves_every_pod_to_the_python(tmp_path):
     overrides = "  overrides:\n    - {namespace: 'team-[ab]', deadline_s: 30}\n"
     (tmp_path / "rules.yaml").write_text(text.replace("  overrides: []", overrides, 1))
     assert not decides_in_sql(load_rules(tmp_path / "rules.yaml"))
+
+
+MESSAGES = [
+    'Successfully pulled image "nginx" in 5.870196872s',
+    'Successfully pulled image "nginx" in 1.315633737s (1.315641898s including waiting)',
+    'Successfully pulled image "nginx" in 1m0.809s (1m0.809s including waiting). Image size: 187694648 bytes.',
+    'Successfully pulled image "a/b:c" in 717ms (2h1m0.5s including waiting)',
+    'Successfully pulled image "x" in 1.5µs',
+    'Successfully pulled image "x" in 3us',
+    'Successfully pulled image "x" in .5s',
+    'Successfully pulled image "x" in 1.s',
+    'Successfully pulled image "x" in 1.2.3s',  # digits and dots the pattern admits: no duration
+    'Successfully pulled image "x" in 12',
+    'Container image "nginx" already present on machine',
+    "",
+]
+
+
+def test_pull_durations_read_the_same_in_sql(store):
+    """The kubelet's Pulled messages, parsed by the SQL as durations.pulled_seconds parses them."""
+    got = store.rows(
+        f"SELECT text, {on_time._PULL_SECONDS} FROM (SELECT arrayJoin({{texts:Array(String)}}) AS text)",
+        texts=MESSAGES,
+        pulled=on_time._PULLED,
+        part=on_time._PART,
+    )
+    assert dict(got) == {m: pulled_seconds(m) for m in MESSAGES}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION = r"(?:[0-9.]+(?:ns|us|µs|μs|ms|s|m|h))+"
+UNITS = "ns|us|µs|μs|ms|s|m|h"  # longest first where one is the start of another (ms before m)
+NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"
+_PART = re.compile(rf"({NUMBER})({UNITS})")
+_DURATION = rf"(?:[0-9.]+(?:{UNITS}))+"
 # kubelet (pkg/kubelet/images/image_manager.go), every form it has printed:
 #   Successfully pulled image "nginx" in 5.870196872s
 #   Successfully pulled image "nginx" in 1.315633737s (1.315641898s including waiting)

@@ -11,6 +11,7 @@ same rows, column for column, on the simulated streams and the golden cases.
 
 from __future__ import annotations
 
+from analyzer.lifecycle.durations import NUMBER, PULLED, UNITS
 from analyzer.lifecycle.facts import COMBINED, ORDER, POD_FIELDS, Slice
 from analyzer.lifecycle.pods import JOB_OWNERS, WATCH_LAG_MAX_MS
 from podslo.schema import POD_VERDICTS
@@ -32,11 +33,9 @@ SELECT {", ".join(f"{sql} AS p_{name}" for name, sql in _FIELDS.items())},
        uniqExactIf(images, notEmpty(images)) AS p_image_sets
 FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"""
 
-# durations.py: the kubelet's Pulled message and Go durations, in RE2
-_UNIT = "(?:ns|us|µs|μs|ms|s|m|h)"
-_DURATION = f"(?:[0-9.]+{_UNIT})+"
-_PULLED = f'^Successfully pulled image "([^"]*)" in ({_DURATION})(?: \\(({_DURATION}) including waiting\\))?'
-_PART = f"(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+){_UNIT}"
+# durations.py's patterns (RE2 reads them as Python does): the Pulled message, a Go duration's part
+_PULLED = PULLED.pattern
+_PART = f"(?:{NUMBER})(?:{UNITS})"
 _SECONDS = """arraySum(arrayMap(part -> toFloat64(regexpExtract(part, '^([0-9.]*)', 1)) * multiIf(
     endsWith(part, 'ns'), 1e-9, endsWith(part, 'us') OR endsWith(part, 'µs') OR endsWith(part, 'μs'), 1e-6,
     endsWith(part, 'ms'), 1e-3, endsWith(part, 's'), 1.0, endsWith(part, 'm'), 60.0, 3600.0), parts))"""
