@@ -37,7 +37,7 @@ def test_incremental_equals_full(ingest, store, rules, cluster):
     whole = cluster + "-full"
     ingest.cluster = whole
     ingest(served, analyze_after=False)
-    analyze(store, whole, rules, full=True, pods_per_slice=37)  # 7 hash buckets
+    analyze(store, whole, rules, full=True, pods_per_slice=37)  # 7 uid ranges
     assert _verdicts(store, cluster) == _verdicts(store, whole)
     outcomes = {p["outcome"] for p in _verdicts(store, whole)}
     assert {"success", "failed", "timeout"} <= outcomes

@@ -5,13 +5,14 @@ Duplicated raw rows cannot change an aggregate (min/max/argMax/any), so these qu
 need no FINAL. All times are epoch milliseconds.
 
 Pods are read a `Slice` at a time: the pods that need a verdict (all of them, or only
-those touched since the watermark) split into hash buckets, so memory stays bounded.
+those touched since the watermark) split into ranges of their uids, so memory stays bounded
+and each slice reads only its part of raw_pods (ordered by uid).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 import msgspec
@@ -33,37 +34,52 @@ _CHANGED_UIDS = f"""
         AND (outcome = 'pending' OR upgrade_outcome = 'pending'
              OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
 
-_DECIDED_UIDS = "SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {skip_version:UInt64}"
+_DECIDED_UIDS = (
+    "SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {skip_version:UInt64} AND /*range*/"
+)
 
 
 @dataclass(frozen=True)
 class Slice:
-    """One hash bucket of the pods to analyze (all pods when low_ms is None)."""
+    """The pods to analyze (all pods when low_ms is None), or a range of their uids."""
 
     cluster: str
     low_ms: int | None
-    buckets: int = 1
-    bucket: int = 0
+    first: str | None = None  # uids from this one (None: from the lowest) ...
+    upto: str | None = None  # ... up to, not including, this one (None: to the highest)
     late: tuple[int, ...] = ()  # minutes (epoch s) before `low_ms` whose rows became visible since
     skip_version: int | None = None  # leave out pods with a verdict of this version (decided in SQL)
 
     def where(self, column: str = "uid") -> str:
-        parts = [f"cityHash64({column}) % {{buckets:UInt32}} = {{bucket:UInt32}}"]
+        parts = [self.uid_range(column)]
         if self.low_ms is not None:
             parts.append(f"{column} IN ({_CHANGED_UIDS})")
         if self.skip_version is not None:
-            parts.append(f"{column} NOT IN ({_DECIDED_UIDS})")
+            parts.append(f"{column} NOT IN ({_DECIDED_UIDS.replace('/*range*/', self.uid_range())})")
         return " AND ".join(parts)
+
+    def uid_range(self, column: str = "uid") -> str:
+        bounds = [f"{column} >= {{first:String}}"] if self.first is not None else []
+        bounds += [f"{column} < {{upto:String}}"] if self.upto is not None else []
+        return " AND ".join(bounds) or "1"
 
     def params(self) -> dict:
         return {
             "cluster": self.cluster,
             "low": (self.low_ms or 0) / 1000,
             "late": list(self.late),
-            "buckets": self.buckets,
-            "bucket": self.bucket,
+            "first": self.first or "",
+            "upto": self.upto or "",
             "skip_version": self.skip_version or 0,
         }
+
+    def split(self, store: Store, per_slice: int) -> list[Slice]:
+        """These pods in uid ranges of about `per_slice` pods each (cut at a sample of their rows)."""
+        count, sample = store.rows(SPLIT_SQL.replace("/*slice*/", self.where()), **self.params())[0]
+        ranges = max(1, -(-int(count) // per_slice))
+        cuts = sorted({sample[len(sample) * i // ranges] for i in range(1, ranges)} if sample else set())
+        bounds = [self.first, *cuts, self.upto]
+        return [replace(self, first=lo, upto=hi) for lo, hi in zip(bounds, bounds[1:])]
 
 
 # A pod's rows in the order they were written: by (rv, seen_at), as one UInt128 (the seen time
@@ -136,7 +152,7 @@ _SNAPSHOTS = """if(uniqExactIf(images, notEmpty(images)) > 1, arraySort(x -> x.1
      toUnixTimestamp64Milli(ready_at)), notEmpty(images))), [])"""
 POD_SQL = (
     f"SELECT {', '.join(POD_FIELDS.values())}, {_SNAPSHOTS} "
-    "FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ GROUP BY uid"
+    "FROM raw_pods PREWHERE cluster = {cluster:String} AND /*slice*/ GROUP BY uid"
 )
 
 # Signals: what the stored facts say that a rule may match, derived here so that a
@@ -158,7 +174,7 @@ SELECT uid, s.1, s.2, s.3, toUnixTimestamp64Milli(min(s.4)) FROM (
       arrayFilter(k -> (k.state = 'waiting' AND k.reason != '')
                        OR (k.state = 'terminated' AND (k.reason != '' OR ifNull(k.exit_code, 0) != 0)), containers)),
     if(status_reason != '', [('status', status_reason, status_message, seen_at)], [])) AS found
-  FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/ AND notEmpty(found))
+  FROM raw_pods PREWHERE cluster = {cluster:String} AND /*slice*/ WHERE notEmpty(found))
 ARRAY JOIN found AS s
 GROUP BY uid, s.1, s.2, s.3
 """
@@ -166,17 +182,20 @@ EVENT_SQL = """
 SELECT object_uid, reason, message, type, source_component,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
 FROM raw_events
-WHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice*/
+PREWHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice*/
 GROUP BY object_uid, uid, reason, message, type, source_component
 """
 LOG_SQL = """
 SELECT pod_uid, component, message, toUnixTimestamp64Milli(min(at))
 FROM raw_logs
-WHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
+PREWHERE cluster = {cluster:String} AND pod_uid != '' AND severity IN ('error', 'warning', 'fatal') AND /*slice*/
 GROUP BY pod_uid, component, message
 """
-# About how many pods (uniq: within a few per cent, enough to size the slices, and cheaper)
-COUNT_SQL = "SELECT uniq(uid) FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"
+# About how many pods (uniq: within a few per cent, enough to size the slices, and cheaper), and
+# a sample of their uids, sorted, to cut them at
+SPLIT_SQL = """
+SELECT uniq(uid), arraySort(groupArraySample(4096, 1)(uid))
+FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"""
 NOT_CREATED_SQL = """
 SELECT uid, object_kind, object_namespace, object_name, reason, message,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
@@ -292,11 +311,6 @@ class PodFacts:
     pull_s: float | None = None  # seconds waited for images (None: no pull seen)
     # its snapshots (seen, received, images, Ready, Ready since) when its images changed in place
     snapshots: list = field(default_factory=list)
-
-
-def count_pods(store: Store, part: Slice) -> int:
-    """About how many pods the slice holds."""
-    return int(store.scalar(COUNT_SQL.replace("/*slice*/", part.where()), **part.params()) or 0)
 
 
 assert tuple(POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(POD_FIELDS)]

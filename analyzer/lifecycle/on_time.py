@@ -31,7 +31,7 @@ _FIELDS = {
 _FACTS = f"""
 SELECT {", ".join(f"{sql} AS p_{name}" for name, sql in _FIELDS.items())},
        uniqExactIf(images, notEmpty(images)) AS p_image_sets
-FROM raw_pods WHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"""
+FROM raw_pods PREWHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"""
 
 # durations.py's patterns (RE2 reads them as Python does): the Pulled message, a Go duration's part
 _PULLED = PULLED.pattern
@@ -53,7 +53,7 @@ SELECT object_uid AS e_uid,
        minIfOrNull(toUnixTimestamp64Milli(first_at), reason = 'Pulling') AS e_pulling,
        minIfOrNull(toUnixTimestamp64Milli(first_at), reason = 'Pulled') AS e_pulled,
        countIf(reason = 'Pulled') AS e_pulled_events
-FROM raw_events WHERE {_EVENTS_OF_PODS} GROUP BY object_uid"""
+FROM raw_events PREWHERE {_EVENTS_OF_PODS} GROUP BY object_uid"""
 # ... and image_pull_seconds: the Pulled Events folded as EVENT_SQL folds them, their durations
 _PULLS = f"""
 SELECT object_uid AS d_uid, arraySort(groupArrayIf((first, seconds), seconds IS NOT NULL)) AS e_durations,
@@ -63,7 +63,7 @@ FROM (
     SELECT object_uid,
            if(startsWith(message, {{combined:String}}), substring(message, length({{combined:String}}) + 1), message) AS text,
            toUnixTimestamp64Milli(min(first_at)) AS first
-    FROM raw_events WHERE {_EVENTS_OF_PODS} AND reason = 'Pulled'
+    FROM raw_events PREWHERE {_EVENTS_OF_PODS} AND reason = 'Pulled'
     GROUP BY object_uid, uid, message, type, source_component))
 GROUP BY object_uid"""
 
@@ -173,7 +173,7 @@ SELECT {", ".join(_VALUES.values())} FROM (
     ANY LEFT JOIN ({_EVENT_TIMES}) AS times ON facts.p_uid = times.e_uid
     ANY LEFT JOIN ({_PULLS}) AS pulls ON facts.p_uid = pulls.d_uid))
 WHERE {_ON_TIME}
-SETTINGS join_use_nulls = 1, insert_distributed_sync = 1"""
+SETTINGS join_use_nulls = 1, insert_distributed_sync = 1, optimize_on_insert = 0"""
 
 
 def deadline_sql(rules: Rules) -> str | None:

@@ -14,7 +14,6 @@ from analyzer.lifecycle.facts import (
     Signal,
     Slice,
     cluster_now,
-    count_pods,
     inserted_per_minute,
     inserted_until,
     late_minutes,
@@ -90,10 +89,10 @@ def analyze(
     if low is not None:
         minutes |= sli_minutes.counted_minutes(store, pending)
     if on_time and decides_in_sql(rules):
-        for part in _slices(store, pending, PODS_PER_SQL_SLICE):
+        for part in pending.split(store, PODS_PER_SQL_SLICE):
             decide_on_time(store, part, rules, now, version)
         pending = replace(pending, skip_version=version)
-    for part in _slices(store, pending, pods_per_slice):
+    for part in pending.split(store, pods_per_slice):
         with _collector_paused():
             by_uid = load_pods(store, part, rules)
             rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
@@ -112,12 +111,6 @@ def analyze(
     store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0, counts]])
     decided = store.scalar(_DECIDED_SQL, cluster=cluster, version=version)
     return Analysis(cluster, now, int(decided), len(node_rows), low is not None, outliers)
-
-
-def _slices(store: Store, pods: Slice, per_slice: int) -> list[Slice]:
-    """`pods` in hash buckets of about `per_slice` pods."""
-    buckets = max(1, -(-count_pods(store, pods) // per_slice))
-    return [replace(pods, buckets=buckets, bucket=bucket) for bucket in range(buckets)]
 
 
 @contextmanager
