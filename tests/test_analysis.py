@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 
 from analyzer import read
+from analyzer.lifecycle import verdicts
+from analyzer.lifecycle.facts import Slice
 from analyzer.lifecycle.verdicts import analyze
 from podslo.timeutil import now_ms
 from simulator.objects import PodStory
@@ -22,7 +24,7 @@ def _verdicts(store, cluster):
     return [{k: v for k, v in p.items() if k != "cluster"} for p in read.pods(store, cluster)]
 
 
-def test_incremental_equals_full(ingest, store, rules, cluster):
+def test_incremental_equals_full(ingest, store, rules, cluster, monkeypatch):
     _, served = simulate("busy", seconds=600, seed=3, nodes=10)
     lines = served.splitlines(keepends=True)
     half = len(lines) // 2
@@ -37,10 +39,29 @@ def test_incremental_equals_full(ingest, store, rules, cluster):
     whole = cluster + "-full"
     ingest.cluster = whole
     ingest(served, analyze_after=False)
+    monkeypatch.setattr(verdicts, "PODS_PER_SQL_SLICE", 53)  # the on-time SQL in uid ranges too
     analyze(store, whole, rules, full=True, pods_per_slice=37)  # 7 uid ranges
     assert _verdicts(store, cluster) == _verdicts(store, whole)
     outcomes = {p["outcome"] for p in _verdicts(store, whole)}
     assert {"success", "failed", "timeout"} <= outcomes
+
+
+def test_uid_ranges_cover_every_pod_once(ingest, store, cluster):
+    ingest(simulate("busy", seconds=300, seed=5, nodes=6)[1], analyze_after=False)
+    uids = {r[0] for r in store.rows("SELECT DISTINCT uid FROM raw_pods WHERE cluster = {c:String}", c=cluster)}
+    parts = Slice(cluster, None).split(store, len(uids) // 5)
+    assert len(parts) >= 4 and parts[0].first is None and parts[-1].upto is None
+    found = [
+        {
+            r[0]
+            for r in store.rows(
+                f"SELECT DISTINCT uid FROM raw_pods WHERE cluster = {{cluster:String}} AND {p.where()}", **p.params()
+            )
+        }
+        for p in parts
+    ]
+    assert sum(map(len, found)) == len(uids) and set().union(*found) == uids  # disjoint, and all of them
+    assert max(map(len, found)) < 3 * len(uids) // len(parts)  # about even
 
 
 def test_missing_critical_daemonset_makes_a_node_faulty(ingest):

@@ -17,7 +17,7 @@ SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS p
        countIf(/*user*/) AS failed_user,
        countIf(outcome = 'pending') AS pending,
        if(success + failed_system = 0, NULL, success / (success + failed_system)) AS success_rate,
-       quantileExactIf(0.5)(delivery_s, delivery_s IS NOT NULL) AS p50, quantileExactIf(0.99)(delivery_s, delivery_s IS NOT NULL) AS p99,
+       quantilesExactIf(0.5, 0.99)(delivery_s, delivery_s IS NOT NULL) AS latency,
        topKIf(1)(reason, /*system*/) AS top,
        countIf(deletion_stuck = 1) AS stuck_deletions
 FROM pod_verdicts FINAL
@@ -42,7 +42,7 @@ def workloads(
     out = []
     window = {"since": int(since or 0), "until": int(until if until is not None else 2**32)}
     for r in store.dicts(_WORKLOADS, cluster=cluster or "", namespace=namespace or "", limit=limit, **window):
-        p50, p99, top = r.pop("p50"), r.pop("p99"), r.pop("top")
+        (p50, p99), top = r.pop("latency"), r.pop("top")
         out.append(
             {
                 **r,
