@@ -146,7 +146,9 @@ RAW_EVENTS = Table(
     object String CODEC(ZSTD(1))
     {INSERTED}
 """,
-    order_by="(cluster, uid, resource_version)",
+    # By the pod an Event is about first: the analysis reads a range of pod uids at a time, and a
+    # trace one pod's. (An Event's object never changes, so the dedup is the same as by uid alone.)
+    order_by="(cluster, object_uid, uid, resource_version)",
     settings=VERTICAL_MERGES,
 )
 
