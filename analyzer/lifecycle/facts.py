@@ -103,8 +103,9 @@ def _ms(column: str) -> str:
 
 
 # The fields of a pod's latest row, taken by one argMax (one per field costs a sort key each).
-_STOPPED = (
-    "running_containers = 0 AND arrayExists(k -> k.init = 0 AND k.last = 0 AND k.state = 'terminated', containers)"
+_STOPPED = (  # (the containers' subcolumns it needs, not their messages)
+    "running_containers = 0 AND arrayExists((init, last, state) -> init = 0 AND last = 0 AND state = 'terminated', "
+    "containers.init, containers.last, containers.state)"
 )
 _LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {ORDER})"
 # ... and its run, with the time the watch saw it
@@ -146,14 +147,18 @@ POD_FIELDS = {
     "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
-# ... and, for a pod whose container images changed while it lived, its snapshots in order
-_SNAPSHOTS = """if(uniqExactIf(images, notEmpty(images)) > 1, arraySort(x -> x.1, groupArrayIf(
-    (rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at), images, ready,
-     toUnixTimestamp64Milli(ready_at)), notEmpty(images))), [])"""
+# ... and how many image sets it showed (more than one: its images changed while it lived)
 POD_SQL = (
-    f"SELECT {', '.join(POD_FIELDS.values())}, {_SNAPSHOTS} "
+    f"SELECT {', '.join(POD_FIELDS.values())}, uniqExactIf(images, notEmpty(images)) "
     "FROM raw_pods PREWHERE cluster = {cluster:String} AND /*slice*/ GROUP BY uid"
 )
+# The snapshots of such pods, in order (a few pods: read by uid, not gathered for every pod)
+SNAPSHOT_SQL = """
+SELECT uid, arraySort(x -> x.1, groupArray(
+    (rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at), images, ready,
+     toUnixTimestamp64Milli(ready_at))))
+FROM raw_pods PREWHERE cluster = {cluster:String} AND uid IN {uids:Array(String)} WHERE notEmpty(images)
+GROUP BY uid"""
 
 # Signals: what the stored facts say that a rule may match, derived here so that a
 # change of rules (which conditions count) or of this derivation re-decides stored pods.
@@ -319,9 +324,14 @@ assert tuple(POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(POD_FI
 def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
     params = part.params()
     pods: dict[str, PodFacts] = {}
-    for *row, snapshots in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
-        pod = pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
-        pod.snapshots = [tuple(s[1:]) for s in snapshots]
+    changed = []
+    for *row, image_sets in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
+        pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
+        if image_sets > 1:
+            changed.append(row[0])
+    if changed:
+        for uid, snapshots in store.stream(SNAPSHOT_SQL, cluster=part.cluster, uids=changed):
+            pods[uid].snapshots = [tuple(s[1:]) for s in snapshots]
     signal_params = {
         **params,
         "when_false": list(rules.spec.signals.conditions_when_false),
