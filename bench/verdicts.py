@@ -28,8 +28,9 @@ def run_verdict_bench(pods: int, seed: int = 1, data: str | None = None) -> dict
     generate and ingest figures are then the kept run's)."""
     with tempfile.TemporaryDirectory(prefix="podslo-bench-") as tmp:
         kept = Path(data) / f"pods-{pods}-seed-{seed}" if data else None
-        if kept is not None and (kept / "ingested.json").is_file():
-            made = {**json.loads((kept / "ingested.json").read_text()), "reused": True}
+        reused = kept is not None and (kept / "ingested.json").is_file()
+        if reused:
+            made = json.loads((kept / "ingested.json").read_text())
             shutil.copytree(kept / "db", f"{tmp}/db", symlinks=True)
         else:
             made = _generate_and_ingest(tmp, pods, seed)
@@ -67,7 +68,7 @@ def run_verdict_bench(pods: int, seed: int = 1, data: str | None = None) -> dict
             "sli_rebuild_s": round(sli_rebuild_s, 2),  # every SLI minute of the pod SLIs, from the verdicts
             "cpu_s": round(cpu_s, 2),  # the analysis's CPU time (this process's: embedded ClickHouse's is in it)
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "reused": str(kept) if made.get("reused") else "",
+            "reused": str(kept) if reused else "",
         }
 
 

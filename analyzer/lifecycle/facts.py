@@ -183,11 +183,12 @@ SELECT uid, s.1, s.2, s.3, toUnixTimestamp64Milli(min(s.4)) FROM (
 ARRAY JOIN found AS s
 GROUP BY uid, s.1, s.2, s.3
 """
-EVENT_SQL = """
+# The Events about the slice's pods (on_time.py reads the same ones)
+EVENTS_OF_PODS = "cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice object_uid*/"
+EVENT_SQL = f"""
 SELECT object_uid, reason, message, type, source_component,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
-FROM raw_events
-PREWHERE cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice*/
+FROM raw_events PREWHERE {EVENTS_OF_PODS}
 GROUP BY object_uid, uid, reason, message, type, source_component
 """
 LOG_SQL = """
@@ -343,7 +344,9 @@ def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
         pod = pods.get(uid)
         if pod is not None:
             pod.signals.append(Signal(source, reason, message, at))
-    for uid, reason, message, *rest in store.stream(EVENT_SQL.replace("/*slice*/", part.where("object_uid")), **params):
+    for uid, reason, message, *rest in store.stream(
+        EVENT_SQL.replace("/*slice object_uid*/", part.where("object_uid")), **params
+    ):
         pod = pods.get(uid)
         if pod is not None:
             pod.events.append(Event(reason, strip_combined(message), *rest))
@@ -383,10 +386,7 @@ def image_pull_seconds(pod: PodFacts) -> float | None:
         if pulling and first_pulled and not present:
             return max(first_pulled - pulling, 0) / 1000
         return 0.0
-    total = 0.0
-    for _, seconds in durations:
-        total += seconds
-    return total
+    return sum(seconds for _, seconds in durations)
 
 
 def load_not_created(store: Store, cluster: str, low_ms: int | None) -> list[tuple]:

@@ -12,7 +12,7 @@ same rows, column for column, on the simulated streams and the golden cases.
 from __future__ import annotations
 
 from analyzer.lifecycle.durations import NUMBER, PULLED, UNITS
-from analyzer.lifecycle.facts import COMBINED, ORDER, POD_FIELDS, Slice
+from analyzer.lifecycle.facts import COMBINED, EVENTS_OF_PODS, ORDER, POD_FIELDS, Slice
 from analyzer.lifecycle.pods import JOB_OWNERS, WATCH_LAG_MAX_MS
 from podslo.schema import POD_VERDICTS
 from podslo.store import Store
@@ -43,7 +43,6 @@ _SECONDS = """arraySum(arrayMap(part -> toFloat64(regexpExtract(part, '^([0-9.]*
 _PULL_SECONDS = f"""if(empty(extractGroups(text, {{pulled:String}}) AS groups), NULL,
    if(notEmpty(extractAll(if(groups[3] != '', groups[3], groups[2]) AS duration, {{part:String}}) AS parts)
       AND arrayStringConcat(parts) = duration, {_SECONDS}, NULL))"""
-_EVENTS_OF_PODS = "cluster = {cluster:String} AND object_kind = 'Pod' AND object_uid != '' AND /*slice object_uid*/"
 # What _complete and phases read of the Events: the first of each reason, ...
 _EVENT_TIMES = f"""
 SELECT object_uid AS e_uid,
@@ -53,7 +52,7 @@ SELECT object_uid AS e_uid,
        minIfOrNull(toUnixTimestamp64Milli(first_at), reason = 'Pulling') AS e_pulling,
        minIfOrNull(toUnixTimestamp64Milli(first_at), reason = 'Pulled') AS e_pulled,
        countIf(reason = 'Pulled') AS e_pulled_events
-FROM raw_events PREWHERE {_EVENTS_OF_PODS} GROUP BY object_uid"""
+FROM raw_events PREWHERE {EVENTS_OF_PODS} GROUP BY object_uid"""
 # ... and image_pull_seconds: the Pulled Events folded as EVENT_SQL folds them, their durations
 _PULLS = f"""
 SELECT object_uid AS d_uid, arraySort(groupArrayIf((first, seconds), seconds IS NOT NULL)) AS e_durations,
@@ -63,7 +62,7 @@ FROM (
     SELECT object_uid,
            if(startsWith(message, {{combined:String}}), substring(message, length({{combined:String}}) + 1), message) AS text,
            toUnixTimestamp64Milli(min(first_at)) AS first
-    FROM raw_events PREWHERE {_EVENTS_OF_PODS} AND reason = 'Pulled'
+    FROM raw_events PREWHERE {EVENTS_OF_PODS} AND reason = 'Pulled'
     GROUP BY object_uid, uid, message, type, source_component))
 GROUP BY object_uid"""
 
