@@ -19,7 +19,7 @@ from podslo.schema import RAW_TABLES, TABLES, Table
 
 # Retention classes and their default days: raw objects and events are what verdicts are
 # rebuilt from (two weeks covers the node window and a rule change re-decided over a week);
-# log lines are the bulkiest and least read; verdicts feed traces and reports a quarter back;
+# log lines are the bulkiest and least read; verdicts (and their roll-ups) feed traces and reports a quarter back;
 # SLI minutes hold every SLO window and the API's longest series (400 days); outboxes only
 # matter until delivered.
 RETENTION_DAYS = {
@@ -45,6 +45,9 @@ AGING = {
     "node_verdicts": ("verdicts", WRITTEN),
     "sli_minutes": ("sli_minutes", WRITTEN),
     "node_minutes": ("sli_minutes", WRITTEN),
+    "delivery_latency": ("verdicts", WRITTEN),
+    "workload_minutes": ("verdicts", WRITTEN),
+    "workload_hours": ("verdicts", WRITTEN),
     "webhook_outbox": ("outboxes", "created_at"),
 }  # report_outbox (a row a week, dated by the schedule's clock, which may be a simulated one) is kept
 PARTITIONED = {*RAW_TABLES, "raw_logs", "quarantine"}  # by month of insert time
@@ -57,6 +60,9 @@ SHARDED = {
     "node_verdicts",
     "sli_minutes",
     "node_minutes",
+    "delivery_latency",
+    "workload_minutes",
+    "workload_hours",
 }
 SHARD_KEY = "cityHash64(cluster)"  # one Kubernetes cluster's rows on one shard
 MIGRATIONS_TABLE = Table(

@@ -404,6 +404,77 @@ SLI_MINUTES = Table(
     engine="ReplacingMergeTree(version)",
 )
 
+# Roll-ups the API reads instead of a range's verdicts (analyzer.lifecycle.verdict_rollups
+# writes them, a bucket whole at a new version, as sli_minutes). Latencies are exact: a
+# quantileExact state holds the bucket's values (Float32 keeps the millisecond up to 4.5 h).
+# The delivered pods' latencies per minute (`step` 60) and hour (3600), by decision time,
+# so a range reads its whole hours and the minutes at either end.
+LATENCY = "AggregateFunction(quantilesExact(0.5, 0.9, 0.99), Float32)"
+DELIVERY_LATENCY = Table(
+    "delivery_latency",
+    f"""
+    cluster LowCardinality(String)
+    step UInt32
+    at DateTime('UTC')
+    delivered UInt64
+    delivery_s {LATENCY}
+    scheduling_s {LATENCY}
+    sandbox_s {LATENCY}
+    image_pull_s {LATENCY}
+    container_start_s {LATENCY}
+    readiness_s {LATENCY}
+    version UInt64
+""",
+    order_by="(cluster, step, at)",
+    engine="ReplacingMergeTree(version)",
+    settings="index_granularity = 256",  # a range's edge reads a few rows' values, not 8,192
+)
+
+# Each workload's verdicts per minute and per hour of its pods' creation: pods by outcome,
+# stuck deletions, the delivery times (`delivered`: how many), the platform's reasons with
+# their pod counts. Minutes are kept in time order (a range's edges), hours in workload order
+# (the latencies of the workloads an answer lists).
+_WORKLOAD_FIGURES = f"""
+    pods UInt64
+    success UInt64
+    failed_system UInt64
+    failed_user UInt64
+    pending UInt64
+    stuck UInt64
+    delivered UInt64
+    latency {LATENCY}
+    system_reasons Map(String, UInt64)
+    version UInt64
+"""
+WORKLOAD_MINUTES = Table(
+    "workload_minutes",
+    """
+    cluster LowCardinality(String)
+    minute DateTime('UTC')
+    namespace String
+    kind LowCardinality(String)
+    workload String
+"""
+    + _WORKLOAD_FIGURES,
+    order_by="(cluster, minute, namespace, kind, workload)",
+    engine="ReplacingMergeTree(version)",
+    settings="index_granularity = 1024",
+)
+WORKLOAD_HOURS = Table(
+    "workload_hours",
+    """
+    cluster LowCardinality(String)
+    namespace String
+    kind LowCardinality(String)
+    workload String
+    hour DateTime('UTC')
+"""
+    + _WORKLOAD_FIGURES,
+    order_by="(cluster, namespace, kind, workload, hour)",
+    engine="ReplacingMergeTree(version)",
+    settings="index_granularity = 1024",
+)
+
 # One row per alert episode (fingerprint + starts_at); its latest version is its state.
 # Times are the cluster's (an alert over replayed input starts when its burn did).
 ALERTS = Table(
@@ -488,6 +559,9 @@ TABLES = {
         COLLECTOR_HEARTBEATS,
         QUARANTINE,
         SLI_MINUTES,
+        DELIVERY_LATENCY,
+        WORKLOAD_MINUTES,
+        WORKLOAD_HOURS,
         ALERTS,
         WEBHOOK_OUTBOX,
         REPORT_OUTBOX,

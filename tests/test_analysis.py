@@ -42,8 +42,17 @@ def test_incremental_equals_full(ingest, store, rules, cluster, monkeypatch):
     monkeypatch.setattr(verdicts, "PODS_PER_SQL_SLICE", 53)  # the on-time SQL in uid ranges too
     analyze(store, whole, rules, full=True, pods_per_slice=37)  # 7 uid ranges
     assert _verdicts(store, cluster) == _verdicts(store, whole)
+    assert _rolled_up(store, cluster) == _rolled_up(store, whole), "the roll-ups kept round by round"
     outcomes = {p["outcome"] for p in _verdicts(store, whole)}
     assert {"success", "failed", "timeout"} <= outcomes
+
+
+def _rolled_up(store, cluster: str) -> tuple:
+    """What /delivery and /workloads answer over everything, without the cluster's name."""
+    delivery = read.delivery(store, cluster, 0, 2**31, limit=100)
+    delivery["namespaces"] = [{**n, "cluster": None} for n in delivery.pop("namespaces")]
+    workloads = [{**w, "cluster": None} for w in read.workloads(store, cluster, limit=10_000)]
+    return {**delivery, "cluster": None}, workloads
 
 
 def test_uid_ranges_cover_every_pod_once(ingest, store, cluster):

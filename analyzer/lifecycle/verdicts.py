@@ -7,7 +7,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from analyzer.lifecycle import pods, sli_minutes
+from analyzer.lifecycle import pods, sli_minutes, verdict_rollups
 from analyzer.lifecycle.facts import (
     NodeFacts,
     PodFacts,
@@ -82,7 +82,8 @@ def analyze(
     fleet = load_fleet(store, cluster, rules)
     version = now_ms()
     # Marked begun until it ends: a round cut short between writing verdicts and rebuilding
-    # their SLI minutes cannot tell the next one which minutes it moved, so that one rebuilds all.
+    # their SLI minutes and roll-ups cannot tell the next one which minutes it moved, so that
+    # one rebuilds all.
     store.insert("analysis_watermarks", [[cluster, low or 0, version, 1, counted]])
     pending = Slice(cluster, low, late=late)
     minutes: set[int] = set()  # the SLI minutes the verdicts decided now count in, or counted in before
@@ -107,7 +108,7 @@ def analyze(
         cluster, nodes, failures, ready_daemonset_pods(store, cluster, critical), rules, now, version
     )
     store.insert("node_verdicts", node_rows)
-    _rebuild_slis(store, cluster, rules, nodes, now, version, None if low is None or interrupted else minutes)
+    _rebuild_derived(store, cluster, rules, nodes, now, version, None if low is None or interrupted else minutes)
     store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0, counts]])
     decided = store.scalar(_DECIDED_SQL, cluster=cluster, version=version)
     return Analysis(cluster, now, int(decided), len(node_rows), low is not None, outliers)
@@ -127,12 +128,14 @@ def _collector_paused():
             gc.enable()
 
 
-def _rebuild_slis(
+def _rebuild_derived(
     store: Store, cluster: str, rules: Rules, nodes: dict, now: int, version: int, minutes: set[int] | None
 ) -> None:
-    """Rewrite the SLI minutes the verdicts changed (every minute when `minutes` is None)."""
+    """Rewrite the SLI minutes and roll-ups the verdicts changed (all of them when `minutes`
+    is None)."""
     full = minutes is None
     sli_minutes.rebuild_pod_minutes(store, cluster, sli_minutes.scopes(rules), version, minutes)
+    verdict_rollups.rebuild(store, cluster, version, minutes)
     sli_minutes.rebuild_probe_minutes(
         store, cluster, version, None if full else now // 1000 - sli_minutes.PROBE_REBUILD_S
     )

@@ -1,5 +1,5 @@
-"""Read models: verdicts as the CLI, the API and the report show them, and the SQL
-predicates they share (`predicates`). Callers write `read.pods(...)`, `read.delivery(...)`."""
+"""Read models: verdicts as the CLI, the API and the report show them. Callers write
+`read.pods(...)`, `read.delivery(...)`."""
 
 from analyzer.read.rollups import (
     delivery,

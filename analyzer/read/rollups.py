@@ -4,29 +4,61 @@ leftover Terminating pods, startup latency per day, the top reasons behind an SL
 from __future__ import annotations
 
 from analyzer.lifecycle.facts import cluster_now
+from analyzer.lifecycle.predicates import UPGRADE_FAILED_SYSTEM, with_failures
 from analyzer.lifecycle.sli_minutes import PROBE_REASON, Scope, namespace_match
+from analyzer.lifecycle.verdict_rollups import LATENCIES, MERGE, WORKLOAD_SUMS
 from analyzer.lifecycle.verdicts import PHASES
-from analyzer.read.predicates import UPGRADE_FAILED_SYSTEM, with_failures
 from podslo.store import Store
 from slo_rules.loader import SelectorSpec
 
-_WORKLOADS = """
-SELECT cluster, namespace, workload_kind AS kind, workload AS name, count() AS pods,
-       countIf(outcome = 'success') AS success,
-       countIf(/*system*/) AS failed_system,
-       countIf(/*user*/) AS failed_user,
-       countIf(outcome = 'pending') AS pending,
-       if(success + failed_system = 0, NULL, success / (success + failed_system)) AS success_rate,
-       quantilesExactIf(0.5, 0.99)(delivery_s, delivery_s IS NOT NULL) AS latency,
-       topKIf(1)(reason, /*system*/) AS top,
-       countIf(deletion_stuck = 1) AS stuck_deletions
-FROM pod_verdicts FINAL
-WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {namespace:String} OR {namespace:String} = '')
-  AND workload != '' AND created_at >= toDateTime64({since:Int64}, 3) AND created_at < toDateTime64({until:Int64}, 3)
-GROUP BY cluster, namespace, kind, name
-ORDER BY failed_system DESC, success_rate ASC NULLS LAST, pods DESC
-LIMIT {limit:UInt32}"""
-_WORKLOADS = with_failures(_WORKLOADS)
+# A range of creation times is its whole hours (workload_hours) and the minutes at either end
+# (workload_minutes); a pod counts in the minute it was created in.
+_IN_WORKLOAD = "(cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {namespace:String} OR {namespace:String} = '')"
+_CHOSEN = " AND (cluster, namespace, kind, workload) IN {chosen:Array(Tuple(String, String, String, String))}"
+
+
+def _workload_rows(columns: str, chosen: bool) -> str:
+    """Rows of `columns` per workload (or, `chosen`, per workload listed) over the range."""
+    pick = _CHOSEN if chosen else ""
+    return f"""
+SELECT cluster, namespace, kind, workload AS name, {columns}
+FROM workload_hours FINAL
+WHERE {_IN_WORKLOAD} AND hour >= toDateTime({{first:Int64}}) AND hour < toDateTime({{last:Int64}}){pick}
+UNION ALL
+SELECT cluster, namespace, kind, workload, {columns}
+FROM workload_minutes FINAL
+WHERE {_IN_WORKLOAD} AND ((minute >= toDateTime({{since:Int64}}) AND minute < toDateTime({{first:Int64}}))
+                          OR (minute >= toDateTime({{last:Int64}}) AND minute < toDateTime({{until:Int64}}))){pick}"""
+
+
+_WORKLOAD_COUNTS = f"""
+SELECT cluster, namespace, kind, name, {", ".join(f"sum({c}) AS {c}" for c in WORKLOAD_SUMS)},
+       if(success + failed_system = 0, NULL, success / (success + failed_system)) AS success_rate
+FROM ({_workload_rows(", ".join(WORKLOAD_SUMS), chosen=False)})
+GROUP BY cluster, namespace, kind, name HAVING pods > 0
+ORDER BY failed_system DESC, success_rate ASC NULLS LAST, pods DESC, cluster, namespace, kind, name
+LIMIT {{limit:UInt32}}"""
+# The latencies and reasons of the workloads listed only: the costly columns, for few rows.
+_WORKLOAD_DETAILS = f"""
+SELECT cluster, namespace, kind, name, {MERGE}(latency), sumMap(system_reasons)
+FROM ({_workload_rows("latency, system_reasons", chosen=True)})
+GROUP BY cluster, namespace, kind, name"""
+
+
+_NO_END = 2**32 - 3600  # the newest second a DateTime bucket of an open range can start at
+
+
+def _whole_hours(since: int, until: int) -> tuple[int, int]:
+    """[first, last): the whole hours of the minutes that start in [since, until) (a range
+    counts the minutes that start in it); (since, since) when there is none."""
+    lo, hi = -(-since // 60) * 60, -(-until // 60) * 60
+    first, last = -(-lo // 3600) * 3600, hi // 3600 * 3600
+    return (first, last) if first < last else (since, since)
+
+
+def _top(reasons: dict[str, int]) -> str | None:
+    """The reason with the most pods (the first by name among equals)."""
+    return min(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[0] if reasons else None
 
 
 def workloads(
@@ -37,18 +69,26 @@ def workloads(
     since: float | None = None,
     until: float | None = None,
 ) -> list[dict]:
-    """Each workload's pods (created in [since, until), unix seconds, when given) rolled up,
-    the ones the platform failed most first."""
+    """Each workload's pods (created in the minutes that start in [since, until), unix
+    seconds, when given) rolled up, the ones the platform failed most first."""
+    start, end = int(since or 0), int(until if until is not None else _NO_END)
+    first, last = _whole_hours(start, end)
+    window = {"cluster": cluster or "", "namespace": namespace or "", "since": start, "until": end}
+    window |= {"first": first, "last": last}
+    rows = store.dicts(_WORKLOAD_COUNTS, limit=limit, **window)
+    keys = [(r["cluster"], r["namespace"], r["kind"], r["name"]) for r in rows]
+    details = {tuple(d[:4]): d[4:] for d in store.rows(_WORKLOAD_DETAILS, chosen=keys, **window)} if keys else {}
     out = []
-    window = {"since": int(since or 0), "until": int(until if until is not None else 2**32)}
-    for r in store.dicts(_WORKLOADS, cluster=cluster or "", namespace=namespace or "", limit=limit, **window):
-        (p50, p99), top = r.pop("latency"), r.pop("top")
+    for r, key in zip(rows, keys):
+        (p50, _, p99), reasons = details.get(key, ((None, None, None), {}))
+        timed, stuck = r.pop("delivered"), r.pop("stuck")
         out.append(
             {
                 **r,
-                "delivery_p50_s": None if p50 != p50 else p50,
-                "delivery_p99_s": None if p99 != p99 else p99,
-                "top_reason": top[0] if top else None,
+                "delivery_p50_s": _finite(p50) if timed else None,
+                "delivery_p99_s": _finite(p99) if timed else None,
+                "top_reason": _top(reasons),
+                "stuck_deletions": stuck,
             }
         )
     return out
@@ -100,57 +140,74 @@ def reason_counts(store: Store, cluster: str | None, since: float | None, until:
     return [{**r, "at": r["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for r in rows]
 
 
-_DELIVERY = with_failures("""
-SELECT count() AS pods, countIf(outcome = 'success') AS delivered,
-       countIf(/*user*/) AS failed_user,
-       countIf(/*system*/) AS failed_system,
-       countIf(outcome = 'cancelled') AS cancelled,
-       quantilesExactIf(0.5, 0.9, 0.99)(delivery_s, outcome = 'success' AND delivery_s IS NOT NULL) AS latency,
-       /*phases*/
-FROM pod_verdicts FINAL
-WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
-  AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
-""").replace(
-    "/*phases*/",
-    ", ".join(f"quantilesExactIf(0.5, 0.9)({p}, outcome = 'success' AND {p} IS NOT NULL) AS {p}" for p in PHASES),
-)
-_HURT_NAMESPACES = with_failures("""
-SELECT cluster, namespace, count() AS pods,
-       countIf(/*system*/) AS failed_system,
-       countIf(/*user*/) AS failed_user,
-       topKIf(1)(reason, /*system*/) AS top
-FROM pod_verdicts FINAL
-WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND outcome != 'pending' AND decided_at IS NOT NULL
-  AND decided_at >= toDateTime64({since:Int64}, 3) AND decided_at < toDateTime64({until:Int64}, 3)
-GROUP BY cluster, namespace HAVING failed_system > 0
-ORDER BY failed_system DESC, pods DESC, namespace LIMIT {limit:UInt32}""")
+# The delivery SLI's counts: a pod counts in the minute its delivery was decided.
+_DELIVERY_COUNTS = """
+SELECT cluster, namespace, reason,
+       multiIf(result = 'good', 'delivered', result = 'bad', 'failed_system', attribution = 'user', 'failed_user',
+               'cancelled') AS counted,
+       toUInt64(sum(events)) AS pods
+FROM sli_minutes FINAL
+WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND sli = 'delivery' AND scope = ''
+  AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
+GROUP BY cluster, namespace, reason, counted HAVING pods > 0"""
+_COUNTED = ("delivered", "failed_user", "failed_system", "cancelled")
+# The same pods' latencies: the whole hours' rows and the minutes' at either end.
+_DELIVERY_LATENCY = f"""
+SELECT sum(delivered), {", ".join(f"{MERGE}({c})" for c in LATENCIES)}
+FROM delivery_latency FINAL
+WHERE (cluster = {{cluster:String}} OR {{cluster:String}} = '')
+  AND ((step = 3600 AND at >= toDateTime({{first:Int64}}) AND at < toDateTime({{last:Int64}}))
+    OR (step = 60 AND ((at >= toDateTime({{since:Int64}}) AND at < toDateTime({{first:Int64}}))
+                       OR (at >= toDateTime({{last:Int64}}) AND at < toDateTime({{until:Int64}})))))"""
 
 
-def _finite(x: float) -> float | None:
-    return None if x != x else round(float(x), 3)
+def _finite(x: float | None) -> float | None:
+    return None if x is None or x != x else round(float(x), 3)
 
 
 def delivery(store: Store, cluster: str | None, since: int, until: int, limit: int = 10) -> dict:
     """Pods whose delivery was decided in [since, until) (epoch seconds), as the delivery SLI
-    counts them: delivered, failed by users and by the platform; delivery latency percentiles
-    and each phase's p50/p90 among delivered pods; the namespaces the platform failed most."""
+    counts them (in the minutes that start in the range): delivered, failed by users and by
+    the platform; delivery latency percentiles and each phase's p50/p90 among delivered pods;
+    the namespaces the platform failed most."""
     params = {"cluster": cluster or "", "since": int(since), "until": int(until)}
-    r = store.dicts(_DELIVERY, **params)[0]
-    due = r["delivered"] + r["failed_system"]
+    totals = dict.fromkeys(_COUNTED, 0)
+    spaces: dict[tuple[str, str], dict] = {}
+    for c, namespace, reason, counted, pods in store.rows(_DELIVERY_COUNTS, **params):
+        totals[counted] += pods
+        n = spaces.setdefault((c, namespace), {**dict.fromkeys(_COUNTED, 0), "reasons": {}})
+        n[counted] += pods
+        if counted == "failed_system":
+            n["reasons"][reason] = n["reasons"].get(reason, 0) + pods
+    first, last = _whole_hours(int(since), int(until))
+    delivered, *latencies = store.rows(_DELIVERY_LATENCY, first=first, last=last, **params)[0]
+    quantiles = {c: [_finite(v) if delivered else None for v in q] for c, q in zip(LATENCIES, latencies)}
+    due = totals["delivered"] + totals["failed_system"]
+    hurt = sorted(
+        (
+            {
+                "cluster": c,
+                "namespace": namespace,
+                "pods": sum(n[k] for k in _COUNTED),
+                "failed_system": n["failed_system"],
+                "failed_user": n["failed_user"],
+                "top_reason": _top(n["reasons"]),
+            }
+            for (c, namespace), n in spaces.items()
+            if n["failed_system"]
+        ),
+        key=lambda n: (-n["failed_system"], -n["pods"], n["namespace"], n["cluster"]),
+    )
     return {
         "cluster": cluster,
         "since": int(since),
         "until": int(until),
-        **{k: int(r[k]) for k in ("pods", "delivered", "failed_user", "failed_system", "cancelled")},
-        "success_rate": None if due == 0 else round(r["delivered"] / due, 6),
-        "latency": dict(zip(("p50_s", "p90_s", "p99_s"), map(_finite, r["latency"]))),
-        "phases": [
-            {"phase": p.removesuffix("_s"), "p50_s": _finite(r[p][0]), "p90_s": _finite(r[p][1])} for p in PHASES
-        ],
-        "namespaces": [
-            {**{k: v for k, v in n.items() if k != "top"}, "top_reason": n["top"][0] if n["top"] else None}
-            for n in store.dicts(_HURT_NAMESPACES, limit=limit, **params)
-        ],
+        "pods": sum(totals.values()),
+        **totals,
+        "success_rate": None if due == 0 else round(totals["delivered"] / due, 6),
+        "latency": dict(zip(("p50_s", "p90_s", "p99_s"), quantiles["delivery_s"])),
+        "phases": [{"phase": p.removesuffix("_s"), "p50_s": quantiles[p][0], "p90_s": quantiles[p][1]} for p in PHASES],
+        "namespaces": hurt[:limit],
     }
 
 

@@ -1,0 +1,138 @@
+"""Verdicts rolled up for the read side, so an answer over a week of a million pods reads a
+few thousand rows, not every verdict (podslo.schema says what each table holds):
+
+- `delivery_latency`: the delivered pods' latencies (and each phase's) per minute and per
+  hour of their decision; a range reads its whole hours and the minutes at either end. The
+  counts beside them are the delivery SLI's minutes (sli_minutes).
+- `workload_minutes`, `workload_hours`: each workload's verdicts per minute and per hour of
+  its pods' creation, read the same way.
+
+A bucket is rewritten whole, at the analysis's version, whenever a verdict in it changes (as
+an SLI minute is): a moved verdict leaves its old bucket and counts in its new one. Only
+the verdicts of the pods in question are read (`_UIDS`).
+"""
+
+from __future__ import annotations
+
+from analyzer.lifecycle.predicates import FAILED_SYSTEM, FAILED_USER
+from podslo.schema import DELIVERY_LATENCY, WORKLOAD_HOURS, WORKLOAD_MINUTES
+from podslo.store import Store
+
+LATENCIES = tuple(c for c in DELIVERY_LATENCY.columns if c.endswith("_s"))  # delivery_s and each phase
+_STATE = "quantilesExactStateIf(0.5, 0.9, 0.99)"
+_EMPTY = f"{_STATE}(toFloat32(0), 0)"
+MERGE = "quantilesExactMerge(0.5, 0.9, 0.99)"
+_MERGE_STATES = "quantilesExactMergeState(0.5, 0.9, 0.99)"
+
+
+def latency_state(column: str, when: str = "1") -> str:
+    """The aggregate state of a Nullable seconds column's values where `when` holds."""
+    return f"{_STATE}(toFloat32(assumeNotNull({column})), {column} IS NOT NULL AND {when})"
+
+
+# Only the verdicts of the pods in question: a condition on the sorting key is applied before
+# FINAL (to every version of a pod alike), so the other verdicts are never merged.
+_UIDS = "PREWHERE uid IN (SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND %s)"
+
+_DELIVERED = "outcome = 'success'"
+_DELIVERY_MINUTES = f"""
+INSERT INTO delivery_latency ({", ".join(DELIVERY_LATENCY.columns)})
+SELECT cluster, 60, at, sum(delivered), {", ".join(f"{_MERGE_STATES}({c}_values)" for c in LATENCIES)}, {{version:UInt64}}
+FROM (
+    SELECT cluster, toStartOfMinute(assumeNotNull(decided_at)) AS at, countIf({_DELIVERED}) AS delivered,
+           {", ".join(f"{latency_state(c, _DELIVERED)} AS {c}_values" for c in LATENCIES)}
+    FROM pod_verdicts FINAL /*uids*/
+    WHERE cluster = {{cluster:String}} AND decided_at IS NOT NULL AND outcome != 'pending' AND /*buckets*/
+    GROUP BY cluster, at
+    UNION ALL
+    SELECT cluster, at, 0, {", ".join([_EMPTY] * len(LATENCIES))}
+    FROM delivery_latency FINAL
+    WHERE cluster = {{cluster:String}} AND step = 60 AND /*buckets*/
+    GROUP BY cluster, at
+)
+GROUP BY cluster, at"""
+
+_DELIVERY_HOURS = f"""
+INSERT INTO delivery_latency ({", ".join(DELIVERY_LATENCY.columns)})
+SELECT cluster, 3600, toStartOfHour(at) AS hour, sum(delivered),
+       {", ".join(f"{_MERGE_STATES}({c})" for c in LATENCIES)}, {{version:UInt64}}
+FROM delivery_latency FINAL
+WHERE cluster = {{cluster:String}} AND step = 60 AND /*buckets*/
+GROUP BY cluster, hour"""
+
+# A workload's figures over a set of verdicts: the columns of the workloads roll-up.
+_FIGURES = f"""count() AS pods, countIf(outcome = 'success') AS success,
+       countIf({FAILED_SYSTEM}) AS failed_system, countIf({FAILED_USER}) AS failed_user,
+       countIf(outcome = 'pending') AS pending, countIf(deletion_stuck = 1) AS stuck,
+       countIf(delivery_s IS NOT NULL) AS delivered, {latency_state("delivery_s")} AS latency,
+       sumMapIf(map(ifNull(reason, ''), toUInt64(1)), {FAILED_SYSTEM}) AS system_reasons"""
+WORKLOAD_SUMS = ("pods", "success", "failed_system", "failed_user", "pending", "stuck", "delivered")
+_ROLLED = f"{', '.join(f'sum({c})' for c in WORKLOAD_SUMS)}, {_MERGE_STATES}(latency), sumMap(system_reasons)"
+_NOTHING = f"{', '.join(['0'] * len(WORKLOAD_SUMS))}, {_EMPTY}, CAST(map(), 'Map(String, UInt64)')"
+
+_WORKLOAD_MINUTES = f"""
+INSERT INTO workload_minutes ({", ".join(WORKLOAD_MINUTES.columns)})
+SELECT cluster, minute, namespace, kind, workload, {_ROLLED}, {{version:UInt64}}
+FROM (
+    SELECT cluster, toStartOfMinute(created_at) AS minute, namespace, workload_kind AS kind, workload, {_FIGURES}
+    FROM pod_verdicts FINAL /*uids*/
+    WHERE cluster = {{cluster:String}} AND workload != '' AND /*buckets*/
+    GROUP BY cluster, minute, namespace, workload_kind, workload
+    UNION ALL
+    SELECT cluster, minute, namespace, kind, workload, {_NOTHING}
+    FROM workload_minutes FINAL
+    WHERE cluster = {{cluster:String}} AND /*buckets*/
+    GROUP BY cluster, minute, namespace, kind, workload
+)
+GROUP BY cluster, minute, namespace, kind, workload"""
+
+_WORKLOAD_HOURS = f"""
+INSERT INTO workload_hours ({", ".join(WORKLOAD_HOURS.columns)})
+SELECT cluster, namespace, kind, workload, toStartOfHour(minute) AS hour, {_ROLLED}, {{version:UInt64}}
+FROM workload_minutes FINAL
+WHERE cluster = {{cluster:String}} AND /*buckets*/
+GROUP BY cluster, namespace, kind, workload, hour"""
+
+# A statement's buckets, as the alias or column it groups by, and as the verdicts say them
+_MINUTES = "toUnixTimestamp(/*bucket*/) IN {buckets:Array(UInt32)}"
+_HOURS = "toUnixTimestamp(hour) IN {buckets:Array(UInt32)}"
+_DECIDED_IN = "toUnixTimestamp(toStartOfMinute(assumeNotNull(decided_at))) IN {buckets:Array(UInt32)}"
+_CREATED_IN = "toUnixTimestamp(toStartOfMinute(created_at)) IN {buckets:Array(UInt32)}"
+
+_CREATED_MINUTES = """
+SELECT DISTINCT toUnixTimestamp(toStartOfMinute(created_at)) FROM pod_verdicts
+WHERE cluster = {cluster:String} AND version = {version:UInt64}"""
+_BUILT = "SELECT count() FROM (SELECT 1 FROM delivery_latency WHERE cluster = {cluster:String} LIMIT 1)"
+
+
+def rebuild(store: Store, cluster: str, version: int, minutes: set[int] | None) -> None:
+    """Rewrite the roll-ups the verdicts written at `version` moved: the latency minutes in
+    `minutes` (epoch seconds: the minutes those verdicts count in, before and after), the
+    minutes their pods were created in (a pod's creation time never changes), and the hours
+    of both. All of them when `minutes` is None or the cluster has none yet (a store made
+    before the roll-ups)."""
+    if minutes is not None and not store.scalar(_BUILT, cluster=cluster):
+        minutes = None
+    decided = None if minutes is None else sorted(minutes)
+    created = None
+    if minutes is not None:
+        created = sorted(r[0] for r in store.rows(_CREATED_MINUTES, cluster=cluster, version=version))
+    _rewrite(store, _DELIVERY_MINUTES, _MINUTES.replace("/*bucket*/", "at"), _DECIDED_IN, cluster, version, decided)
+    _rewrite(store, _DELIVERY_HOURS, _HOURS, "", cluster, version, _hours(decided))
+    _rewrite(store, _WORKLOAD_MINUTES, _MINUTES.replace("/*bucket*/", "minute"), _CREATED_IN, cluster, version, created)
+    _rewrite(store, _WORKLOAD_HOURS, _HOURS, "", cluster, version, _hours(created))
+
+
+def _hours(minutes: list[int] | None) -> list[int] | None:
+    return None if minutes is None else sorted({m // 3600 * 3600 for m in minutes})
+
+
+def _rewrite(store: Store, sql: str, bucket: str, verdicts: str, cluster: str, version: int, buckets) -> None:
+    """Run one rewrite over `buckets` (epoch seconds; None: every bucket)."""
+    if buckets is None:
+        sql, params = sql.replace("/*buckets*/", "1").replace("/*uids*/", ""), {}
+    elif not buckets:
+        return
+    else:
+        sql, params = sql.replace("/*buckets*/", bucket).replace("/*uids*/", _UIDS % verdicts), {"buckets": buckets}
+    store.command(sql, cluster=cluster, version=version, **params)
