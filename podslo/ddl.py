@@ -49,6 +49,7 @@ AGING = {
     "workload_minutes": ("verdicts", WRITTEN),
     "workload_hours": ("verdicts", WRITTEN),
     "webhook_outbox": ("outboxes", "created_at"),
+    "analysis_uids": ("outboxes", WRITTEN),  # read within its round; kept a while to look into
 }  # report_outbox (a row a week, dated by the schedule's clock, which may be a simulated one) is kept
 PARTITIONED = {*RAW_TABLES, "raw_logs", "quarantine"}  # by month of insert time
 SHARDED = {
@@ -63,6 +64,7 @@ SHARDED = {
     "delivery_latency",
     "workload_minutes",
     "workload_hours",
+    "analysis_uids",
 }
 SHARD_KEY = "cityHash64(cluster)"  # one Kubernetes cluster's rows on one shard
 MIGRATIONS_TABLE = Table(

@@ -339,6 +339,20 @@ ANALYSIS_WATERMARKS = Table(
     engine="ReplacingMergeTree(version)",
 )
 
+# The pods an incremental analysis round takes (touched since its watermark, or whose verdict
+# time can still change), found once per round: every query of the round reads them here
+# instead of scanning the raw tables since the watermark again.
+ANALYSIS_UIDS = Table(
+    "analysis_uids",
+    """
+    cluster LowCardinality(String)
+    version UInt64
+    uid String
+""",
+    order_by="(cluster, version, uid)",
+    engine="MergeTree",
+)
+
 COLLECTOR_CHECKPOINTS = Table(
     "collector_checkpoints",
     """
@@ -555,6 +569,7 @@ TABLES = {
         NODE_VERDICTS,
         NODE_MINUTES,
         ANALYSIS_WATERMARKS,
+        ANALYSIS_UIDS,
         COLLECTOR_CHECKPOINTS,
         COLLECTOR_HEARTBEATS,
         QUARANTINE,

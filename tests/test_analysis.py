@@ -35,6 +35,8 @@ def test_incremental_equals_full(ingest, store, rules, cluster, monkeypatch):
     assert not first.incremental and second.incremental
     total = len(read.pods(store, cluster))
     assert 0 < second.pods < total, "the second pass must skip pods whose verdict cannot change"
+    kept = store.scalar("SELECT count() FROM analysis_uids WHERE cluster = {c:String}", c=cluster)
+    assert 0 < kept < total, "the second round's pods found once (not all of them), kept for its queries"
 
     whole = cluster + "-full"
     ingest.cluster = whole

@@ -34,6 +34,8 @@ _CHANGED_UIDS = f"""
         AND (outcome = 'pending' OR upgrade_outcome = 'pending'
              OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
 
+_KEEP_CHANGED = f"INSERT INTO analysis_uids SELECT {{cluster:String}}, {{version:UInt64}}, uid FROM ({_CHANGED_UIDS})"
+_ROUND_UIDS = "SELECT uid FROM analysis_uids WHERE cluster = {cluster:String} AND version = {round:UInt64}"
 _DECIDED_UIDS = (
     "SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {skip_version:UInt64} AND /*range*/"
 )
@@ -49,10 +51,22 @@ class Slice:
     upto: str | None = None  # ... up to, not including, this one (None: to the highest)
     late: tuple[int, ...] = ()  # minutes (epoch s) before `low_ms` whose rows became visible since
     skip_version: int | None = None  # leave out pods with a verdict of this version (decided in SQL)
+    round: int | None = None  # the version whose pods `low_ms` takes are in analysis_uids (`found`)
+
+    def found(self, store: Store, version: int) -> Slice:
+        """This slice with the pods its watermark takes found once and kept in analysis_uids
+        under `version`, not found again by every query of the round (each would scan the raw
+        tables since the watermark)."""
+        if self.low_ms is None:
+            return self
+        store.command(_KEEP_CHANGED, version=version, **self.params())
+        return replace(self, round=version)
 
     def where(self, column: str = "uid") -> str:
         parts = [self.uid_range(column)]
-        if self.low_ms is not None:
+        if self.round is not None:
+            parts.append(f"{column} IN ({_ROUND_UIDS})")
+        elif self.low_ms is not None:
             parts.append(f"{column} IN ({_CHANGED_UIDS})")
         if self.skip_version is not None:
             parts.append(f"{column} NOT IN ({_DECIDED_UIDS.replace('/*range*/', self.uid_range())})")
@@ -71,6 +85,7 @@ class Slice:
             "first": self.first or "",
             "upto": self.upto or "",
             "skip_version": self.skip_version or 0,
+            "round": self.round or 0,
         }
 
     def split(self, store: Store, per_slice: int) -> list[Slice]:

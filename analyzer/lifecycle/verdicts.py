@@ -85,7 +85,7 @@ def analyze(
     # their SLI minutes and roll-ups cannot tell the next one which minutes it moved, so that
     # one rebuilds all.
     store.insert("analysis_watermarks", [[cluster, low or 0, version, 1, counted]])
-    pending = Slice(cluster, low, late=late)
+    pending = Slice(cluster, low, late=late).found(store, version)
     minutes: set[int] = set()  # the SLI minutes the verdicts decided now count in, or counted in before
     if low is not None:
         minutes |= sli_minutes.counted_minutes(store, pending)
