@@ -253,8 +253,10 @@ def _connect(target):
     # On a sharded cluster a query's `IN (SELECT ...)` over Distributed tables reads the
     # subquery's local table on each shard: every table is sharded by cluster, and the analysis
     # asks about one cluster, so its shard holds the whole answer (ClickHouse refuses such a
-    # subquery by default: distributed_product_mode = 'deny').
-    settings = {"distributed_product_mode": "local"}
+    # subquery by default: distributed_product_mode = 'deny'). An insert through a Distributed
+    # table returns once its shard holds the rows, as a round reads what it wrote (verdicts,
+    # its pods) in its next statements (insert_distributed_sync; ignored off a cluster).
+    settings = {"distributed_product_mode": "local", "insert_distributed_sync": 1}
     boot = clickhouse_connect.get_client(dsn=target.url, database="default", autogenerate_session_id=False)
     boot.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(target.database)}")
     return clickhouse_connect.get_client(
