@@ -242,20 +242,26 @@ ORDER BY name, rv, seen_at
 # receive time counts up to that plus 30 s of clock skew; of the rest, a time far beyond the
 # bulk of the input (past its median by a week, or by ten times the spread below it) is
 # an outlier, not the present, and is left out and counted.
-NOW_SQL = """
-WITH times AS (
+_TIMES = """
   SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND)) AS t
   FROM raw_pods WHERE cluster = {cluster:String}
   UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND))
   FROM raw_events WHERE cluster = {cluster:String}
   UNION ALL SELECT if(observed_at IS NULL, seen_at, least(seen_at, observed_at + INTERVAL 30 SECOND))
-  FROM raw_nodes WHERE cluster = {cluster:String}),
+  FROM raw_nodes WHERE cluster = {cluster:String}"""
+_BOUND = "q[2] + greatest(7 * 86400000, 10 * (q[2] - q[1]))"  # q: the times' 1st and 50th percentiles
+NOW_SQL = f"""
+WITH times AS ({_TIMES}),
 bulk AS (SELECT quantilesExact(0.01, 0.5)(toUnixTimestamp64Milli(t)) AS q FROM times),
-limit_ms AS (SELECT q[2] + greatest(7 * 86400000, 10 * (q[2] - q[1])) AS upto FROM bulk)
+limit_ms AS (SELECT {_BOUND} AS upto FROM bulk)
 SELECT maxIf(toUnixTimestamp64Milli(t), toUnixTimestamp64Milli(t) <= (SELECT upto FROM limit_ms)),
        countIf(toUnixTimestamp64Milli(t) > (SELECT upto FROM limit_ms))
 FROM times
 """
+# One pass for the usual case, where no time lies beyond the bound: the newest is now.
+_NEWEST_SQL = f"""
+SELECT ms, {_BOUND} FROM (
+  SELECT max(toUnixTimestamp64Milli(t)) AS ms, quantilesExact(0.01, 0.5)(toUnixTimestamp64Milli(t)) AS q FROM ({_TIMES}))"""
 INSERTED_SQL = """
 SELECT max(t) FROM (
   SELECT toUnixTimestamp64Milli(max(inserted_at)) AS t FROM raw_pods WHERE cluster = {cluster:String}
@@ -417,8 +423,10 @@ def ready_daemonset_pods(store: Store, cluster: str, names: list[str]) -> list[t
 def cluster_now(store: Store, cluster: str) -> tuple[int | None, int]:
     """'Now' for a cluster (replays judge by it), and how many timestamps were left out as
     outliers far beyond the rest."""
-    rows = store.rows(NOW_SQL, cluster=cluster)
-    now, outliers = rows[0] if rows else (0, 0)
+    newest, bound = store.rows(_NEWEST_SQL, cluster=cluster)[0]
+    if not newest:
+        return None, 0
+    now, outliers = (newest, 0) if newest <= bound else store.rows(NOW_SQL, cluster=cluster)[0]
     return (int(now) if now else None), int(outliers or 0)
 
 
