@@ -3,9 +3,9 @@
 
 - Raw tables are partitioned by month of insert time, and every table whose rows age has a TTL
   from the retention (rule file `retention:`); only whole parts are dropped.
-- On a cluster every statement is ON CLUSTER. The large tables (raw, verdict, SLI minutes) are
-  `<name>_local` Replicated*MergeTree tables (the same dedup keys) with a Distributed table
-  `<name>` in front, sharded by the Kubernetes cluster, so one cluster's analysis stays on one
+- On a cluster every statement is ON CLUSTER. The large tables (raw, verdict, SLI minutes,
+  roll-ups, an analysis round's pods) are `<name>_local` Replicated*MergeTree tables (the same
+  dedup keys) with a Distributed table `<name>` in front, sharded by the Kubernetes cluster, so one cluster's analysis stays on one
   shard. The small state tables (watermarks, alerts, outboxes, checkpoints, migrations) are one
   replicated shard: every node holds a replica.
 """

@@ -93,9 +93,10 @@ FROM workload_minutes FINAL
 WHERE cluster = {{cluster:String}} AND /*buckets*/
 GROUP BY cluster, namespace, kind, workload, hour"""
 
-# A statement's buckets, as the alias or column it groups by, and as the verdicts say them
-_MINUTES = "toUnixTimestamp(/*bucket*/) IN {buckets:Array(UInt32)}"
-_HOURS = "toUnixTimestamp(hour) IN {buckets:Array(UInt32)}"
+# Each statement's buckets, as the alias or column it groups by, and as the verdicts say them
+_AT_IN = "toUnixTimestamp(at) IN {buckets:Array(UInt32)}"
+_MINUTE_IN = "toUnixTimestamp(minute) IN {buckets:Array(UInt32)}"
+_HOUR_IN = "toUnixTimestamp(hour) IN {buckets:Array(UInt32)}"
 _DECIDED_IN = "toUnixTimestamp(toStartOfMinute(assumeNotNull(decided_at))) IN {buckets:Array(UInt32)}"
 _CREATED_IN = "toUnixTimestamp(toStartOfMinute(created_at)) IN {buckets:Array(UInt32)}"
 
@@ -111,16 +112,15 @@ def rebuild(store: Store, cluster: str, version: int, minutes: set[int] | None) 
     minutes their pods were created in (a pod's creation time never changes), and the hours
     of both. All of them when `minutes` is None or the cluster has none yet (a store made
     before the roll-ups)."""
-    if minutes is not None and not store.scalar(_BUILT, cluster=cluster):
-        minutes = None
-    decided = None if minutes is None else sorted(minutes)
-    created = None
-    if minutes is not None:
+    if minutes is None or not store.scalar(_BUILT, cluster=cluster):
+        decided = created = None
+    else:
+        decided = sorted(minutes)
         created = sorted(r[0] for r in store.rows(_CREATED_MINUTES, cluster=cluster, version=version))
-    _rewrite(store, _DELIVERY_MINUTES, _MINUTES.replace("/*bucket*/", "at"), _DECIDED_IN, cluster, version, decided)
-    _rewrite(store, _DELIVERY_HOURS, _HOURS, "", cluster, version, _hours(decided))
-    _rewrite(store, _WORKLOAD_MINUTES, _MINUTES.replace("/*bucket*/", "minute"), _CREATED_IN, cluster, version, created)
-    _rewrite(store, _WORKLOAD_HOURS, _HOURS, "", cluster, version, _hours(created))
+    _rewrite(store, _DELIVERY_MINUTES, _AT_IN, _DECIDED_IN, cluster, version, decided)
+    _rewrite(store, _DELIVERY_HOURS, _HOUR_IN, "", cluster, version, _hours(decided))
+    _rewrite(store, _WORKLOAD_MINUTES, _MINUTE_IN, _CREATED_IN, cluster, version, created)
+    _rewrite(store, _WORKLOAD_HOURS, _HOUR_IN, "", cluster, version, _hours(created))
 
 
 def _hours(minutes: list[int] | None) -> list[int] | None:
