@@ -64,10 +64,10 @@ class Slice:
 
     def where(self, column: str = "uid") -> str:
         parts = [self.uid_range(column)]
-        if self.round is not None:
+        if self.low_ms is not None:
+            if self.round is None:
+                raise ValueError("an incremental slice's pods are found once first (Slice.found)")
             parts.append(f"{column} IN ({_ROUND_UIDS})")
-        elif self.low_ms is not None:
-            parts.append(f"{column} IN ({_CHANGED_UIDS})")
         if self.skip_version is not None:
             parts.append(f"{column} NOT IN ({_DECIDED_UIDS.replace('/*range*/', self.uid_range())})")
         return " AND ".join(parts)
