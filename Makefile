@@ -28,8 +28,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist), each taking whole test files: a file's module fixtures (a serve, a
+# board) start once, and the waits of one file's services overlap the other's work.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(BIN)/podslo bench verdicts --pods 100000

@@ -1,5 +1,5 @@
 """Shared fixtures. chDB opens one data directory per process, so in-process tests
-share one fresh store for the session and keep apart by cluster name."""
+share one fresh store per session (per pytest-xdist worker) and keep apart by cluster name."""
 
 from __future__ import annotations
 

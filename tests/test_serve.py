@@ -140,8 +140,14 @@ def test_an_outage_pages_once_and_resolves_once_through_a_receiver_down_and_a_re
         assert 'podslo_slo_alert_firing{cluster="prod",severity="page",slo="pod-upgrade"} 0.0' in metrics
         assert _promtool_lint(metrics) == "", _promtool_lint(metrics)
         assert 'podslo_pod_startup_seconds_bucket{cluster="prod",le="5"}' in metrics
-        first = _sli_events(metrics)
-        assert first['podslo_sli_events_total{cluster="prod",result="bad",sli="delivery",slo="pod-delivery"}'] > 0
+        bad = 'podslo_sli_events_total{cluster="prod",result="bad",sli="delivery",slo="pod-delivery"}'
+        # the counters read the SLI minutes every COUNT_EVERY_S, so they may trail the page by that much
+        first = wait_for(
+            "the bad delivery events counted",
+            lambda: (now := _sli_events(httpx.get(f"{api}/metrics", timeout=10).text)).get(bad, 0) > 0 and now,
+            60,
+            serve,
+        )
         wait_for(
             "the page in Alertmanager, under podslo's fingerprint",
             lambda: page["fingerprint"] in {a["fingerprint"] for a in am.active(cluster="prod", slo="pod-delivery")},
