@@ -10,7 +10,7 @@ import pytest
 
 from analyzer import read
 from analyzer.lifecycle import sli_minutes, verdict_rollups
-from analyzer.lifecycle.predicates import FAILED_SYSTEM, FAILED_USER
+from analyzer.lifecycle.predicates import FAILED, FAILED_SYSTEM, FAILED_USER
 from analyzer.lifecycle.verdicts import PHASES
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -69,6 +69,13 @@ FROM (SELECT *, sumMapIf(map(ifNull(reason, ''), toUInt64(1)), {FAILED_SYSTEM}) 
         AND toStartOfMinute(decided_at) >= toDateTime({{since:Int64}})
         AND toStartOfMinute(decided_at) < toDateTime({{until:Int64}}))
 GROUP BY namespace, m HAVING system > 0 ORDER BY system DESC, count() DESC, namespace"""
+_TRUTH_PLATFORM = f"""
+SELECT reason, count() AS pods, toUnixTimestamp(min(toStartOfMinute(decided_at))),
+       toUnixTimestamp(max(toStartOfMinute(decided_at))) + 60
+FROM pod_verdicts FINAL
+WHERE cluster = {{c:String}} AND {FAILED} AND attribution = 'system' AND reason != '' AND decided_at IS NOT NULL
+  AND toStartOfMinute(decided_at) >= toDateTime({{since:Int64}}) AND toStartOfMinute(decided_at) < toDateTime({{until:Int64}})
+GROUP BY reason ORDER BY pods DESC, reason LIMIT 5"""
 
 
 def _delivery_truth(store, cluster: str, since: int, until: int) -> dict:
@@ -79,6 +86,7 @@ def _delivery_truth(store, cluster: str, since: int, until: int) -> dict:
         "latency": _q(latencies[0]) if delivered else [None] * 3,
         "phases": [_q(q[:2]) if delivered else [None] * 2 for q in latencies[1:]],
         "namespaces": [(n, pods, s, u, top) for n, pods, s, u, top in hurt],
+        "platform": [tuple(r) for r in store.rows(_TRUTH_PLATFORM, c=cluster, since=since, until=until)],
     }
 
 
@@ -91,6 +99,7 @@ def _delivery_answer(store, cluster: str, since: int, until: int) -> dict:
         "namespaces": [
             (n["namespace"], n["pods"], n["failed_system"], n["failed_user"], n["top_reason"]) for n in d["namespaces"]
         ],
+        "platform": [(r["reason"], r["pods"], r["first"], r["last"]) for r in d["platform_reasons"]],
     }
 
 

@@ -408,24 +408,44 @@ slos:
             c=cluster,
         )[0]
 
+    # a tenant's SLI rows repeat its pods: the cluster's reasons count each pod once
+    system = store.rows(
+        "SELECT reason, count() FROM pod_verdicts FINAL WHERE cluster = {c:String} "
+        "AND outcome IN ('failed', 'timeout') AND attribution = 'system' GROUP BY reason",
+        c=cluster,
+    )
+    assert system and read.platform_reasons(store, cluster, None, None) == dict(system)
+    counted = {}
+    for r in read.reason_counts(store, cluster, None, None, 86400):
+        if r["attribution"] == "system":
+            counted[r["reason"]] = counted.get(r["reason"], 0) + r["pods"]
+    assert counted == dict(system)
     for name, where in (("tenant-web", "labels['app'] = 'web'"), ("payments", "startsWith(namespace, 'pay')")):
         status = evaluate_slo(store, tenant_rules, _slo(tenant_rules, name), cluster, int(now))
         good, total = direct(where)
         assert 20 < total < direct("1")[1] and (status.good, status.total) == (good, total), name
-        # its alert's reasons and example pods are its own
-        selector = _slo(tenant_rules, name).selector
-        everyone = read.top_reasons(store, "delivery", cluster, 0, int(now))
-        own = read.top_reasons(store, "delivery", cluster, 0, int(now), selector)
-        examples = [e.split("/", 1) for _, _, e in own]
+        # its alert's reasons are its own pods' (as many as its verdicts say), and so are their examples
+        everyone = read.top_reasons(store, _slo(tenant_rules), cluster, 0, int(now))
+        own = read.top_reasons(store, _slo(tenant_rules, name), cluster, 0, int(now))
         assert everyone and sum(n for _, n, _ in own) < sum(n for _, n, _ in everyone), name
-        for namespace, pod in examples:
+        by_verdicts = dict(
+            store.rows(
+                "SELECT reason, count() FROM pod_verdicts FINAL WHERE cluster = {c:String} "
+                f"AND outcome IN ('failed', 'timeout') AND ifNull(attribution, '') != 'user' AND {where} GROUP BY reason",
+                c=cluster,
+            )
+        )
+        assert own and {r: n for r, n, _ in own} == {r: by_verdicts[r] for r, _, _ in own}, name
+        for reason, _, example in own:
+            namespace, pod = example.split("/", 1)
             assert store.rows(
                 f"SELECT 1 FROM pod_verdicts FINAL WHERE cluster = {{c:String}} AND namespace = {{n:String}} "
-                f"AND name = {{p:String}} AND {where}",
+                f"AND name = {{p:String}} AND reason = {{r:String}} AND {where}",
                 c=cluster,
                 n=namespace,
                 p=pod,
-            ), (name, namespace, pod)
+                r=reason,
+            ), (name, namespace, pod, reason)
 
 
 @pytest.mark.parametrize("sli", ["probe", "node_time"])

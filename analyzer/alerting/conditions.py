@@ -139,7 +139,7 @@ def _burn_annotations(
         f"(budget left: {status.budget_left:.0%} of {status.window})."
     )
     since = status.now - int(pair.long.s * 1000)
-    reasons = read.top_reasons(store, status.indicator, status.cluster, since, status.now, slo.selector)
+    reasons = read.top_reasons(store, slo, status.cluster, since, status.now)
     if status.indicator == "node_time":  # bad events are node-seconds: say how long, and which nodes
         listed = "; ".join(f"{r} {duration(n)} of node time (longest: {node})" for r, n, node in reasons)
         down = read.down_nodes(store, status.cluster, since, status.now)

@@ -57,10 +57,11 @@ def slo_detail(store: Store, rules: Rules, name: str, cluster: str) -> dict | No
     window pair with its burns and state, and the reasons that spent its budget over its window
     (None: no such SLO)."""
     slo = next((s for s in rules.spec.slos if s.name == name), None)
-    now, _ = cluster_now(store, cluster)
-    if slo is None or now is None:
+    found = slo_rows(store, rules, [cluster], only=name) if slo is not None else []
+    if not found:  # no such SLO, or a cluster with no data
         return None
-    (status,) = slo_rows(store, rules, [cluster], only=name)
+    (status,) = found
+    now = status["now"]
     alerting = rules.alerting(slo)
     pairs = []
     for pair in alerting.windows:
@@ -81,7 +82,7 @@ def slo_detail(store: Store, rules: Rules, name: str, cluster: str) -> dict | No
     since = now - int(slo.window.s * 1000)
     reasons = [
         {"reason": r, "events": n, "example": example, **_explained(rules, r)}
-        for r, n, example in read.top_reasons(store, slo.sli, cluster, since, now, slo.selector)
+        for r, n, example in read.top_reasons(store, slo, cluster, since, now)
     ]
     selector = {"namespaces": list(slo.selector.namespaces), "labels": dict(slo.selector.labels)}
     return {

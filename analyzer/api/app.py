@@ -479,11 +479,11 @@ def make_api(store: Store, rules: Rules, clusters, token: str | None = None, gen
         percentiles, phase breakdown, the namespaces that hurt most."""
         end = until if until is not None else newest_s(cluster) + 1
         start = since if since is not None else max(end - 7 * 86400, 0)
+        found = read.delivery(store, cluster, start, end, limit)
         failing = [
-            {**r, "means": None, "check": None, **(rules.explain(r["reason"]) or {})}
-            for r in read.failing_reasons(store, cluster, start, end)
+            {**r, "means": None, "check": None, **(rules.explain(r["reason"]) or {})} for r in found["platform_reasons"]
         ]
-        return {**read.delivery(store, cluster, start, end, limit), "platform_reasons": failing}
+        return {**found, "platform_reasons": failing}
 
     @api.get("/nodes", response_model=list[NodeModel])
     def nodes(

@@ -57,6 +57,11 @@ def scopes(rules) -> list[Scope]:
     ]
 
 
+def slo_scope(slo) -> str:
+    """The `scope` of an SLO's SLI rows: its own name when it selects pods by label."""
+    return slo.name if slo.selector.labels and slo.sli != "node_time" else ""
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

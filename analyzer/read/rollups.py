@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from analyzer.lifecycle.facts import cluster_now
 from analyzer.lifecycle.predicates import UPGRADE_FAILED_SYSTEM, with_failures
-from analyzer.lifecycle.sli_minutes import PROBE_REASON, Scope, namespace_match
+from analyzer.lifecycle.sli_minutes import PROBE_REASON, Scope, namespace_match, slo_scope
 from analyzer.lifecycle.verdict_rollups import LATENCIES, MERGE, WORKLOAD_SUMS
 from analyzer.lifecycle.verdicts import PHASES
 from podslo.store import Store
-from slo_rules.loader import SelectorSpec
+from slo_rules.loader import SloSpec
 
 # A range of creation times is its whole hours (workload_hours) and the minutes at either end
 # (workload_minutes); a pod counts in the minute it was created in.
@@ -98,7 +98,7 @@ _REASONS = """
 SELECT cluster, toStartOfInterval(minute, toIntervalSecond({step:UInt32})) AS at, reason, attribution,
        toUInt64(sum(events)) AS pods
 FROM sli_minutes FINAL
-WHERE sli = 'delivery' AND result IN ('bad', 'excluded') AND reason != ''
+WHERE sli = 'delivery' AND scope = '' AND result IN ('bad', 'excluded') AND reason != ''
   AND (cluster = {cluster:String} OR {cluster:String} = '')
   AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
 GROUP BY cluster, at, reason, attribution HAVING pods > 0
@@ -109,7 +109,7 @@ _FAILING = """
 SELECT reason, toUInt64(sum(events)) AS pods, toUnixTimestamp(min(minute)) AS first,
        toUnixTimestamp(max(minute)) + 60 AS last
 FROM sli_minutes FINAL
-WHERE sli = 'delivery' AND result = 'bad' AND attribution = 'system' AND reason != ''
+WHERE sli = 'delivery' AND scope = '' AND result = 'bad' AND attribution = 'system' AND reason != ''
   AND (cluster = {cluster:String} OR {cluster:String} = '')
   AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
 GROUP BY reason HAVING pods > 0
@@ -140,16 +140,17 @@ def reason_counts(store: Store, cluster: str | None, since: float | None, until:
     return [{**r, "at": r["at"].strftime("%Y-%m-%dT%H:%M:%SZ")} for r in rows]
 
 
-# The delivery SLI's counts: a pod counts in the minute its delivery was decided.
+# The delivery SLI's counts: a pod counts in the minute its delivery was decided. (The first
+# and last minute of each make the platform's reasons' spans, as _FAILING's.)
 _DELIVERY_COUNTS = """
-SELECT cluster, namespace, reason,
+SELECT cluster, namespace, reason, attribution,
        multiIf(result = 'good', 'delivered', result = 'bad', 'failed_system', attribution = 'user', 'failed_user',
                'cancelled') AS counted,
-       toUInt64(sum(events)) AS pods
+       toUInt64(sum(events)) AS pods, toUnixTimestamp(min(minute)) AS first, toUnixTimestamp(max(minute)) + 60 AS last
 FROM sli_minutes FINAL
 WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND sli = 'delivery' AND scope = ''
   AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
-GROUP BY cluster, namespace, reason, counted HAVING pods > 0"""
+GROUP BY cluster, namespace, reason, attribution, counted HAVING pods > 0"""
 _COUNTED = ("delivered", "failed_user", "failed_system", "cancelled")
 # The same pods' latencies: the whole hours' rows and the minutes' at either end.
 _DELIVERY_LATENCY = f"""
@@ -165,20 +166,24 @@ def _finite(x: float | None) -> float | None:
     return None if x is None or x != x else round(float(x), 3)
 
 
-def delivery(store: Store, cluster: str | None, since: int, until: int, limit: int = 10) -> dict:
+def delivery(store: Store, cluster: str | None, since: int, until: int, limit: int = 10, reasons: int = 5) -> dict:
     """Pods whose delivery was decided in [since, until) (epoch seconds), as the delivery SLI
     counts them (in the minutes that start in the range): delivered, failed by users and by
     the platform; delivery latency percentiles and each phase's p50/p90 among delivered pods;
-    the namespaces the platform failed most."""
+    the namespaces the platform failed most; the `reasons` it failed most pods for."""
     params = {"cluster": cluster or "", "since": int(since), "until": int(until)}
     totals = dict.fromkeys(_COUNTED, 0)
     spaces: dict[tuple[str, str], dict] = {}
-    for c, namespace, reason, counted, pods in store.rows(_DELIVERY_COUNTS, **params):
+    platform: dict[str, dict] = {}  # the reasons the platform failed pods for, as failing_reasons says them
+    for c, namespace, reason, attribution, counted, pods, first, last in store.rows(_DELIVERY_COUNTS, **params):
         totals[counted] += pods
         n = spaces.setdefault((c, namespace), {**dict.fromkeys(_COUNTED, 0), "reasons": {}})
         n[counted] += pods
         if counted == "failed_system":
             n["reasons"][reason] = n["reasons"].get(reason, 0) + pods
+            if attribution == "system" and reason:
+                r = platform.setdefault(reason, {"reason": reason, "pods": 0, "first": first, "last": last})
+                r["pods"], r["first"], r["last"] = r["pods"] + pods, min(r["first"], first), max(r["last"], last)
     first, last = _whole_hours(int(since), int(until))
     delivered, *latencies = store.rows(_DELIVERY_LATENCY, first=first, last=last, **params)[0]
     quantiles = {c: [_finite(v) if delivered else None for v in q] for c, q in zip(LATENCIES, latencies)}
@@ -208,6 +213,7 @@ def delivery(store: Store, cluster: str | None, since: int, until: int, limit: i
         "latency": dict(zip(("p50_s", "p90_s", "p99_s"), quantiles["delivery_s"])),
         "phases": [{"phase": p.removesuffix("_s"), "p50_s": quantiles[p][0], "p90_s": quantiles[p][1]} for p in PHASES],
         "namespaces": hurt[:limit],
+        "platform_reasons": sorted(platform.values(), key=lambda r: (-r["pods"], r["reason"]))[:reasons],
     }
 
 
@@ -269,22 +275,36 @@ def startup_latency(store: Store, cluster: str, days: int = 28) -> list[dict]:
     return out
 
 
-_TOP_REASON_TEMPLATES = {
-    "delivery": """SELECT ifNull(reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
-        WHERE cluster = {cluster:String} AND decided_at >= {since:DateTime64(3)} AND decided_at < {until:DateTime64(3)}
-          AND /*system*/ AND /*selector*/
-        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
-    "deletion": """SELECT ifNull(deletion_reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
-        WHERE cluster = {cluster:String} AND deletion_decided_at >= {since:DateTime64(3)}
-          AND deletion_decided_at < {until:DateTime64(3)} AND deletion_stuck = 1 AND /*selector*/
-        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
-    "upgrade": """SELECT ifNull(upgrade_reason, 'Unknown'), count(), any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
-        WHERE cluster = {cluster:String} AND upgrade_decided_at >= {since:DateTime64(3)}
-          AND upgrade_decided_at < {until:DateTime64(3)} AND /*upgrade*/ AND /*selector*/
-        GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+# The pod SLIs' bad events by reason are their SLI minutes (the counts the SLO burns on); an
+# example pod per reason is looked up among the verdicts that say so.
+_IN_NAMESPACES = "(empty({namespaces:Array(String)}) OR arrayExists(p -> match(namespace, p), {namespaces:Array(String)}))"
+_MINUTE_REASONS = f"""
+SELECT if(reason = '', 'Unknown', reason) AS said, toUInt64(sum(events)) AS n FROM sli_minutes FINAL
+WHERE cluster = {{cluster:String}} AND sli = {{sli:String}} AND scope = {{scope:String}} AND result = 'bad'
+  AND minute >= toDateTime({{since:Int64}}) AND minute < toDateTime({{until:Int64}})
+  AND {_IN_NAMESPACES}
+GROUP BY said HAVING n > 0 ORDER BY n DESC, said LIMIT 3"""
+# per pod SLI: (its reason, when it counted, which verdicts are its bad events)
+_POD_SLI_COLUMNS = {
+    "delivery": ("ifNull(reason, 'Unknown')", "decided_at", "/*system*/"),
+    "deletion": ("ifNull(deletion_reason, 'Unknown')", "deletion_decided_at", "deletion_stuck = 1"),
+    "upgrade": ("ifNull(upgrade_reason, 'Unknown')", "upgrade_decided_at", UPGRADE_FAILED_SYSTEM),
+}
+# Candidates from the stored rows as written (no FINAL: the first few found), each then checked
+# against its pod's newest verdict (a point lookup by uid) before it is shown.
+_EXAMPLE_CANDIDATES = """
+SELECT {said} AS said, uid FROM pod_verdicts
+WHERE cluster = {{cluster:String}} AND {in_window} AND {bad} AND said IN {{reasons:Array(String)}} AND /*selector*/
+LIMIT 5 BY said LIMIT 15"""
+_EXAMPLES = """
+SELECT {said} AS said, any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
+WHERE cluster = {{cluster:String}} AND uid IN {{uids:Array(String)}}
+  AND {in_window} AND {bad}
+GROUP BY said"""
+_OTHER_REASONS = {
     "probe": """SELECT /*probe_reason*/, count(), any(probe) FROM probe_results
         WHERE cluster = {cluster:String} AND started_at >= {since:DateTime64(3)} AND started_at < {until:DateTime64(3)}
-          AND outcome != 'ok' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""",
+          AND outcome != 'ok' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3""".replace("/*probe_reason*/", PROBE_REASON),
     # node time's bad events are node-seconds; the example is the node down longest for the reason
     "node_time": """SELECT reason, round(sum(down)), argMax(node, down) FROM (
             SELECT node, arrayJoin(reasons) AS reason, sum(down_s) AS down FROM node_minutes FINAL
@@ -295,31 +315,40 @@ _TOP_REASON_TEMPLATES = {
 }
 
 
-_TOP_REASONS = {
-    sli: with_failures(sql).replace("/*upgrade*/", UPGRADE_FAILED_SYSTEM).replace("/*probe_reason*/", PROBE_REASON)
-    for sli, sql in _TOP_REASON_TEMPLATES.items()
-}
-
-
-def top_reasons(
-    store: Store, sli: str, cluster: str, since_ms: int, until_ms: int, selector: SelectorSpec | None = None
-) -> list[tuple[str, int, str]]:
-    """(reason, count, example) of the SLI's bad events in [since, until), most first; with a
-    selector, among its pods only (a tenant's alert names no other tenant's pods)."""
-    sql = _TOP_REASONS.get(sli)
-    if sql is None:
+def top_reasons(store: Store, slo: SloSpec, cluster: str, since_ms: int, until_ms: int) -> list[tuple[str, int, str]]:
+    """(reason, bad events, example) of the SLO's bad events in [since, until), most first:
+    among its own pods (a tenant's alert names no other tenant's pods), counted as its SLI
+    minutes count them (the minutes that start in the range)."""
+    if slo.sli in _OTHER_REASONS:
+        rows = store.rows(_OTHER_REASONS[slo.sli], cluster=cluster, since=since_ms / 1000, until=until_ms / 1000)
+        return [(str(r), int(n), str(e)) for r, n, e in rows]
+    if slo.sli not in _POD_SLI_COLUMNS:
         return []
-    namespaces = namespace_match(selector.namespaces) if selector else []
-    labels = Scope(labels=tuple(sorted(selector.labels.items()))).where() if selector else "1"
-    where = f"(empty({{namespaces:Array(String)}}) OR arrayExists(p -> match(namespace, p), {{namespaces:Array(String)}})) AND {labels}"
-    rows = store.rows(
-        sql.replace("/*selector*/", where),
-        cluster=cluster,
-        since=since_ms / 1000,
-        until=until_ms / 1000,
-        namespaces=namespaces,
+    namespaces = namespace_match(slo.selector.namespaces)
+    window = {"cluster": cluster, "since": since_ms // 1000, "until": until_ms // 1000}
+    counted = store.rows(_MINUTE_REASONS, sli=slo.sli, scope=slo_scope(slo), namespaces=namespaces, **window)
+    if not counted:
+        return []
+    examples = _examples(store, slo, [r for r, _ in counted], namespaces, window)
+    return [(str(r), int(n), examples.get(r, "")) for r, n in counted]
+
+
+def _examples(store: Store, slo: SloSpec, reasons: list[str], namespaces: list[str], window: dict) -> dict[str, str]:
+    """A pod per reason whose newest verdict gives the SLO a bad event for it in the window."""
+    said, at, bad = _POD_SLI_COLUMNS[slo.sli]
+    in_window = (
+        f"toStartOfMinute({at}) >= toDateTime({{since:Int64}}) AND toStartOfMinute({at}) < toDateTime({{until:Int64}})"
     )
-    return [(str(r), int(n), str(e)) for r, n, e in rows]
+    labels = Scope(labels=tuple(sorted(slo.selector.labels.items()))).where()
+    selector = f"{_IN_NAMESPACES} AND {labels}"
+    sql = with_failures(_EXAMPLE_CANDIDATES.format(said=said, in_window=in_window, bad=bad)).replace(
+        "/*selector*/", selector
+    )
+    uids = [uid for _, uid in store.rows(sql, reasons=reasons, namespaces=namespaces, **window)]
+    if not uids:
+        return {}
+    checked = with_failures(_EXAMPLES.format(said=said, in_window=in_window, bad=bad))
+    return {str(r): str(e) for r, e in store.rows(checked, uids=uids, **window)}
 
 
 _DOWN_NODES = """

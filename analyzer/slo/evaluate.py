@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from analyzer.lifecycle.sli_minutes import namespace_match
+from analyzer.lifecycle.sli_minutes import namespace_match, slo_scope
 from analyzer.slo.budget import CURRENT_BURN_S, SloStatus, Window, series_points, status_of
 from podslo.store import Store
 from slo_rules import Rules
@@ -49,11 +49,6 @@ _SLO_ROWS = (
     "AND (empty({namespaces:Array(String)}) OR "
     "arrayExists(p -> match(namespace, p), {namespaces:Array(String)}))"
 )
-
-
-def slo_scope(slo: SloSpec) -> str:
-    """The `scope` of an SLO's SLI rows: its own name when it selects pods by label."""
-    return slo.name if slo.selector.labels and slo.sli != "node_time" else ""
 
 
 def _slo_params(slo: SloSpec, cluster: str, since_s: int, until_s: int) -> dict:
