@@ -48,6 +48,7 @@ AGING = {
     "delivery_latency": ("verdicts", WRITTEN),
     "workload_minutes": ("verdicts", WRITTEN),
     "workload_hours": ("verdicts", WRITTEN),
+    "workload_days": ("verdicts", WRITTEN),
     "webhook_outbox": ("outboxes", "created_at"),
     "analysis_uids": ("outboxes", WRITTEN),  # read within its round; kept a while to look into
 }  # report_outbox (a row a week, dated by the schedule's clock, which may be a simulated one) is kept
@@ -64,6 +65,7 @@ SHARDED = {
     "delivery_latency",
     "workload_minutes",
     "workload_hours",
+    "workload_days",
     "analysis_uids",
 }
 SHARD_KEY = "cityHash64(cluster)"  # one Kubernetes cluster's rows on one shard

@@ -444,10 +444,10 @@ DELIVERY_LATENCY = Table(
     settings="index_granularity = 256",  # a range's edge reads a few rows' values, not 8,192
 )
 
-# Each workload's verdicts per minute and per hour of its pods' creation: pods by outcome,
+# Each workload's verdicts per minute, hour and day (UTC) of its pods' creation: pods by outcome,
 # stuck deletions, the delivery times (`delivered`: how many), the platform's reasons with
-# their pod counts. Minutes are kept in time order (a range's edges), hours in workload order
-# (the latencies of the workloads an answer lists).
+# their pod counts. Minutes are kept in time order (a range's edges), hours and days in
+# workload order (the latencies of the workloads an answer lists).
 _WORKLOAD_FIGURES = f"""
     pods UInt64
     success UInt64
@@ -485,6 +485,20 @@ WORKLOAD_HOURS = Table(
 """
     + _WORKLOAD_FIGURES,
     order_by="(cluster, namespace, kind, workload, hour)",
+    engine="ReplacingMergeTree(version)",
+    settings="index_granularity = 1024",
+)
+WORKLOAD_DAYS = Table(
+    "workload_days",
+    """
+    cluster LowCardinality(String)
+    namespace String
+    kind LowCardinality(String)
+    workload String
+    day DateTime('UTC')
+"""
+    + _WORKLOAD_FIGURES,
+    order_by="(cluster, namespace, kind, workload, day)",
     engine="ReplacingMergeTree(version)",
     settings="index_granularity = 1024",
 )
@@ -577,6 +591,7 @@ TABLES = {
         DELIVERY_LATENCY,
         WORKLOAD_MINUTES,
         WORKLOAD_HOURS,
+        WORKLOAD_DAYS,
         ALERTS,
         WEBHOOK_OUTBOX,
         REPORT_OUTBOX,

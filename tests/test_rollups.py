@@ -14,7 +14,7 @@ from analyzer.lifecycle.predicates import FAILED, FAILED_SYSTEM, FAILED_USER
 from analyzer.lifecycle.verdicts import PHASES
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-SPAN_MS = 3 * 3600 * 1000  # pods created over three hours
+SPAN_MS = 60 * 3600 * 1000  # pods created over two and a half days
 
 _FILL = """
 INSERT INTO pod_verdicts (cluster, uid, namespace, name, kind, created_at, deadline_s, outcome, attribution, reason,
@@ -138,11 +138,12 @@ def _workloads_answer(store, cluster: str, since: int, until: int) -> list[tuple
 
 RANGES = [
     (0, 2**31),  # everything
-    (T0 - 7, T0 + 3 * 3600 + 200),  # the whole span, a little past both ends
-    (T0 + 1234, T0 + 3 * 3600 - 77),  # whole hours with minutes cut at either end
+    (T0 - 7, T0 + 60 * 3600 + 200),  # the whole span, a little past both ends
+    (T0 + 1234, T0 + 50 * 3600 - 77),  # a whole day, whole hours beside it, minutes cut at either end
     (T0 + 3600 + 59, T0 + 3600 + 1800),  # within one hour
     (T0 + 2 * 3600, T0 + 3 * 3600),  # exactly one hour
-    (T0 + 5 * 3600, T0 + 6 * 3600),  # nothing in it
+    (T0 + 86400, T0 + 2 * 86400),  # exactly one day
+    (T0 + 70 * 3600, T0 + 71 * 3600),  # nothing in it
 ]
 
 

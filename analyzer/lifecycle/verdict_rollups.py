@@ -4,8 +4,9 @@ few thousand rows, not every verdict (podslo.schema says what each table holds):
 - `delivery_latency`: the delivered pods' latencies (and each phase's) per minute and per
   hour of their decision; a range reads its whole hours and the minutes at either end. The
   counts beside them are the delivery SLI's minutes (sli_minutes).
-- `workload_minutes`, `workload_hours`: each workload's verdicts per minute and per hour of
-  its pods' creation, read the same way.
+- `workload_minutes`, `workload_hours`, `workload_days`: each workload's verdicts per minute,
+  hour and day (UTC) of its pods' creation; a range reads its whole days, the whole hours
+  beside them and the minutes at either end.
 
 A bucket is rewritten whole, at the analysis's version, whenever a verdict in it changes (as
 an SLI minute is): a moved verdict leaves its old bucket and counts in its new one. Only
@@ -15,7 +16,7 @@ the verdicts of the pods in question are read (`_UIDS`).
 from __future__ import annotations
 
 from analyzer.lifecycle.predicates import FAILED_SYSTEM, FAILED_USER
-from podslo.schema import DELIVERY_LATENCY, WORKLOAD_HOURS, WORKLOAD_MINUTES
+from podslo.schema import DELIVERY_LATENCY, WORKLOAD_DAYS, WORKLOAD_HOURS, WORKLOAD_MINUTES
 from podslo.store import Store
 
 LATENCIES = tuple(c for c in DELIVERY_LATENCY.columns if c.endswith("_s"))  # delivery_s and each phase
@@ -93,10 +94,18 @@ FROM workload_minutes FINAL
 WHERE cluster = {{cluster:String}} AND /*buckets*/
 GROUP BY cluster, namespace, kind, workload, hour"""
 
+_WORKLOAD_DAYS = f"""
+INSERT INTO workload_days ({", ".join(WORKLOAD_DAYS.columns)})
+SELECT cluster, namespace, kind, workload, toStartOfDay(hour) AS day, {_ROLLED}, {{version:UInt64}}
+FROM workload_hours FINAL
+WHERE cluster = {{cluster:String}} AND /*buckets*/
+GROUP BY cluster, namespace, kind, workload, day"""
+
 # Each statement's buckets, as the alias or column it groups by, and as the verdicts say them
 _AT_IN = "toUnixTimestamp(at) IN {buckets:Array(UInt32)}"
 _MINUTE_IN = "toUnixTimestamp(minute) IN {buckets:Array(UInt32)}"
 _HOUR_IN = "toUnixTimestamp(hour) IN {buckets:Array(UInt32)}"
+_DAY_IN = "toUnixTimestamp(day) IN {buckets:Array(UInt32)}"
 _DECIDED_IN = "toUnixTimestamp(toStartOfMinute(assumeNotNull(decided_at))) IN {buckets:Array(UInt32)}"
 _CREATED_IN = "toUnixTimestamp(toStartOfMinute(created_at)) IN {buckets:Array(UInt32)}"
 
@@ -109,8 +118,8 @@ _BUILT = "SELECT count() FROM (SELECT 1 FROM delivery_latency WHERE cluster = {c
 def rebuild(store: Store, cluster: str, version: int, minutes: set[int] | None) -> None:
     """Rewrite the roll-ups the verdicts written at `version` moved: the latency minutes in
     `minutes` (epoch seconds: the minutes those verdicts count in, before and after), the
-    minutes their pods were created in (a pod's creation time never changes), and the hours
-    of both. All of them when `minutes` is None or the cluster has none yet (a store made
+    minutes their pods were created in (a pod's creation time never changes), the hours of
+    both and the days of the latter. All of them when `minutes` is None or the cluster has none yet (a store made
     before the roll-ups)."""
     if minutes is None or not store.scalar(_BUILT, cluster=cluster):
         decided = created = None
@@ -118,13 +127,15 @@ def rebuild(store: Store, cluster: str, version: int, minutes: set[int] | None) 
         decided = sorted(minutes)
         created = sorted(r[0] for r in store.rows(_CREATED_MINUTES, cluster=cluster, version=version))
     _rewrite(store, _DELIVERY_MINUTES, _AT_IN, _DECIDED_IN, cluster, version, decided)
-    _rewrite(store, _DELIVERY_HOURS, _HOUR_IN, "", cluster, version, _hours(decided))
+    _rewrite(store, _DELIVERY_HOURS, _HOUR_IN, "", cluster, version, _buckets(decided, 3600))
     _rewrite(store, _WORKLOAD_MINUTES, _MINUTE_IN, _CREATED_IN, cluster, version, created)
-    _rewrite(store, _WORKLOAD_HOURS, _HOUR_IN, "", cluster, version, _hours(created))
+    _rewrite(store, _WORKLOAD_HOURS, _HOUR_IN, "", cluster, version, _buckets(created, 3600))
+    _rewrite(store, _WORKLOAD_DAYS, _DAY_IN, "", cluster, version, _buckets(created, 86400))
 
 
-def _hours(minutes: list[int] | None) -> list[int] | None:
-    return None if minutes is None else sorted({m // 3600 * 3600 for m in minutes})
+def _buckets(minutes: list[int] | None, size: int) -> list[int] | None:
+    """The buckets of `size` seconds (hours, days) these minutes lie in."""
+    return None if minutes is None else sorted({m // size * size for m in minutes})
 
 
 def _rewrite(store: Store, sql: str, bucket: str, verdicts: str, cluster: str, version: int, buckets) -> None:

@@ -11,10 +11,20 @@ from analyzer.lifecycle.verdicts import PHASES
 from podslo.store import Store
 from slo_rules.loader import SloSpec
 
-# A range of creation times is its whole hours (workload_hours) and the minutes at either end
-# (workload_minutes); a pod counts in the minute it was created in.
+# A range of creation times is its whole days (workload_days), the whole hours beside them
+# (workload_hours) and the minutes at either end (workload_minutes); a pod counts in the
+# minute it was created in.
 _IN_WORKLOAD = "(cluster = {cluster:String} OR {cluster:String} = '') AND (namespace = {namespace:String} OR {namespace:String} = '')"
 _CHOSEN = " AND (cluster, namespace, kind, workload) IN {chosen:Array(Tuple(String, String, String, String))}"
+
+
+def _edges(column: str, outer: tuple[str, str], inner: tuple[str, str]) -> str:
+    """`column` in [outer[0], inner[0]) or in [inner[1], outer[1]): the buckets beside a range's coarser ones."""
+    (lo, hi), (a, b) = outer, inner
+    return (
+        f"(({column} >= toDateTime({{{lo}:Int64}}) AND {column} < toDateTime({{{a}:Int64}})) "
+        f"OR ({column} >= toDateTime({{{b}:Int64}}) AND {column} < toDateTime({{{hi}:Int64}})))"
+    )
 
 
 def _workload_rows(columns: str, chosen: bool) -> str:
@@ -22,13 +32,16 @@ def _workload_rows(columns: str, chosen: bool) -> str:
     pick = _CHOSEN if chosen else ""
     return f"""
 SELECT cluster, namespace, kind, workload AS name, {columns}
+FROM workload_days FINAL
+WHERE {_IN_WORKLOAD} AND day >= toDateTime({{first_day:Int64}}) AND day < toDateTime({{last_day:Int64}}){pick}
+UNION ALL
+SELECT cluster, namespace, kind, workload, {columns}
 FROM workload_hours FINAL
-WHERE {_IN_WORKLOAD} AND hour >= toDateTime({{first:Int64}}) AND hour < toDateTime({{last:Int64}}){pick}
+WHERE {_IN_WORKLOAD} AND {_edges("hour", ("first", "last"), ("first_day", "last_day"))}{pick}
 UNION ALL
 SELECT cluster, namespace, kind, workload, {columns}
 FROM workload_minutes FINAL
-WHERE {_IN_WORKLOAD} AND ((minute >= toDateTime({{since:Int64}}) AND minute < toDateTime({{first:Int64}}))
-                          OR (minute >= toDateTime({{last:Int64}}) AND minute < toDateTime({{until:Int64}}))){pick}"""
+WHERE {_IN_WORKLOAD} AND {_edges("minute", ("since", "until"), ("first", "last"))}{pick}"""
 
 
 _WORKLOAD_COUNTS = f"""
@@ -52,8 +65,13 @@ def _whole_hours(since: int, until: int) -> tuple[int, int]:
     """[first, last): the whole hours of the minutes that start in [since, until) (a range
     counts the minutes that start in it); (since, since) when there is none."""
     lo, hi = -(-since // 60) * 60, -(-until // 60) * 60
-    first, last = -(-lo // 3600) * 3600, hi // 3600 * 3600
-    return (first, last) if first < last else (since, since)
+    return _whole(lo, hi, 3600) or (since, since)
+
+
+def _whole(lo: int, hi: int, size: int) -> tuple[int, int] | None:
+    """[first, last): the whole buckets of `size` seconds within [lo, hi) (None: none)."""
+    first, last = -(-lo // size) * size, hi // size * size
+    return (first, last) if first < last else None
 
 
 def _top(reasons: dict[str, int]) -> str | None:
@@ -73,8 +91,9 @@ def workloads(
     seconds, when given) rolled up, the ones the platform failed most first."""
     start, end = int(since or 0), int(until if until is not None else _NO_END)
     first, last = _whole_hours(start, end)
+    first_day, last_day = _whole(first, last, 86400) or (first, first)
     window = {"cluster": cluster or "", "namespace": namespace or "", "since": start, "until": end}
-    window |= {"first": first, "last": last}
+    window |= {"first": first, "last": last, "first_day": first_day, "last_day": last_day}
     rows = store.dicts(_WORKLOAD_COUNTS, limit=limit, **window)
     keys = [(r["cluster"], r["namespace"], r["kind"], r["name"]) for r in rows]
     details = {tuple(d[:4]): d[4:] for d in store.rows(_WORKLOAD_DETAILS, chosen=keys, **window)} if keys else {}
@@ -277,7 +296,9 @@ def startup_latency(store: Store, cluster: str, days: int = 28) -> list[dict]:
 
 # The pod SLIs' bad events by reason are their SLI minutes (the counts the SLO burns on); an
 # example pod per reason is looked up among the verdicts that say so.
-_IN_NAMESPACES = "(empty({namespaces:Array(String)}) OR arrayExists(p -> match(namespace, p), {namespaces:Array(String)}))"
+_IN_NAMESPACES = (
+    "(empty({namespaces:Array(String)}) OR arrayExists(p -> match(namespace, p), {namespaces:Array(String)}))"
+)
 _MINUTE_REASONS = f"""
 SELECT if(reason = '', 'Unknown', reason) AS said, toUInt64(sum(events)) AS n FROM sli_minutes FINAL
 WHERE cluster = {{cluster:String}} AND sli = {{sli:String}} AND scope = {{scope:String}} AND result = 'bad'
