@@ -16,7 +16,7 @@ the verdicts of the pods in question are read (`_UIDS`).
 from __future__ import annotations
 
 from analyzer.lifecycle.predicates import FAILED_SYSTEM, FAILED_USER
-from podslo.schema import DELIVERY_LATENCY, WORKLOAD_DAYS, WORKLOAD_HOURS, WORKLOAD_MINUTES
+from podslo.schema import DELIVERY_LATENCY, WORKLOAD_DAYS, WORKLOAD_HOURS, WORKLOAD_MINUTES, Table
 from podslo.store import Store
 
 LATENCIES = tuple(c for c in DELIVERY_LATENCY.columns if c.endswith("_s"))  # delivery_s and each phase
@@ -87,19 +87,21 @@ FROM (
 )
 GROUP BY cluster, minute, namespace, kind, workload"""
 
-_WORKLOAD_HOURS = f"""
-INSERT INTO workload_hours ({", ".join(WORKLOAD_HOURS.columns)})
-SELECT cluster, namespace, kind, workload, toStartOfHour(minute) AS hour, {_ROLLED}, {{version:UInt64}}
-FROM workload_minutes FINAL
-WHERE cluster = {{cluster:String}} AND /*buckets*/
-GROUP BY cluster, namespace, kind, workload, hour"""
 
-_WORKLOAD_DAYS = f"""
-INSERT INTO workload_days ({", ".join(WORKLOAD_DAYS.columns)})
-SELECT cluster, namespace, kind, workload, toStartOfDay(hour) AS day, {_ROLLED}, {{version:UInt64}}
-FROM workload_hours FINAL
+def _coarser(target: Table, finer: str, bucket: str) -> str:
+    """The INSERT of `target`'s workload buckets (`bucket`, the start of one, named as its
+    column) rolled up from the `finer` table's rows."""
+    alias = target.columns[4]
+    return f"""
+INSERT INTO {target.name} ({", ".join(target.columns)})
+SELECT cluster, namespace, kind, workload, {bucket} AS {alias}, {_ROLLED}, {{version:UInt64}}
+FROM {finer} FINAL
 WHERE cluster = {{cluster:String}} AND /*buckets*/
-GROUP BY cluster, namespace, kind, workload, day"""
+GROUP BY cluster, namespace, kind, workload, {alias}"""
+
+
+_WORKLOAD_HOURS = _coarser(WORKLOAD_HOURS, "workload_minutes", "toStartOfHour(minute)")
+_WORKLOAD_DAYS = _coarser(WORKLOAD_DAYS, "workload_hours", "toStartOfDay(hour)")
 
 # Each statement's buckets, as the alias or column it groups by, and as the verdicts say them
 _AT_IN = "toUnixTimestamp(at) IN {buckets:Array(UInt32)}"
