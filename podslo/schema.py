@@ -341,13 +341,15 @@ ANALYSIS_WATERMARKS = Table(
 
 # The pods an incremental analysis round takes (touched since its watermark, or whose verdict
 # time can still change), found once per round: every query of the round reads them here
-# instead of scanning the raw tables since the watermark again.
+# instead of scanning the raw tables since the watermark again (stage 0); and those of a
+# round's pods the SQL did not decide, which the Python's queries read (stage 1).
 ANALYSIS_UIDS = Table(
     "analysis_uids",
     """
     cluster LowCardinality(String)
     version UInt64
     uid String
+    stage UInt8 DEFAULT 0
 """,
     order_by="(cluster, version, uid)",
     engine="MergeTree",

@@ -34,11 +34,19 @@ _CHANGED_UIDS = f"""
         AND (outcome = 'pending' OR upgrade_outcome = 'pending'
              OR (deletion_requested_at IS NOT NULL AND deletion_gone_at IS NULL))"""
 
-_KEEP_CHANGED = f"INSERT INTO analysis_uids SELECT {{cluster:String}}, {{version:UInt64}}, uid FROM ({_CHANGED_UIDS})"
-_ROUND_UIDS = "SELECT uid FROM analysis_uids WHERE cluster = {cluster:String} AND version = {round:UInt64}"
-_DECIDED_UIDS = (
-    "SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {skip_version:UInt64} AND /*range*/"
+_KEEP_CHANGED = (
+    f"INSERT INTO analysis_uids (cluster, version, uid) SELECT {{cluster:String}}, {{version:UInt64}}, uid "
+    f"FROM ({_CHANGED_UIDS})"
 )
+# The slice's pods without a verdict written at `version` (those the SQL decided), kept as
+# the round's stage 1: a small set each of the Python's queries reads, where a NOT IN of
+# the decided ones would rebuild a set of nearly every pod in each.
+_KEEP_LEFT = """
+INSERT INTO analysis_uids (cluster, version, uid, stage)
+SELECT {cluster:String}, {version:UInt64}, uid, 1 FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/
+  AND uid NOT IN (SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {version:UInt64})
+GROUP BY uid"""
+_ROUND_UIDS = "SELECT uid FROM analysis_uids WHERE cluster = {cluster:String} AND version = {round:UInt64} AND stage = {stage:UInt8}"
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,8 @@ class Slice:
     first: str | None = None  # uids from this one (None: from the lowest) ...
     upto: str | None = None  # ... up to, not including, this one (None: to the highest)
     late: tuple[int, ...] = ()  # minutes (epoch s) before `low_ms` whose rows became visible since
-    skip_version: int | None = None  # leave out pods with a verdict of this version (decided in SQL)
-    round: int | None = None  # the version whose pods `low_ms` takes are in analysis_uids (`found`)
+    round: int | None = None  # the round whose analysis_uids hold this slice's pods ...
+    stage: int = 0  # ... as its stage 0 (`found`: the pods the watermark takes) or 1 (`left_by_sql`)
 
     def found(self, store: Store, version: int) -> Slice:
         """This slice with the pods its watermark takes found once and kept in analysis_uids
@@ -62,14 +70,18 @@ class Slice:
         store.command(_KEEP_CHANGED, version=version, **self.params())
         return replace(self, round=version)
 
+    def left_by_sql(self, store: Store, version: int) -> Slice:
+        """This slice without the pods given a verdict at `version` (decided in SQL): the rest
+        kept in analysis_uids as the round's stage 1."""
+        store.command(_KEEP_LEFT.replace("/*slice*/", self.where()), version=version, **self.params())
+        return replace(self, round=version, stage=1)
+
     def where(self, column: str = "uid") -> str:
         parts = [self.uid_range(column)]
-        if self.low_ms is not None:
-            if self.round is None:
-                raise ValueError("an incremental slice's pods are found once first (Slice.found)")
+        if self.round is not None:
             parts.append(f"{column} IN ({_ROUND_UIDS})")
-        if self.skip_version is not None:
-            parts.append(f"{column} NOT IN ({_DECIDED_UIDS.replace('/*range*/', self.uid_range())})")
+        elif self.low_ms is not None:
+            raise ValueError("an incremental slice's pods are found once first (Slice.found)")
         return " AND ".join(parts)
 
     def uid_range(self, column: str = "uid") -> str:
@@ -84,8 +96,8 @@ class Slice:
             "late": list(self.late),
             "first": self.first or "",
             "upto": self.upto or "",
-            "skip_version": self.skip_version or 0,
             "round": self.round or 0,
+            "stage": self.stage,
         }
 
     def split(self, store: Store, per_slice: int) -> list[Slice]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from analyzer.lifecycle import pods, sli_minutes, verdict_rollups
 from analyzer.lifecycle.facts import (
@@ -92,7 +92,7 @@ def analyze(
     if on_time and decides_in_sql(rules):
         for part in pending.split(store, PODS_PER_SQL_SLICE):
             decide_on_time(store, part, rules, now, version)
-        pending = replace(pending, skip_version=version)
+        pending = pending.left_by_sql(store, version)
     for part in pending.split(store, pods_per_slice):
         with _collector_paused():
             by_uid = load_pods(store, part, rules)
