@@ -210,6 +210,14 @@ def test_a_store_made_before_the_rollups_gets_them_whole(store, cluster):
     _assert_rollups_hold(store, cluster)
 
 
+def test_a_store_made_before_the_day_rollups_gets_them_whole(store, cluster):
+    version = _fill(store, cluster, seed=3)
+    _derive(store, cluster, version, None)
+    store.command("DELETE FROM workload_days WHERE cluster = {c:String}", c=cluster)  # as before the days
+    _derive(store, cluster, version + 1, {T0})  # a later round, one minute moved
+    _assert_rollups_hold(store, cluster)
+
+
 @pytest.mark.parametrize("since, until", [(T0 + 61, T0 + 3 * 3600), (T0, T0 + 60 * 90 + 1)])
 def test_a_range_counts_the_minutes_that_start_in_it(store, cluster, since, until):
     """The buckets a range reads: whole hours in the middle, minutes at the ends, no overlap."""

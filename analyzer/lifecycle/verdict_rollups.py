@@ -114,15 +114,21 @@ _CREATED_IN = "toUnixTimestamp(toStartOfMinute(created_at)) IN {buckets:Array(UI
 _CREATED_MINUTES = """
 SELECT DISTINCT toUnixTimestamp(toStartOfMinute(created_at)) FROM pod_verdicts
 WHERE cluster = {cluster:String} AND version = {version:UInt64}"""
-_BUILT = "SELECT count() FROM (SELECT 1 FROM delivery_latency WHERE cluster = {cluster:String} LIMIT 1)"
+# Whether the cluster has its roll-ups: latency buckets, and day buckets wherever there are
+# hour ones (a store made before either gets them whole at its next round).
+_ANY = "(SELECT count() FROM (SELECT 1 FROM {table} WHERE cluster = {{cluster:String}} LIMIT 1))"
+_BUILT = (
+    f"SELECT {_ANY.format(table='delivery_latency')} AND "
+    f"{_ANY.format(table='workload_days')} >= {_ANY.format(table='workload_hours')}"
+)
 
 
 def rebuild(store: Store, cluster: str, version: int, minutes: set[int] | None) -> None:
     """Rewrite the roll-ups the verdicts written at `version` moved: the latency minutes in
     `minutes` (epoch seconds: the minutes those verdicts count in, before and after), the
     minutes their pods were created in (a pod's creation time never changes), the hours of
-    both and the days of the latter. All of them when `minutes` is None or the cluster has none yet (a store made
-    before the roll-ups)."""
+    both and the days of the latter. All of them when `minutes` is None or the cluster has none
+    yet (a store made before the roll-ups, or before the day ones)."""
     if minutes is None or not store.scalar(_BUILT, cluster=cluster):
         decided = created = None
     else:
