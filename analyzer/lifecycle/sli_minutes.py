@@ -18,7 +18,7 @@ from analyzer.lifecycle.facts import BAD_STATUS, NodeFacts, Slice
 from analyzer.lifecycle.nodes import CONDITION_CODES
 from podslo.schema import NODE_MINUTES, SLI_MINUTES
 from podslo.store import Store
-from slo_rules.loader import STARTUP_BUCKETS
+from slo_rules.loader import STARTUP_BUCKETS, SloSpec
 
 COUNTED = ("success", "failed", "timeout")
 MINUTE_S = 60
@@ -57,7 +57,7 @@ def scopes(rules) -> list[Scope]:
     ]
 
 
-def slo_scope(slo) -> str:
+def slo_scope(slo: SloSpec) -> str:
     """The `scope` of an SLO's SLI rows: its own name when it selects pods by label."""
     return slo.name if slo.selector.labels and slo.sli != "node_time" else ""
 

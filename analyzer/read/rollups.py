@@ -4,7 +4,7 @@ leftover Terminating pods, startup latency per day, the top reasons behind an SL
 from __future__ import annotations
 
 from analyzer.lifecycle.facts import cluster_now
-from analyzer.lifecycle.predicates import UPGRADE_FAILED_SYSTEM, with_failures
+from analyzer.lifecycle.predicates import FAILED_SYSTEM, UPGRADE_FAILED_SYSTEM
 from analyzer.lifecycle.sli_minutes import PROBE_REASON, Scope, namespace_match, slo_scope
 from analyzer.lifecycle.verdict_rollups import LATENCIES, MERGE, WORKLOAD_SUMS
 from analyzer.lifecycle.verdicts import PHASES
@@ -124,21 +124,10 @@ GROUP BY cluster, at, reason, attribution HAVING pods > 0
 ORDER BY cluster, at, pods DESC, reason"""
 
 
-_FAILING = """
-SELECT reason, toUInt64(sum(events)) AS pods, toUnixTimestamp(min(minute)) AS first,
-       toUnixTimestamp(max(minute)) + 60 AS last
-FROM sli_minutes FINAL
-WHERE sli = 'delivery' AND scope = '' AND result = 'bad' AND attribution = 'system' AND reason != ''
-  AND (cluster = {cluster:String} OR {cluster:String} = '')
-  AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
-GROUP BY reason HAVING pods > 0
-ORDER BY pods DESC, reason LIMIT {limit:UInt32}"""
-
-
 def failing_reasons(store: Store, cluster: str | None, since: float, until: float, limit: int = 5) -> list[dict]:
     """The reasons the platform failed pods for in [since, until) (unix seconds), most first:
     how many pods, and from when to when (the SLI minutes they counted in)."""
-    return store.dicts(_FAILING, cluster=cluster or "", since=int(since), until=int(until), limit=limit)
+    return _platform_reasons(_delivery_counts(store, cluster, since, until), limit)
 
 
 def platform_reasons(store: Store, cluster: str, since: float | None, until: float | None) -> dict[str, int]:
@@ -160,7 +149,7 @@ def reason_counts(store: Store, cluster: str | None, since: float | None, until:
 
 
 # The delivery SLI's counts: a pod counts in the minute its delivery was decided. (The first
-# and last minute of each make the platform's reasons' spans, as _FAILING's.)
+# and last minute of each make the platform's reasons' spans.)
 _DELIVERY_COUNTS = """
 SELECT cluster, namespace, reason, attribution,
        multiIf(result = 'good', 'delivered', result = 'bad', 'failed_system', attribution = 'user', 'failed_user',
@@ -171,6 +160,23 @@ WHERE (cluster = {cluster:String} OR {cluster:String} = '') AND sli = 'delivery'
   AND minute >= toDateTime({since:Int64}) AND minute < toDateTime({until:Int64})
 GROUP BY cluster, namespace, reason, attribution, counted HAVING pods > 0"""
 _COUNTED = ("delivered", "failed_user", "failed_system", "cancelled")
+
+
+def _delivery_counts(store: Store, cluster: str | None, since: float, until: float) -> list[tuple]:
+    return store.rows(_DELIVERY_COUNTS, cluster=cluster or "", since=int(since), until=int(until))
+
+
+def _platform_reasons(counts: list[tuple], limit: int) -> list[dict]:
+    """Among the delivery counts' rows, the reasons the platform failed pods for, most first:
+    how many pods, the first minute and the end of the last."""
+    found: dict[str, dict] = {}
+    for _, _, reason, attribution, counted, pods, first, last in counts:
+        if counted == "failed_system" and attribution == "system" and reason:
+            r = found.setdefault(reason, {"reason": reason, "pods": 0, "first": first, "last": last})
+            r["pods"], r["first"], r["last"] = r["pods"] + pods, min(r["first"], first), max(r["last"], last)
+    return sorted(found.values(), key=lambda r: (-r["pods"], r["reason"]))[:limit]
+
+
 # The same pods' latencies: the whole hours' rows and the minutes' at either end.
 _DELIVERY_LATENCY = f"""
 SELECT sum(delivered), {", ".join(f"{MERGE}({c})" for c in LATENCIES)}
@@ -193,16 +199,13 @@ def delivery(store: Store, cluster: str | None, since: int, until: int, limit: i
     params = {"cluster": cluster or "", "since": int(since), "until": int(until)}
     totals = dict.fromkeys(_COUNTED, 0)
     spaces: dict[tuple[str, str], dict] = {}
-    platform: dict[str, dict] = {}  # the reasons the platform failed pods for, as failing_reasons says them
-    for c, namespace, reason, attribution, counted, pods, first, last in store.rows(_DELIVERY_COUNTS, **params):
+    counts = _delivery_counts(store, cluster, since, until)
+    for c, namespace, reason, _, counted, pods, _, _ in counts:
         totals[counted] += pods
         n = spaces.setdefault((c, namespace), {**dict.fromkeys(_COUNTED, 0), "reasons": {}})
         n[counted] += pods
         if counted == "failed_system":
             n["reasons"][reason] = n["reasons"].get(reason, 0) + pods
-            if attribution == "system" and reason:
-                r = platform.setdefault(reason, {"reason": reason, "pods": 0, "first": first, "last": last})
-                r["pods"], r["first"], r["last"] = r["pods"] + pods, min(r["first"], first), max(r["last"], last)
     first, last = _whole_hours(int(since), int(until))
     delivered, *latencies = store.rows(_DELIVERY_LATENCY, first=first, last=last, **params)[0]
     quantiles = {c: [_finite(v) if delivered else None for v in q] for c, q in zip(LATENCIES, latencies)}
@@ -232,7 +235,7 @@ def delivery(store: Store, cluster: str | None, since: int, until: int, limit: i
         "latency": dict(zip(("p50_s", "p90_s", "p99_s"), quantiles["delivery_s"])),
         "phases": [{"phase": p.removesuffix("_s"), "p50_s": quantiles[p][0], "p90_s": quantiles[p][1]} for p in PHASES],
         "namespaces": hurt[:limit],
-        "platform_reasons": sorted(platform.values(), key=lambda r: (-r["pods"], r["reason"]))[:reasons],
+        "platform_reasons": _platform_reasons(counts, reasons),
     }
 
 
@@ -307,7 +310,7 @@ WHERE cluster = {{cluster:String}} AND sli = {{sli:String}} AND scope = {{scope:
 GROUP BY said HAVING n > 0 ORDER BY n DESC, said LIMIT 3"""
 # per pod SLI: (its reason, when it counted, which verdicts are its bad events)
 _POD_SLI_COLUMNS = {
-    "delivery": ("ifNull(reason, 'Unknown')", "decided_at", "/*system*/"),
+    "delivery": ("ifNull(reason, 'Unknown')", "decided_at", FAILED_SYSTEM),
     "deletion": ("ifNull(deletion_reason, 'Unknown')", "deletion_decided_at", "deletion_stuck = 1"),
     "upgrade": ("ifNull(upgrade_reason, 'Unknown')", "upgrade_decided_at", UPGRADE_FAILED_SYSTEM),
 }
@@ -315,7 +318,7 @@ _POD_SLI_COLUMNS = {
 # against its pod's newest verdict (a point lookup by uid) before it is shown.
 _EXAMPLE_CANDIDATES = """
 SELECT {said} AS said, uid FROM pod_verdicts
-WHERE cluster = {{cluster:String}} AND {in_window} AND {bad} AND said IN {{reasons:Array(String)}} AND /*selector*/
+WHERE cluster = {{cluster:String}} AND {in_window} AND {bad} AND said IN {{reasons:Array(String)}} AND {selector}
 LIMIT 5 BY said LIMIT 15"""
 _EXAMPLES = """
 SELECT {said} AS said, any(concat(namespace, '/', name)) FROM pod_verdicts FINAL
@@ -361,14 +364,11 @@ def _examples(store: Store, slo: SloSpec, reasons: list[str], namespaces: list[s
         f"toStartOfMinute({at}) >= toDateTime({{since:Int64}}) AND toStartOfMinute({at}) < toDateTime({{until:Int64}})"
     )
     labels = Scope(labels=tuple(sorted(slo.selector.labels.items()))).where()
-    selector = f"{_IN_NAMESPACES} AND {labels}"
-    sql = with_failures(_EXAMPLE_CANDIDATES.format(said=said, in_window=in_window, bad=bad)).replace(
-        "/*selector*/", selector
-    )
+    sql = _EXAMPLE_CANDIDATES.format(said=said, in_window=in_window, bad=bad, selector=f"{_IN_NAMESPACES} AND {labels}")
     uids = [uid for _, uid in store.rows(sql, reasons=reasons, namespaces=namespaces, **window)]
     if not uids:
         return {}
-    checked = with_failures(_EXAMPLES.format(said=said, in_window=in_window, bad=bad))
+    checked = _EXAMPLES.format(said=said, in_window=in_window, bad=bad)
     return {str(r): str(e) for r, e in store.rows(checked, uids=uids, **window)}
 
 
