@@ -149,7 +149,8 @@ POD_FIELDS = {
     "owner_kind": "any(owner_kind)",
     "owner_name": "any(owner_name)",
     "restart_policy": "any(restart_policy)",
-    "labels": "any(labels)",
+    # any(labels) would keep each pod's Map as a generic Field (a quarter of the on-time facts' time)
+    "labels": "groupArray(1)(labels)[1]",
     "cpu_m": "max(cpu_request_m)",
     "memory_b": "max(memory_request_b)",
     "has_prestop": "max(has_prestop) = 1",
@@ -174,18 +175,16 @@ POD_FIELDS = {
     "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
-# ... and how many image sets it showed (more than one: its images changed while it lived)
+# ... and, when it showed more than one image set (its images changed while it lived), its
+# snapshots in order: (rv, seen, received, images, Ready, Ready since). (In the same scan: a
+# query of their own read every granule again, for the few pods whose images changed.)
 POD_SQL = (
-    f"SELECT {', '.join(POD_FIELDS.values())}, uniqExactIf(images, notEmpty(images)) "
+    f"SELECT {', '.join(POD_FIELDS.values())}, "
+    "if(uniqExactIf(images, notEmpty(images)) > 1, arraySort(x -> x.1, groupArrayIf("
+    "(rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at), images, ready, "
+    "toUnixTimestamp64Milli(ready_at)), notEmpty(images))), []) "
     "FROM raw_pods PREWHERE cluster = {cluster:String} AND /*slice*/ GROUP BY uid"
 )
-# The snapshots of such pods, in order (a few pods: read by uid, not gathered for every pod)
-SNAPSHOT_SQL = """
-SELECT uid, arraySort(x -> x.1, groupArray(
-    (rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at), images, ready,
-     toUnixTimestamp64Milli(ready_at))))
-FROM raw_pods PREWHERE cluster = {cluster:String} AND uid IN {uids:Array(String)} WHERE notEmpty(images)
-GROUP BY uid"""
 
 # Signals: what the stored facts say that a rule may match, derived here so that a
 # change of rules (which conditions count) or of this derivation re-decides stored pods.
@@ -358,14 +357,9 @@ assert tuple(POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(POD_FI
 def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
     params = part.params()
     pods: dict[str, PodFacts] = {}
-    changed = []
-    for *row, image_sets in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
-        pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
-        if image_sets > 1:
-            changed.append(row[0])
-    if changed:
-        for uid, snapshots in store.stream(SNAPSHOT_SQL, cluster=part.cluster, uids=changed):
-            pods[uid].snapshots = [tuple(s[1:]) for s in snapshots]
+    for *row, snapshots in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
+        pod = pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
+        pod.snapshots = [tuple(s[1:]) for s in snapshots]
     signal_params = {
         **params,
         "when_false": list(rules.spec.signals.conditions_when_false),

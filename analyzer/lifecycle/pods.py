@@ -57,9 +57,14 @@ def _lowest_rule(rules: tuple[Rule, ...]) -> Callable[[str, str, str, bool], int
         if len(_LOWEST) >= 16:  # rule files reloaded many times: start again
             _LOWEST.clear()
 
+        by_source: dict[str, list[tuple[int, Rule]]] = {}  # a signal is tried on its source's rules only
+        for at, rule in enumerate(rules):
+            for source in rule.matcher.sources:
+                by_source.setdefault(source, []).append((at, rule))
+
         @functools.lru_cache(maxsize=1 << 16)
         def lowest(source: str, reason: str, message: str, fits_node: bool) -> int:
-            for at, rule in enumerate(rules):
+            for at, rule in by_source.get(source, ()):
                 if rule.matcher.matches(source, reason, message, fits_node):
                     return at
             return len(rules)
