@@ -101,8 +101,10 @@ class Slice:
         }
 
     def split(self, store: Store, per_slice: int) -> list[Slice]:
-        """These pods in uid ranges of about `per_slice` pods each (cut at a sample of their rows)."""
-        count, sample = store.rows(SPLIT_SQL.replace("/*slice*/", self.where()), **self.params())[0]
+        """These pods in uid ranges of about `per_slice` pods each (cut at a sample of their uids:
+        a round's kept pods from analysis_uids, not from the raw rows they lie among)."""
+        sql = SPLIT_SQL if self.round is None else _ROUND_SPLIT_SQL
+        count, sample = store.rows(sql.replace("/*slice*/", self.uid_range()), **self.params())[0]
         ranges = max(1, -(-int(count) // per_slice))
         cuts = sorted({sample[len(sample) * i // ranges] for i in range(1, ranges)} if sample else set())
         bounds = [self.first, *cuts, self.upto]
@@ -228,6 +230,8 @@ GROUP BY pod_uid, component, message
 SPLIT_SQL = """
 SELECT uniq(uid), arraySort(groupArraySample(4096, 1)(uid))
 FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/"""
+_ROUND_SPLIT_SQL = f"""
+SELECT uniq(uid), arraySort(groupArraySample(4096, 1)(uid)) FROM ({_ROUND_UIDS}) WHERE /*slice*/"""
 NOT_CREATED_SQL = """
 SELECT uid, object_kind, object_namespace, object_name, reason, message,
        toUnixTimestamp64Milli(min(first_at)), toUnixTimestamp64Milli(max(last_at)), max(count)
