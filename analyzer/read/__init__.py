@@ -4,7 +4,6 @@
 from analyzer.read.rollups import (
     delivery,
     down_nodes,
-    failing_reasons,
     platform_reasons,
     reason_counts,
     startup_latency,
@@ -17,7 +16,6 @@ from analyzer.read.verdicts import kubelet_startup_check, nodes, pod, pod_page, 
 __all__ = [
     "delivery",
     "down_nodes",
-    "failing_reasons",
     "kubelet_startup_check",
     "nodes",
     "platform_reasons",

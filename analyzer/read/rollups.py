@@ -124,16 +124,10 @@ GROUP BY cluster, at, reason, attribution HAVING pods > 0
 ORDER BY cluster, at, pods DESC, reason"""
 
 
-def failing_reasons(store: Store, cluster: str | None, since: float, until: float, limit: int = 5) -> list[dict]:
-    """The reasons the platform failed pods for in [since, until) (unix seconds), most first:
-    how many pods, and from when to when (the SLI minutes they counted in)."""
-    return _platform_reasons(_delivery_counts(store, cluster, since, until), limit)
-
-
 def platform_reasons(store: Store, cluster: str, since: float | None, until: float | None) -> dict[str, int]:
     """Pods the platform failed in [since, until), by reason, most first (the SLI minutes)."""
-    found = failing_reasons(store, cluster, since or 0, until if until is not None else 2**31, limit=10_000)
-    return {r["reason"]: r["pods"] for r in found}
+    counts = _delivery_counts(store, cluster, since or 0, until if until is not None else 2**31)
+    return {r["reason"]: r["pods"] for r in _platform_reasons(counts, limit=10_000)}
 
 
 def reason_counts(store: Store, cluster: str | None, since: float | None, until: float | None, step: int) -> list[dict]:
