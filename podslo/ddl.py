@@ -51,6 +51,7 @@ AGING = {
     "workload_days": ("verdicts", WRITTEN),
     "webhook_outbox": ("outboxes", "created_at"),
     "analysis_uids": ("outboxes", WRITTEN),  # read within its round; kept a while to look into
+    "analysis_facts": ("outboxes", WRITTEN),  # on a cluster (deleted after its slice elsewhere)
 }  # report_outbox (a row a week, dated by the schedule's clock, which may be a simulated one) is kept
 PARTITIONED = {*RAW_TABLES, "raw_logs", "quarantine"}  # by month of insert time
 SHARDED = {
@@ -67,6 +68,7 @@ SHARDED = {
     "workload_hours",
     "workload_days",
     "analysis_uids",
+    "analysis_facts",
 }
 SHARD_KEY = "cityHash64(cluster)"  # one Kubernetes cluster's rows on one shard
 MIGRATIONS_TABLE = Table(
@@ -97,9 +99,15 @@ def _ident(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else "`" + name.replace("`", "\\`") + "`"
 
 
+def in_memory(layout: Layout, table: Table) -> bool:
+    """A scratch table (ENGINE = Memory) on one ClickHouse; on a cluster, where a read may go to
+    another replica than the write, it is a replicated MergeTree like the rest."""
+    return table.engine == "Memory" and not layout.cluster
+
+
 def ttl(layout: Layout, table: Table) -> str | None:
     """The table's TTL clause body (None: its rows do not age)."""
-    if table.name not in AGING:
+    if table.name not in AGING or in_memory(layout, table):
         return None
     kind, column = AGING[table.name]
     return f"toDateTime({column}) + toIntervalDay({int(layout.retention[kind])})"  # as ClickHouse writes it back
@@ -114,6 +122,9 @@ def _replicated(engine: str, path: str) -> str:
 
 def create_table(layout: Layout, table: Table, name: str | None = None, engine: str | None = None) -> str:
     body = ",\n    ".join([f"{column} {kind}" for column, kind in table.lines] + list(table.indexes))
+    target = layout.name(name or table.name)
+    if in_memory(layout, table):
+        return f"CREATE TABLE IF NOT EXISTS {target} (\n    {body}\n) ENGINE = Memory"
     clauses = [f"ENGINE = {engine or table.engine}"]
     if table.name in PARTITIONED:
         clauses.append("PARTITION BY toYYYYMM(inserted_at)")
@@ -125,7 +136,6 @@ def create_table(layout: Layout, table: Table, name: str | None = None, engine: 
         settings.append("ttl_only_drop_parts = 1")
     if settings:
         clauses.append("SETTINGS " + ", ".join(settings))
-    target = layout.name(name or table.name)
     return f"CREATE TABLE IF NOT EXISTS {target}{layout.on()} (\n    {body}\n) " + "\n".join(clauses)
 
 
@@ -142,7 +152,8 @@ def table_statements(layout: Layout, table: Table) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {layout.name(table.name)}{layout.on()} AS {layout.name(local)}\n"
         f"ENGINE = Distributed({_ident(layout.cluster)}, {_ident(layout.database)}, {_ident(local)}, {SHARD_KEY})"
     )
-    return [create_table(layout, table, name=local, engine=_replicated(table.engine, path)), distributed]
+    engine = _replicated("MergeTree" if table.engine == "Memory" else table.engine, path)
+    return [create_table(layout, table, name=local, engine=engine), distributed]
 
 
 def create_statements(layout: Layout) -> list[str]:

@@ -355,6 +355,54 @@ ANALYSIS_UIDS = Table(
     engine="MergeTree",
 )
 
+# A round's pod facts (analyzer/lifecycle/facts.py's POD_FIELDS, one row a pod), folded once from
+# the raw rows for the SQL's on-time verdicts and the Python's rest alike: each would read every
+# raw granule for them (README, Performance). Scratch, deleted after its slice: in memory on one
+# ClickHouse; on a cluster a replicated, sharded table whose rows also age out.
+ANALYSIS_FACTS = Table(
+    "analysis_facts",
+    """
+    cluster LowCardinality(String)
+    version UInt64
+    uid String
+    namespace String
+    name String
+    created Int64
+    node String
+    phase String
+    owner_kind String
+    owner_name String
+    restart_policy String
+    labels Map(String, String)
+    cpu_m UInt64
+    memory_b UInt64
+    has_prestop UInt8
+    scheduled Nullable(Int64)
+    sandbox_ready Nullable(Int64)
+    ready Nullable(Int64)
+    started Nullable(Int64)
+    deletion_requested Nullable(Int64)
+    deletion_deadline Nullable(Int64)
+    last_grace_s Nullable(Int64)
+    finalizers Array(String)
+    claims Array(String)
+    stopped UInt8
+    gone UInt8
+    gone_at Nullable(Int64)
+    init_started Nullable(Int64)
+    initialized Nullable(Int64)
+    gated UInt8
+    run Nullable(Int64)
+    watch Nullable(Int64)
+    stateless UInt8
+    preempting UInt8
+    ungated Nullable(Int64)
+    image_sets UInt64
+""",
+    order_by="(cluster, version, uid)",
+    engine="Memory",
+)
+
 COLLECTOR_CHECKPOINTS = Table(
     "collector_checkpoints",
     """
@@ -586,6 +634,7 @@ TABLES = {
         NODE_MINUTES,
         ANALYSIS_WATERMARKS,
         ANALYSIS_UIDS,
+        ANALYSIS_FACTS,
         COLLECTOR_CHECKPOINTS,
         COLLECTOR_HEARTBEATS,
         QUARANTINE,

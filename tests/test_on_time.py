@@ -9,7 +9,7 @@ import pytest
 
 from analyzer.lifecycle import on_time
 from analyzer.lifecycle.durations import pulled_seconds
-from analyzer.lifecycle.facts import Slice, cluster_now
+from analyzer.lifecycle.facts import Slice, cluster_now, kept_facts
 from analyzer.lifecycle.on_time import deadline_sql, decide_on_time, decides_in_sql
 from analyzer.lifecycle.verdicts import analyze
 from podslo.schema import POD_VERDICTS
@@ -28,7 +28,8 @@ def _python_and_sql_rows(store, rules, cluster: str) -> tuple[dict, dict]:
     analyze(store, cluster, rules, full=True, on_time=False)
     python_version = store.scalar("SELECT max(version) FROM pod_verdicts WHERE cluster = {c:String}", c=cluster)
     sql_version = max(now_ms(), python_version + 1)
-    decide_on_time(store, Slice(cluster, None), rules, cluster_now(store, cluster)[0], sql_version)
+    with kept_facts(store, Slice(cluster, None), sql_version):
+        decide_on_time(store, Slice(cluster, None), rules, cluster_now(store, cluster)[0], sql_version)
     python, sql = ({r[1]: r for r in store.rows(_ROWS, cluster=cluster, v=v)} for v in (python_version, sql_version))
     return python, sql
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from analyzer.lifecycle import pods
-from analyzer.lifecycle.facts import Slice, load_pods
+from analyzer.lifecycle.facts import Slice, kept_facts, load_pods
 from simulator.objects import PodStory
 from simulator.stories import Scene, _to_running
 from tests.golden.generate import T0
@@ -80,8 +80,14 @@ def test_the_sli_leaves_out_pulls_and_init_and_keeps_stateful_and_preempting_pod
     assert rows[urgent["name"]]["startup_s"] is None and rows[urgent["name"]]["startup_stateful_s"] is None
 
 
+def _pod_facts(decided) -> dict:
+    part = Slice(decided.cluster, None)
+    with kept_facts(decided.store, part, version=1):
+        return load_pods(decided.store, part, decided.rules, version=1)
+
+
 def test_observed_via_watch_is_the_receive_time(decided):
-    facts = load_pods(decided.store, Slice(decided.cluster, None), decided.rules)
+    facts = _pod_facts(decided)
     web = next(p for p in facts.values() if p.name.startswith("web-init"))
     assert pods.startup(web)["startup_s"] == 4.0
     late = dataclasses.replace(web, watch=web.run + 1500)  # the watch delivered it 1.5 s after it ran
@@ -131,7 +137,7 @@ def test_the_kubelets_own_figures_are_cross_checked_per_node(decided, tmp_path):
 
 
 def test_a_receive_time_far_from_the_run_is_not_the_watch(decided):
-    facts = load_pods(decided.store, Slice(decided.cluster, None), decided.rules)
+    facts = _pod_facts(decided)
     web = next(p for p in facts.values() if p.name.startswith("web-init"))
     for watch in (web.run - 2000, web.run + 3_600_000):  # before it ran; an hour later (a relist, another clock)
         figures = pods.startup(dataclasses.replace(web, watch=watch))

@@ -12,12 +12,16 @@ and each slice reads only its part of raw_pods (ordered by uid).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from typing import NamedTuple
 
 import msgspec
 
 from analyzer.lifecycle.durations import pulled_seconds
+from podslo.ddl import in_memory
+from podslo.schema import ANALYSIS_FACTS
 from podslo.store import Store
 from slo_rules import Rules
 
@@ -43,9 +47,9 @@ _KEEP_CHANGED = (
 # the decided ones would rebuild a set of nearly every pod in each.
 _KEEP_LEFT = """
 INSERT INTO analysis_uids (cluster, version, uid, stage)
-SELECT {cluster:String}, {version:UInt64}, uid, 1 FROM raw_pods WHERE cluster = {cluster:String} AND /*slice*/
-  AND uid NOT IN (SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {version:UInt64})
-GROUP BY uid"""
+SELECT {cluster:String}, {version:UInt64}, uid, 1 FROM analysis_facts
+WHERE cluster = {cluster:String} AND version = {version:UInt64} AND /*slice*/
+  AND uid NOT IN (SELECT uid FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {version:UInt64})"""
 _ROUND_UIDS = "SELECT uid FROM analysis_uids WHERE cluster = {cluster:String} AND version = {round:UInt64} AND stage = {stage:UInt8}"
 
 
@@ -131,23 +135,24 @@ def _ms(column: str) -> str:
     return f"toUnixTimestamp64Milli({column})"
 
 
-# The fields of a pod's latest row, taken by one argMax (one per field costs a sort key each).
+# The fields of a pod's latest row: its name by an argMax of a string each (a tuple's argMax
+# goes the generic, slower way), the rest by one argMax (one per field costs a sort key each).
 _STOPPED = (  # (the containers' subcolumns it needs, not their messages)
     "running_containers = 0 AND arrayExists((init, last, state) -> init = 0 AND last = 0 AND state = 'terminated', "
     "containers.init, containers.last, containers.state)"
 )
-_LATEST = f"argMax((namespace, name, phase, deletion_grace_s, {_STOPPED}), {ORDER})"
+_LATEST = f"argMax((phase, deletion_grace_s, {_STOPPED}), {ORDER})"
 # ... and its run, with the time the watch saw it
 _RAN = f"argMinIf((run_at, observed_at), {ORDER}, run_at IS NOT NULL)"
 
 # PodFacts field -> its aggregate over the pod's raw rows (duplicates cannot change it).
 POD_FIELDS = {
     "uid": "uid",
-    "namespace": f"tupleElement({_LATEST} AS latest, 1)",
-    "name": "tupleElement(latest, 2)",
+    "namespace": f"argMax(namespace, {ORDER})",
+    "name": f"argMax(name, {ORDER})",
     "created": _ms("min(created_at)"),
     "node": f"argMaxIf(node, {ORDER}, node != '')",
-    "phase": "tupleElement(latest, 3)",
+    "phase": f"tupleElement({_LATEST} AS latest, 1)",
     "owner_kind": "any(owner_kind)",
     "owner_name": "any(owner_name)",
     "restart_policy": "any(restart_policy)",
@@ -162,10 +167,10 @@ POD_FIELDS = {
     "started": _ms("min(started_at)"),
     "deletion_requested": f"minIf({_ms('deletion_at')} - ifNull(deletion_grace_s, 0) * 1000, deletion_at IS NOT NULL)",
     "deletion_deadline": _ms("max(deletion_at)"),
-    "last_grace_s": "tupleElement(latest, 4)",
+    "last_grace_s": "tupleElement(latest, 2)",
     "finalizers": "arraySort(groupUniqArrayArrayIf(finalizers, deletion_at IS NOT NULL))",
     "claims": "arraySort(groupUniqArrayArray(claims))",
-    "stopped": "tupleElement(latest, 5)",
+    "stopped": "tupleElement(latest, 3)",
     "gone": "max(event_type = 'DELETED') = 1",
     "gone_at": "if(max(event_type = 'DELETED') = 1, " + _ms(f"minIf({_GONE_AT}, event_type = 'DELETED')") + ", NULL)",
     "init_started": _ms("min(init_started_at)"),
@@ -177,16 +182,44 @@ POD_FIELDS = {
     "preempting": "max(nominated) = 1",
     "ungated": f"if(max(gated) = 1, {_ms(f'minIfOrNull({_WRITTEN}, gated = 0)')}, NULL)",
 }
-# ... and, when it showed more than one image set (its images changed while it lived), its
-# snapshots in order: (rv, seen, received, images, Ready, Ready since). (In the same scan: a
-# query of their own read every granule again, for the few pods whose images changed.)
-POD_SQL = (
-    f"SELECT {', '.join(POD_FIELDS.values())}, "
-    "if(uniqExactIf(images, notEmpty(images)) > 1, arraySort(x -> x.1, groupArrayIf("
-    "(rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at), images, ready, "
-    "toUnixTimestamp64Milli(ready_at)), notEmpty(images))), []) "
+# The slice's pods' facts, folded once into analysis_facts (with how many image sets each pod
+# showed): the on-time SQL and the Python read them there, where each would read every raw
+# granule again for them (the Python's pods lie in all of them).
+WRITE_FACTS_SQL = (
+    f"INSERT INTO analysis_facts (cluster, version, {', '.join(POD_FIELDS)}, image_sets) "
+    f"SELECT {{cluster:String}}, {{version:UInt64}}, {', '.join(POD_FIELDS.values())}, "
+    "uniqExactIf(images, notEmpty(images)) "
     "FROM raw_pods PREWHERE cluster = {cluster:String} AND /*slice*/ GROUP BY uid"
 )
+FACTS_SQL = (
+    f"SELECT {', '.join(POD_FIELDS)} FROM analysis_facts "
+    "WHERE cluster = {cluster:String} AND version = {version:UInt64} AND /*slice*/"
+)
+_DELETE_FACTS = """
+ALTER TABLE analysis_facts DELETE
+WHERE cluster = {cluster:String} AND (version = {version:UInt64} OR version < {version:UInt64} - 86400000)"""
+# The snapshots of the pods whose images changed while they lived, in order: (rv, seen, received,
+# images, Ready, Ready since)
+SNAPSHOT_SQL = """
+SELECT uid, arraySort(x -> x.1, groupArrayIf((rv, toUnixTimestamp64Milli(seen_at), toUnixTimestamp64Milli(observed_at),
+                                             images, ready, toUnixTimestamp64Milli(ready_at)), notEmpty(images)))
+FROM raw_pods PREWHERE cluster = {cluster:String} AND /*slice*/ AND uid IN (
+  SELECT uid FROM analysis_facts WHERE cluster = {cluster:String} AND version = {version:UInt64} AND image_sets > 1)
+GROUP BY uid"""
+
+
+@contextmanager
+def kept_facts(store: Store, part: Slice, version: int) -> Iterator[None]:
+    """The slice's pods' facts in analysis_facts under `version` while the block runs (then
+    deleted with any a crashed round left a day ago; on a cluster they age out instead: a
+    DELETE there is a mutation of every replica's parts)."""
+    store.command(WRITE_FACTS_SQL.replace("/*slice*/", part.where()), **{**part.params(), "version": version})
+    try:
+        yield
+    finally:
+        if in_memory(store.layout, ANALYSIS_FACTS):
+            store.command(_DELETE_FACTS, cluster=part.cluster, version=version)
+
 
 # Signals: what the stored facts say that a rule may match, derived here so that a
 # change of rules (which conditions count) or of this derivation re-decides stored pods.
@@ -356,14 +389,21 @@ class PodFacts:
 
 
 assert tuple(POD_FIELDS) == tuple(f.name for f in fields(PodFacts))[: len(POD_FIELDS)]
+assert ANALYSIS_FACTS.columns == ("cluster", "version", *POD_FIELDS, "image_sets")
 
 
-def load_pods(store: Store, part: Slice, rules: Rules) -> dict[str, PodFacts]:
+def load_pods(store: Store, part: Slice, rules: Rules, version: int) -> dict[str, PodFacts]:
+    """The slice's pods, their facts from analysis_facts under `version` (`kept_facts`)."""
     params = part.params()
     pods: dict[str, PodFacts] = {}
-    for *row, snapshots in store.stream(POD_SQL.replace("/*slice*/", part.where()), **params):
-        pod = pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
-        pod.snapshots = [tuple(s[1:]) for s in snapshots]
+    for row in store.stream(FACTS_SQL.replace("/*slice*/", part.where()), **{**params, "version": version}):
+        pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
+    for uid, snapshots in store.stream(
+        SNAPSHOT_SQL.replace("/*slice*/", part.where()), **{**params, "version": version}
+    ):
+        pod = pods.get(uid)
+        if pod is not None:
+            pod.snapshots = [tuple(s[1:]) for s in snapshots]
     signal_params = {
         **params,
         "when_false": list(rules.spec.signals.conditions_when_false),

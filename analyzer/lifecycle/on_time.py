@@ -3,7 +3,7 @@
 Most pods of a healthy fleet are delivered within their deadline, and their verdict needs no
 rule: outcome success, phase durations, startup latency, a deletion that went in time. Those
 pods are decided here, in one statement per slice, from the same facts `facts.load_pods`
-folds; every other pod (late, failed, pending, stuck, changed in place, or anything this SQL
+reads (analysis_facts); every other pod (late, failed, pending, stuck, changed in place, or anything this SQL
 does not read exactly as the Python does) is left to `verdicts.decide`. Each expression below
 mirrors a line of pods.py / verdicts.py: `test_on_time.py` checks that both paths write the
 same rows, column for column, on the simulated streams and the golden cases.
@@ -12,26 +12,18 @@ same rows, column for column, on the simulated streams and the golden cases.
 from __future__ import annotations
 
 from analyzer.lifecycle.durations import NUMBER, PULLED, UNITS
-from analyzer.lifecycle.facts import COMBINED, EVENTS_OF_PODS, ORDER, POD_FIELDS, Slice
+from analyzer.lifecycle.facts import COMBINED, EVENTS_OF_PODS, POD_FIELDS, Slice
 from analyzer.lifecycle.pods import JOB_OWNERS, WATCH_LAG_MAX_MS
 from podslo.schema import POD_VERDICTS
 from podslo.store import Store
 from slo_rules import Rules
 
-# facts.py's per-pod aggregate, the fields read below, each as p_<name> (a bare column name as an alias would
-# shadow the column inside the aggregates), and how many image sets the pod showed.
+# The slice's pods' facts as facts.kept_facts keeps them, the fields read below, each as p_<name>
+# (a bare column name as an alias would shadow the column in the expressions over it).
 _UNREAD = {"phase", "cpu_m", "memory_b", "has_prestop", "last_grace_s", "finalizers", "claims", "stopped"}
-_FIELDS = {
-    **{name: sql for name, sql in POD_FIELDS.items() if name not in _UNREAD},
-    # the latest row's name without the rest of facts.py's latest tuple (its phase, grace, stopped),
-    # a string each (argMax of a tuple goes the generic, slower way)
-    "namespace": f"argMax(namespace, {ORDER})",
-    "name": f"argMax(name, {ORDER})",
-}
 _FACTS = f"""
-SELECT {", ".join(f"{sql} AS p_{name}" for name, sql in _FIELDS.items())},
-       uniqExactIf(images, notEmpty(images)) AS p_image_sets
-FROM raw_pods PREWHERE cluster = {{cluster:String}} AND /*slice*/ GROUP BY uid"""
+SELECT {", ".join(f"{name} AS p_{name}" for name in (*POD_FIELDS, "image_sets") if name not in _UNREAD)}
+FROM analysis_facts WHERE cluster = {{cluster:String}} AND version = {{version:UInt64}} AND /*slice*/"""
 
 # durations.py's patterns (RE2 reads them as Python does): the Pulled message, a Go duration's part
 _PULLED = PULLED.pattern
@@ -210,7 +202,8 @@ def decides_in_sql(rules: Rules) -> bool:
 
 
 def decide_on_time(store: Store, part: Slice, rules: Rules, now: int, version: int) -> None:
-    """Write the verdicts of the slice's pods delivered on time, at `version`."""
+    """Write the verdicts of the slice's pods delivered on time, at `version` (their facts kept
+    under it: facts.kept_facts)."""
     deadline = deadline_sql(rules)
     if deadline is None:
         raise ValueError("these rules' deadlines cannot be said in SQL (decides_in_sql)")

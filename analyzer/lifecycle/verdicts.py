@@ -16,6 +16,7 @@ from analyzer.lifecycle.facts import (
     cluster_now,
     inserted_per_minute,
     inserted_until,
+    kept_facts,
     late_minutes,
     load_nodes,
     load_not_created,
@@ -33,7 +34,7 @@ from slo_rules import Rules
 log = logging.getLogger(__name__)
 PHASES = ("scheduling_s", "sandbox_s", "image_pull_s", "container_start_s", "readiness_s")  # verdict columns
 PODS_PER_SLICE = 50_000  # decided in Python at a time (their facts are Python objects)
-PODS_PER_SQL_SLICE = 250_000  # decided in ClickHouse at a time (its aggregation's memory)
+PODS_PER_SQL_SLICE = 250_000  # decided in ClickHouse at a time (their facts kept in its memory)
 # Re-read this much before the watermark: rows inserted while the last analysis ran.
 OVERLAP_MS = 10_000
 _DECIDED_SQL = "SELECT count() FROM pod_verdicts WHERE cluster = {cluster:String} AND version = {version:UInt64}"
@@ -89,15 +90,17 @@ def analyze(
     minutes: set[int] = set()  # the SLI minutes the verdicts decided now count in, or counted in before
     if low is not None:
         minutes |= sli_minutes.counted_minutes(store, pending)
-    if on_time and decides_in_sql(rules):
-        for part in pending.split(store, PODS_PER_SQL_SLICE):
-            decide_on_time(store, part, rules, now, version)
-        pending = pending.left_by_sql(store, version)
-    for part in pending.split(store, pods_per_slice):
-        with _collector_paused():
-            by_uid = load_pods(store, part, rules)
-            rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
-        store.insert("pod_verdicts", rows)
+    in_sql = on_time and decides_in_sql(rules)
+    for part in pending.split(store, PODS_PER_SQL_SLICE if in_sql else pods_per_slice):
+        with kept_facts(store, part, version):
+            if in_sql:
+                decide_on_time(store, part, rules, now, version)
+                part = part.left_by_sql(store, version)
+            for piece in part.split(store, pods_per_slice) if in_sql else [part]:
+                with _collector_paused():
+                    by_uid = load_pods(store, piece, rules, version)
+                    rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
+                store.insert("pod_verdicts", rows)
     refused = [not_created_row(cluster, event, rules, version) for event in load_not_created(store, cluster, low)]
     store.insert("pod_verdicts", refused)
     if low is not None:
