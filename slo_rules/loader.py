@@ -383,12 +383,18 @@ class Matcher:
     fits_node: bool | None
 
     def matches(self, source: str, reason: str, message: str, fits_node: bool) -> bool:
+        return self.takes(source, reason, fits_node) and self.says(message)
+
+    def takes(self, source: str, reason: str, fits_node: bool) -> bool:
+        """Whether a signal of this source and reason may match (its message aside)."""
         return (
             source in self.sources
             and (self.reason is None or self.reason.fullmatch(reason) is not None)
-            and (self.message is None or self.message.search(message) is not None)
             and (self.fits_node is None or self.fits_node == fits_node)
         )
+
+    def says(self, message: str) -> bool:
+        return self.message is None or self.message.search(message) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ def test_incremental_equals_full(ingest, store, rules, cluster, monkeypatch):
     assert _rolled_up(store, cluster) == _rolled_up(store, whole), "the roll-ups kept round by round"
     outcomes = {p["outcome"] for p in _verdicts(store, whole)}
     assert {"success", "failed", "timeout"} <= outcomes
+    assert store.scalar("SELECT count() FROM analysis_facts") == 0, "each slice's facts deleted once it is decided"
 
 
 def _rolled_up(store, cluster: str) -> tuple:

@@ -57,15 +57,16 @@ def _lowest_rule(rules: tuple[Rule, ...]) -> Callable[[str, str, str, bool], int
         if len(_LOWEST) >= 16:  # rule files reloaded many times: start again
             _LOWEST.clear()
 
-        by_source: dict[str, list[tuple[int, Rule]]] = {}  # a signal is tried on its source's rules only
-        for at, rule in enumerate(rules):
-            for source in rule.matcher.sources:
-                by_source.setdefault(source, []).append((at, rule))
+        # A signal's message is tried only on the rules that take its source and reason: messages
+        # are many (names, times), reasons few.
+        @functools.lru_cache(maxsize=1 << 12)
+        def taking(source: str, reason: str, fits_node: bool) -> tuple[tuple[int, Rule], ...]:
+            return tuple((at, rule) for at, rule in enumerate(rules) if rule.matcher.takes(source, reason, fits_node))
 
         @functools.lru_cache(maxsize=1 << 16)
         def lowest(source: str, reason: str, message: str, fits_node: bool) -> int:
-            for at, rule in by_source.get(source, ()):
-                if rule.matcher.matches(source, reason, message, fits_node):
+            for at, rule in taking(source, reason, fits_node):
+                if rule.matcher.says(message):
                     return at
             return len(rules)
 
