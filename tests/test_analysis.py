@@ -6,12 +6,14 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from analyzer import read
 from analyzer.lifecycle import verdicts
 from analyzer.lifecycle.facts import Slice
 from analyzer.lifecycle.verdicts import analyze
+from podslo.errors import StoreError
 from podslo.timeutil import now_ms
 from simulator.objects import PodStory
 from simulator.stories import Scene, sandbox_create_failed
@@ -237,3 +239,22 @@ def test_node_minutes_add_up_to_the_node_slis_bad_time(store, cluster):
     reasons = read.down_nodes(store, cluster, t0, t0 + 20 * minute)
     assert reasons == [("node-2", 180.0, ["NodeNotReady"]), ("node-3", 150.0, ["DiskPressure"])]
     assert read.down_nodes(store, cluster, t0 + 6 * minute, t0 + 20 * minute) == [("node-2", 120.0, ["NodeNotReady"])]
+
+
+def test_facts_lost_mid_round_fail_the_round(ingest, store, rules, cluster, monkeypatch):
+    _, served = simulate("default", seconds=300, seed=5, nodes=6)
+    ingest(served, analyze_after=False)
+    decide_on_time = verdicts.decide_on_time
+
+    def then_restarted(store, *args):  # a ClickHouse restart empties its in-memory tables
+        decide_on_time(store, *args)
+        store.command("TRUNCATE TABLE analysis_facts")
+
+    monkeypatch.setattr(verdicts, "decide_on_time", then_restarted)
+    with pytest.raises(StoreError, match="lost"):
+        analyze(store, cluster, rules)
+    monkeypatch.undo()
+    analyze(store, cluster, rules)  # repeats the round: every pod decided
+    pods = "SELECT uniqExact(uid) FROM raw_pods WHERE cluster = {c:String}"
+    decided = "SELECT uniqExact(uid) FROM pod_verdicts WHERE cluster = {c:String} AND NOT startsWith(uid, 'event:')"
+    assert store.scalar(decided, c=cluster) == store.scalar(pods, c=cluster) > 0

@@ -21,6 +21,7 @@ import msgspec
 
 from analyzer.lifecycle.durations import pulled_seconds
 from podslo.ddl import in_memory
+from podslo.errors import StoreError
 from podslo.schema import ANALYSIS_FACTS
 from podslo.store import Store
 from slo_rules import Rules
@@ -195,6 +196,7 @@ FACTS_SQL = (
     f"SELECT {', '.join(POD_FIELDS)} FROM analysis_facts "
     "WHERE cluster = {cluster:String} AND version = {version:UInt64} AND /*slice*/"
 )
+_COUNT_FACTS = "SELECT count() FROM analysis_facts WHERE cluster = {cluster:String} AND version = {version:UInt64}"
 _DELETE_FACTS = """
 ALTER TABLE analysis_facts DELETE
 WHERE cluster = {cluster:String} AND (version = {version:UInt64} OR version < {version:UInt64} - 86400000)"""
@@ -212,10 +214,19 @@ GROUP BY uid"""
 def kept_facts(store: Store, part: Slice, version: int) -> Iterator[None]:
     """The slice's pods' facts in analysis_facts under `version` while the block runs (then
     deleted with any a crashed round left a day ago; on a cluster they age out instead: a
-    DELETE there is a mutation of every replica's parts)."""
+    DELETE there is a mutation of every replica's parts). A table in memory is emptied by a
+    ClickHouse restart: facts lost meanwhile fail the round (its pods went undecided), which
+    the next one repeats from the same watermark."""
     store.command(WRITE_FACTS_SQL.replace("/*slice*/", part.where()), **{**part.params(), "version": version})
+    written = store.scalar(_COUNT_FACTS, cluster=part.cluster, version=version)
     try:
         yield
+        left = store.scalar(_COUNT_FACTS, cluster=part.cluster, version=version)
+        if left < written:
+            raise StoreError(
+                f"analysis_facts lost {written - left} of the {written} pods' facts of round {version} while it ran "
+                "(a ClickHouse restart empties it): the round is repeated"
+            )
     finally:
         if in_memory(store.layout, ANALYSIS_FACTS):
             store.command(_DELETE_FACTS, cluster=part.cluster, version=version)
