@@ -49,18 +49,6 @@ class Table:
         """The columns a writer fills, in order."""
         return tuple(name for name, kind in self.lines if " DEFAULT " not in f" {kind} ")
 
-    def ddl(self) -> str:
-        body = ",\n    ".join([f"{name} {kind}" for name, kind in self.lines] + list(self.indexes))
-        ddl = (
-            f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n) ENGINE = {self.engine}\nORDER BY {self.order_by}"
-        )
-        return ddl + (f"\nSETTINGS {self.settings}" if self.settings else "")
-
-    def add_column(self, name: str) -> str:
-        at = [n for n, _ in self.lines].index(name)
-        after = f" AFTER {self.lines[at - 1][0]}" if at else " FIRST"
-        return f"ALTER TABLE {self.name} ADD COLUMN IF NOT EXISTS {name} {dict(self.lines)[name]}{after}"
-
 
 def _camel(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))

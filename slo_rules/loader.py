@@ -382,9 +382,6 @@ class Matcher:
     message: re.Pattern | None
     fits_node: bool | None
 
-    def matches(self, source: str, reason: str, message: str, fits_node: bool) -> bool:
-        return self.takes(source, reason, fits_node) and self.says(message)
-
     def takes(self, source: str, reason: str, fits_node: bool) -> bool:
         """Whether a signal of this source and reason may match (its message aside)."""
         return (
@@ -394,6 +391,7 @@ class Matcher:
         )
 
     def says(self, message: str) -> bool:
+        """Whether a signal's message matches (once `takes` has said it may)."""
         return self.message is None or self.message.search(message) is not None
 
 

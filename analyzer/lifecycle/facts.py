@@ -217,7 +217,7 @@ def kept_facts(store: Store, part: Slice, version: int) -> Iterator[None]:
     DELETE there is a mutation of every replica's parts). A table in memory is emptied by a
     ClickHouse restart: facts lost meanwhile fail the round (its pods went undecided), which
     the next one repeats from the same watermark."""
-    store.command(WRITE_FACTS_SQL.replace("/*slice*/", part.where()), **{**part.params(), "version": version})
+    store.command(WRITE_FACTS_SQL.replace("/*slice*/", part.where()), **part.params(), version=version)
     written = store.scalar(_COUNT_FACTS, cluster=part.cluster, version=version)
     try:
         yield
@@ -407,11 +407,9 @@ def load_pods(store: Store, part: Slice, rules: Rules, version: int) -> dict[str
     """The slice's pods, their facts from analysis_facts under `version` (`kept_facts`)."""
     params = part.params()
     pods: dict[str, PodFacts] = {}
-    for row in store.stream(FACTS_SQL.replace("/*slice*/", part.where()), **{**params, "version": version}):
+    for row in store.stream(FACTS_SQL.replace("/*slice*/", part.where()), **params, version=version):
         pods[row[0]] = PodFacts(*row)  # POD_FIELDS is in PodFacts' order (checked below)
-    for uid, snapshots in store.stream(
-        SNAPSHOT_SQL.replace("/*slice*/", part.where()), **{**params, "version": version}
-    ):
+    for uid, snapshots in store.stream(SNAPSHOT_SQL.replace("/*slice*/", part.where()), **params, version=version):
         pod = pods.get(uid)
         if pod is not None:
             pod.snapshots = [tuple(s[1:]) for s in snapshots]

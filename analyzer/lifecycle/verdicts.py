@@ -97,10 +97,7 @@ def analyze(
                 decide_on_time(store, part, rules, now, version)
                 part = part.left_by_sql(store, version)
             for piece in part.split(store, pods_per_slice) if in_sql else [part]:
-                with _collector_paused():
-                    by_uid = load_pods(store, piece, rules, version)
-                    rows = [pod_verdict_row(cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
-                store.insert("pod_verdicts", rows)
+                store.insert("pod_verdicts", _decided_in_python(store, piece, nodes, rules, now, version, fleet))
     refused = [not_created_row(cluster, event, rules, version) for event in load_not_created(store, cluster, low)]
     store.insert("pod_verdicts", refused)
     if low is not None:
@@ -115,6 +112,15 @@ def analyze(
     store.insert("analysis_watermarks", [[cluster, max(high - overlap_ms, 0), max(now_ms(), version + 1), 0, counts]])
     decided = store.scalar(_DECIDED_SQL, cluster=cluster, version=version)
     return Analysis(cluster, now, int(decided), len(node_rows), low is not None, outliers)
+
+
+def _decided_in_python(
+    store: Store, part: Slice, nodes: dict, rules: Rules, now: int, version: int, fleet: FleetIndex
+) -> list[tuple]:
+    """The verdict rows of the slice's pods, their facts loaded (kept under `version`) and decided here."""
+    with _collector_paused():
+        by_uid = load_pods(store, part, rules, version)
+        return [pod_verdict_row(part.cluster, pod, nodes, rules, now, version, fleet) for pod in by_uid.values()]
 
 
 @contextmanager
