@@ -24,14 +24,16 @@ _ROWS = (
 
 
 def _python_and_sql_rows(store, rules, cluster: str) -> tuple[dict, dict]:
-    """Every pod decided by the Python, then the pods the SQL decides, by uid."""
+    """Every pod decided by the Python, then the pods the SQL decides, by uid. The Python's rows
+    are read before the SQL writes its own: pod_verdicts replaces a pod's row by its newer
+    version when parts merge, which ClickHouse does in the background whenever it likes."""
     analyze(store, cluster, rules, full=True, on_time=False)
     python_version = store.scalar("SELECT max(version) FROM pod_verdicts WHERE cluster = {c:String}", c=cluster)
+    python = {r[1]: r for r in store.rows(_ROWS, cluster=cluster, v=python_version)}
     sql_version = max(now_ms(), python_version + 1)
     with kept_facts(store, Slice(cluster, None), sql_version):
         decide_on_time(store, Slice(cluster, None), rules, cluster_now(store, cluster)[0], sql_version)
-    python, sql = ({r[1]: r for r in store.rows(_ROWS, cluster=cluster, v=v)} for v in (python_version, sql_version))
-    return python, sql
+    return python, {r[1]: r for r in store.rows(_ROWS, cluster=cluster, v=sql_version)}
 
 
 def _assert_same(python: dict, sql: dict, columns: list[str]) -> None:
