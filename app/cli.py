@@ -916,7 +916,9 @@ def collect(
     import threading
 
     from collector.collect import ClusterSpec, load_cluster_specs, run_collectors
+    from podslo.store import lean_allocator
 
+    lean_allocator()  # a collector alone: the lowest peak while it lists a large cluster
     if bool(cluster) == bool(clusters_file):
         raise click.UsageError("give either --cluster (with how to reach it) or --clusters FILE")
     specs = (
