@@ -154,3 +154,31 @@ def test_migrate_applies_a_changed_retention(tmp_path):
     assert "retention of pod_verdicts" not in said, "only what changed"
     again = run_podslo("migrate", "--dsn", dsn, "--rules", str(rules), cwd=tmp_path).stdout.decode()
     assert "retention of" not in again
+
+
+_ALLOCATOR_IN = """
+import os, sys
+from podslo import store
+if sys.argv[2] == "lean":
+    store.lean_allocator()
+store.Store(f"chdb://{sys.argv[1]}/db").close()
+print(os.environ["JE_MALLOC_CONF"])
+"""
+
+
+@pytest.mark.parametrize("role", ["lean", "default"])
+def test_the_allocator_is_chosen_before_the_engine_loads(tmp_path, role):
+    """`podslo collect` gives freed pages back at once (its lists' peak); every other process keeps
+    them 200 ms (the analysis faulted its memory in again and again): set before chDB loads."""
+    import os
+    import subprocess
+    import sys
+
+    from podslo.store import ALLOCATOR, LEAN_ALLOCATOR
+
+    env = {k: v for k, v in os.environ.items() if k != "JE_MALLOC_CONF"}
+    done = subprocess.run(
+        [sys.executable, "-c", _ALLOCATOR_IN, str(tmp_path), role], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == (LEAN_ALLOCATOR if role == "lean" else ALLOCATOR)
