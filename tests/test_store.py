@@ -156,13 +156,20 @@ def test_migrate_applies_a_changed_retention(tmp_path):
     assert "retention of" not in again
 
 
+# Prints JE_MALLOC_CONF as it was when chDB (and so its jemalloc) was first imported.
 _ALLOCATOR_IN = """
-import os, sys
+import importlib.abc, os, sys
+seen = []
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "chdb" and not seen:
+            seen.append(os.environ.get("JE_MALLOC_CONF", "unset"))
+sys.meta_path.insert(0, Watch())
 from podslo import store
 if sys.argv[2] == "lean":
     store.lean_allocator()
 store.Store(f"chdb://{sys.argv[1]}/db").close()
-print(os.environ["JE_MALLOC_CONF"])
+print(seen[0] if seen else "chdb never imported")
 """
 
 
